@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# The one entry point for the binding tests of lotsa-ffi:
+#   1. bindings/generate.sh        builds the host library, generates Python/Kotlin/Swift
+#   2. pytest bindings/python-tests  through the generated Python module
+#   3. mvn -B test in bindings/kotlin-tests  the generated Kotlin on the JVM (JNA + host library)
+# Both suites always run; the script exits non-zero if either fails or cannot run
+# (no pytest, no mvn/java, bindings not generated, ...). Nothing is skipped silently.
+#
+#   bindings/test.sh [--release]     (--release is passed to generate.sh)
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+
+die() { echo "bindings/test.sh: $*" >&2; exit 1; }
+
+profile=debug
+for arg in "$@"; do
+    case "$arg" in
+        --release) profile=release ;;
+        *) die "unknown option '$arg'" ;;
+    esac
+done
+
+# Check every tool first, so a missing one fails the run before anything is built.
+python="${PYTHON:-python3}"
+command -v "$python" >/dev/null || die "$python not found"
+"$python" -c 'import pytest' 2>/dev/null \
+    || die "pytest is not installed for $python: run .ci/bindings-setup.sh (pip install -r bindings/python-tests/requirements.txt)"
+command -v mvn >/dev/null || die "mvn not found: install Maven (apt-get install maven), see .ci/bindings-setup.sh"
+command -v java >/dev/null || die "java not found: install a JDK 17+"
+
+bindings/generate.sh "$@"
+
+target_dir="$(cargo metadata --format-version 1 --no-deps \
+    | "$python" -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')"
+py_dir="$target_dir/bindings/python"
+kt_dir="$target_dir/bindings/kotlin"
+lib_dir="$target_dir/$profile"
+[[ -f "$py_dir/lotsa_ffi.py" ]] || die "generated Python module missing in $py_dir"
+[[ -f "$kt_dir/se/lotsa/core/lotsa_ffi.kt" ]] || die "generated Kotlin missing in $kt_dir"
+[[ -f "$lib_dir/liblotsa_ffi.so" ]] || die "host library missing: $lib_dir/liblotsa_ffi.so"
+
+failed=()
+
+echo
+echo "==> Python binding tests (pytest)"
+if ! LOTSA_BINDINGS_PYTHON="$py_dir" "$python" -m pytest bindings/python-tests; then
+    failed+=(python)
+fi
+
+echo
+echo "==> Kotlin binding tests on the JVM (mvn test)"
+# clean: the generated sources change under Maven; stale classes must not survive.
+if ! (cd bindings/kotlin-tests && mvn -B -ntp clean test \
+        -Dlotsa.bindings.kotlin="$kt_dir" -Dlotsa.lib.dir="$lib_dir"); then
+    failed+=(kotlin)
+fi
+
+echo
+if [[ ${#failed[@]} -gt 0 ]]; then
+    echo "bindings/test.sh: FAILED: ${failed[*]}" >&2
+    exit 1
+fi
+echo "bindings/test.sh: python and kotlin binding tests passed"

@@ -1,0 +1,170 @@
+//! `lotsa eligibility`: one person, one program, one verdict — with reasons and routing.
+
+use crate::out::{Ctx, Failure};
+use crate::program_cmd::load_bundle;
+use crate::CmdResult;
+use chrono::NaiveDate;
+use clap::{ArgGroup, Args};
+use lotsa_core::clock::{Clock, SystemClock};
+use lotsa_core::eligibility::{self, AgeEvidence, Facts, Provenance, Residency, Verdict};
+use lotsa_core::identity;
+use lotsa_core::text::{Lang, Reasoned};
+use serde_json::json;
+use std::path::PathBuf;
+
+#[derive(Args)]
+#[command(group(ArgGroup::new("age").required(true).args(["id", "born"])))]
+#[command(group(ArgGroup::new("residence").required(true).args(["municipality", "postal_code"])))]
+pub struct EligibilityArgs {
+    /// The signed program bundle.
+    #[arg(long)]
+    bundle: PathBuf,
+    /// The administrator's public key (.pub file or base64).
+    #[arg(long)]
+    trust: String,
+    /// The program to assess.
+    #[arg(long)]
+    program: String,
+    /// Personnummer or samordningsnummer.
+    #[arg(long)]
+    id: Option<String>,
+    /// Date of birth (YYYY-MM-DD) when there is no number.
+    #[arg(long)]
+    born: Option<String>,
+    /// Kommunkod or municipality name.
+    #[arg(long)]
+    municipality: Option<String>,
+    /// Postal code (a hint only).
+    #[arg(long)]
+    postal_code: Option<String>,
+    /// How residency is known.
+    #[arg(long, default_value = "stated", value_parser = parse_provenance)]
+    provenance: Provenance,
+    /// The date to decide on (YYYY-MM-DD); default today in Stockholm.
+    #[arg(long)]
+    on: Option<NaiveDate>,
+}
+
+fn parse_provenance(s: &str) -> Result<Provenance, String> {
+    Provenance::parse(s).ok_or_else(|| format!("{s:?}: use stated, document or register"))
+}
+
+pub fn run(ctx: &Ctx, a: EligibilityArgs) -> CmdResult {
+    let bundle = load_bundle(ctx, &a.bundle, &a.trust)?;
+    let program = bundle.program(&a.program).ok_or_else(|| {
+        let known: Vec<_> = bundle.programs().iter().map(|p| p.id.as_str()).collect();
+        Failure::other(
+            "unknown_program",
+            format!(
+                "no program {:?} in the bundle (it has: {})",
+                a.program,
+                known.join(", ")
+            ),
+        )
+        .on_field("program")
+    })?;
+    let today = a.on.unwrap_or_else(|| SystemClock.today());
+    let age = match (&a.id, &a.born) {
+        (Some(n), _) => {
+            AgeEvidence::Number(identity::parse(n, today).map_err(|e| ctx.fail(&e).on_field("id"))?)
+        }
+        (None, Some(d)) => AgeEvidence::BirthDate(
+            identity::parse_birth_date(d, today).map_err(|e| ctx.fail(&e).on_field("born"))?,
+        ),
+        (None, None) => unreachable!("clap requires --id or --born"),
+    };
+    let residency = match (&a.municipality, &a.postal_code) {
+        (Some(m), _) => Residency::from_municipality(m, a.provenance)
+            .map_err(|e| ctx.fail(&e).on_field("municipality"))?,
+        (None, Some(p)) => Residency::from_postal_code(p, a.provenance)
+            .map_err(|e| ctx.fail(&e).on_field("postal_code"))?,
+        (None, None) => unreachable!("clap requires --municipality or --postal-code"),
+    };
+    let facts = Facts {
+        age: Some(age),
+        residency: Some(residency),
+    };
+    let verdict = eligibility::assess(&facts, &bundle, program, today);
+    if ctx.json {
+        ctx.print_json(&verdict_json(&verdict, ctx.lang));
+    } else {
+        print!("{}", verdict_text(&verdict, &program.name, ctx.lang));
+    }
+    Ok(())
+}
+
+/// The verdict as JSON, with each reason's code and text.
+pub fn verdict_json(v: &Verdict, lang: Lang) -> serde_json::Value {
+    json!({
+        "program_id": v.program_id,
+        "outcome": v.outcome.as_str(),
+        "provisional": v.provisional,
+        "may_refer": v.may_refer,
+        "reasons": v.reasons.iter().map(|r| json!({"code": r.code(), "message": r.message(lang)})).collect::<Vec<_>>(),
+        "routing": v.routing.iter().map(|r| json!({
+            "program_id": r.program_id,
+            "program_name": r.program_name,
+            "clinic": r.clinic_name,
+            "callback_promise": r.callback_promise.get(lang),
+            "provisional": r.provisional,
+        })).collect::<Vec<_>>(),
+        "basis": v.basis,
+    })
+}
+
+/// The verdict as a few lines an officer can read.
+pub fn verdict_text(v: &Verdict, program_name: &str, lang: Lang) -> String {
+    use std::fmt::Write;
+    let sv = lang == Lang::Sv;
+    let outcome = match (v.outcome, sv) {
+        (eligibility::Outcome::Eligible, false) => "ELIGIBLE",
+        (eligibility::Outcome::Eligible, true) => "KAN ERBJUDAS",
+        (eligibility::Outcome::NotEligible, false) => "NOT ELIGIBLE",
+        (eligibility::Outcome::NotEligible, true) => "KAN INTE ERBJUDAS",
+        (eligibility::Outcome::Undetermined, false) => "UNDETERMINED",
+        (eligibility::Outcome::Undetermined, true) => "KAN INTE AVGÖRAS",
+    };
+    let mut s = String::new();
+    let provisional = match (v.provisional, sv) {
+        (false, _) => "",
+        (true, false) => " (provisional)",
+        (true, true) => " (preliminärt)",
+    };
+    let _ = writeln!(s, "{program_name}: {outcome}{provisional}");
+    for r in &v.reasons {
+        let _ = writeln!(s, "  - {} [{}]", r.message(lang), r.code());
+    }
+    if !v.routing.is_empty() {
+        let _ = writeln!(
+            s,
+            "  {}",
+            if sv {
+                "Kan i stället erbjudas:"
+            } else {
+                "Can be offered instead:"
+            }
+        );
+        for r in &v.routing {
+            let _ = writeln!(
+                s,
+                "    → {} ({}) — {}",
+                r.program_name,
+                r.clinic_name,
+                r.callback_promise.get(lang)
+            );
+        }
+    } else if v.outcome == eligibility::Outcome::NotEligible
+        && v.reasons.iter().any(|r| r.code() == "not_resident")
+    {
+        let _ = writeln!(
+            s,
+            "  {}",
+            if sv {
+                "Inget konfigurerat program omfattar personens kommun."
+            } else {
+                "No configured program covers the person's municipality."
+            }
+        );
+    }
+    s
+}

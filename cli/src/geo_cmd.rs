@@ -1,0 +1,88 @@
+//! `lotsa geo`: look up a municipality by code or name, or a postal code's likely municipality.
+
+use crate::out::{self, Ctx};
+use crate::CmdResult;
+use clap::Subcommand;
+use lotsa_core::geo;
+use serde_json::json;
+
+#[derive(Subcommand)]
+pub enum GeoCommand {
+    /// A municipality by kommunkod or name (case and diacritics forgiven).
+    Municipality {
+        /// `1980`, `Västerås`, `vasteras kommun`, …
+        query: String,
+    },
+    /// The municipality a postal code most likely lies in (a hint, never proof of residency).
+    Postal {
+        /// `111 22`, `11122`, …
+        code: String,
+    },
+}
+
+fn municipality_json(m: &geo::Municipality) -> serde_json::Value {
+    json!({
+        "kommunkod": m.code,
+        "name": m.name,
+        "county_code": m.county_code,
+        "county": m.county().name,
+    })
+}
+
+pub fn run(ctx: &Ctx, cmd: GeoCommand) -> CmdResult {
+    match cmd {
+        GeoCommand::Municipality { query } => {
+            let m = geo::find_municipality(&query).map_err(|e| ctx.fail(&e))?;
+            if ctx.json {
+                ctx.print_json(&municipality_json(m));
+            } else {
+                let row = vec![
+                    m.code.to_string(),
+                    m.name.to_string(),
+                    format!("{} ({})", m.county().name, m.county_code),
+                ];
+                out::table(
+                    &mut std::io::stdout(),
+                    &["KOMMUNKOD", "NAME", "COUNTY"],
+                    &[row],
+                )
+                .map_err(|e| out::Failure::other("io", e.to_string()))?;
+            }
+        }
+        GeoCommand::Postal { code } => {
+            let hint = geo::postal_hint(&code).map_err(|e| ctx.fail(&e))?;
+            if ctx.json {
+                let ms: Vec<_> = hint
+                    .municipalities
+                    .iter()
+                    .map(|m| municipality_json(m))
+                    .collect();
+                ctx.print_json(&json!({
+                    "postal_code": hint.postal_code,
+                    "municipalities": ms,
+                    "hint_only": true,
+                }));
+            } else {
+                let rows: Vec<_> = hint
+                    .municipalities
+                    .iter()
+                    .map(|m| {
+                        vec![
+                            hint.postal_code.clone(),
+                            m.code.to_string(),
+                            m.name.to_string(),
+                        ]
+                    })
+                    .collect();
+                out::table(
+                    &mut std::io::stdout(),
+                    &["POSTAL CODE", "KOMMUNKOD", "NAME"],
+                    &rows,
+                )
+                .map_err(|e| out::Failure::other("io", e.to_string()))?;
+                println!("(a postal code is a hint: confirm the municipality with the person)");
+            }
+        }
+    }
+    Ok(())
+}

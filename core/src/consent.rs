@@ -1,0 +1,567 @@
+//! The consent record and its withdrawal.
+//!
+//! Passing a person's contact details from the police to a clinic rests on that person's consent
+//! (GDPR art. 6(1)(a), 7 and 9(2)(a)), so the record must let a data-protection officer see, years
+//! later: who consented (by reference only), to what (recipient, data items, purpose), when, how
+//! the person was informed (script id, version, hash, language), how consent was given, who
+//! recorded it, that the two disclosures the pilots found essential were made (refusing has no
+//! effect on the police matter; consent can be withdrawn at any time), and that the officer judged
+//! the person able to consent. A record that lacks any of that is refused, not stored.
+
+use crate::program::{Field, Need, Program};
+use crate::text::{Lang, Reasoned};
+use chrono::{DateTime, FixedOffset};
+use serde::{Deserialize, Serialize};
+
+/// What the data may be used for. There is one purpose, and it is deliberately narrow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Purpose {
+    /// The clinic contacts the person once to offer care.
+    FirstContact,
+}
+
+/// Who records consent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// A police officer.
+    Police,
+    /// A municipal outreach guide (lots).
+    Lots,
+}
+
+impl Role {
+    /// Parses `police` / `lots` (also Swedish `polis`).
+    pub fn parse(text: &str) -> Option<Role> {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "police" | "polis" => Some(Role::Police),
+            "lots" | "guide" => Some(Role::Lots),
+            _ => None,
+        }
+    }
+}
+
+/// The officer or guide who recorded the consent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Recorder {
+    /// Police or lots.
+    pub role: Role,
+    /// Service number or staff id (not a name).
+    pub officer_id: String,
+    /// Unit or team.
+    pub unit: String,
+}
+
+/// How consent was given.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Method {
+    /// Said out loud, heard by a witness (a colleague's service number or staff id).
+    Verbal {
+        /// The witness's id.
+        witness: String,
+    },
+    /// Signed on the device's screen; the record keeps the SHA-256 of the signature image only.
+    SignatureOnScreen {
+        /// SHA-256 (hex) of the captured signature.
+        signature_sha256: String,
+    },
+}
+
+/// The officer's judgement of whether the person could consent at that moment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Capacity {
+    /// Understood what was said and answered clearly.
+    Adequate,
+    /// In doubt (heavily intoxicated, confused): do not record consent now; offer again later.
+    Doubtful,
+    /// Clearly unable to consent now.
+    Lacking,
+}
+
+impl Capacity {
+    /// Parses `adequate` / `doubtful` / `lacking`.
+    pub fn parse(text: &str) -> Option<Capacity> {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "adequate" => Some(Capacity::Adequate),
+            "doubtful" => Some(Capacity::Doubtful),
+            "lacking" => Some(Capacity::Lacking),
+            _ => None,
+        }
+    }
+}
+
+/// Which script the person heard.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScriptRef {
+    /// Script id.
+    pub id: String,
+    /// Script version.
+    pub version: u32,
+    /// SHA-256 (hex) of the exact text.
+    pub sha256: String,
+    /// Language it was read in.
+    pub language: Lang,
+}
+
+/// A consent record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsentRecord {
+    /// Id of this record (UUID).
+    pub consent_id: String,
+    /// The program.
+    pub program_id: String,
+    /// Who consented, by reference only: the referral's id, never a name or number.
+    pub subject_ref: String,
+    /// The receiving clinic, as named in the bundle.
+    pub recipient: String,
+    /// The data items the person agreed to pass on.
+    pub data_items: Vec<Field>,
+    /// What for.
+    pub purpose: Purpose,
+    /// When (RFC 3339 with offset).
+    pub given_at: DateTime<FixedOffset>,
+    /// What the person was told.
+    pub script: ScriptRef,
+    /// How consent was given.
+    pub method: Method,
+    /// Who recorded it.
+    pub recorded_by: Recorder,
+    /// The person was told that refusing has no effect on the police matter.
+    pub told_no_effect_on_police_matter: bool,
+    /// The person was told consent can be withdrawn at any time, and how.
+    pub told_can_withdraw: bool,
+    /// The officer's judgement of the person's capacity to consent.
+    pub capacity: Capacity,
+}
+
+/// A withdrawal of consent: as easy as giving it, one call with the referral's id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Withdrawal {
+    /// The consent withdrawn.
+    pub consent_id: String,
+    /// The referral it covered.
+    pub subject_ref: String,
+    /// The program.
+    pub program_id: String,
+    /// When.
+    pub withdrawn_at: DateTime<FixedOffset>,
+    /// Who took it (an officer on the street), or `None` when the person told the clinic directly.
+    pub recorded_by: Option<Recorder>,
+}
+
+/// Why a consent record was refused. Each names the field to fix.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConsentError {
+    /// A field is empty.
+    #[error("the consent record is missing {field}")]
+    Missing {
+        /// Which field.
+        field: &'static str,
+    },
+    /// The record is for another program or recipient than the one it is used for.
+    #[error("the consent record's {field} does not match the program")]
+    Mismatch {
+        /// Which field.
+        field: &'static str,
+    },
+    /// The script is not the program's current one (or its hash is wrong).
+    #[error("the consent script is not the program's current one; read the current script (version {current}) and record consent again")]
+    ScriptNotCurrent {
+        /// The current version in that language.
+        current: u32,
+    },
+    /// The program has no script in that language.
+    #[error("the program has no consent script in {language}")]
+    NoScriptInLanguage {
+        /// The language code.
+        language: &'static str,
+    },
+    /// One of the two mandatory disclosures was not confirmed.
+    #[error("the person must be told {what} before consenting")]
+    DisclosureMissing {
+        /// Which disclosure: `no_effect_on_police_matter` or `can_withdraw`.
+        what: &'static str,
+    },
+    /// The officer judged the person unable to consent now.
+    #[error("consent cannot be recorded while the person's capacity to consent is {capacity}; offer again later")]
+    CapacityNotAdequate {
+        /// `doubtful` or `lacking`.
+        capacity: &'static str,
+    },
+    /// The record lets through data the program never receives, or misses data it requires.
+    #[error("the consent's data items do not fit the program: {item} {problem}")]
+    DataItems {
+        /// The field.
+        item: &'static str,
+        /// `is never passed on` or `is required`.
+        problem: &'static str,
+    },
+}
+
+impl ConsentError {
+    /// The record field the error is about (for a form to highlight).
+    pub fn field(&self) -> &'static str {
+        match self {
+            ConsentError::Missing { field } | ConsentError::Mismatch { field } => field,
+            ConsentError::ScriptNotCurrent { .. } | ConsentError::NoScriptInLanguage { .. } => {
+                "script"
+            }
+            ConsentError::DisclosureMissing { what } => match *what {
+                "no_effect_on_police_matter" => "told_no_effect_on_police_matter",
+                _ => "told_can_withdraw",
+            },
+            ConsentError::CapacityNotAdequate { .. } => "capacity",
+            ConsentError::DataItems { .. } => "data_items",
+        }
+    }
+}
+
+impl Reasoned for ConsentError {
+    fn code(&self) -> &'static str {
+        match self {
+            ConsentError::Missing { .. } => "consent_incomplete",
+            ConsentError::Mismatch { .. } => "consent_mismatch",
+            ConsentError::ScriptNotCurrent { .. } => "consent_script_not_current",
+            ConsentError::NoScriptInLanguage { .. } => "consent_no_script_in_language",
+            ConsentError::DisclosureMissing { .. } => "consent_disclosure_missing",
+            ConsentError::CapacityNotAdequate { .. } => "consent_capacity_not_adequate",
+            ConsentError::DataItems { .. } => "consent_data_items",
+        }
+    }
+
+    fn message(&self, lang: Lang) -> String {
+        match lang {
+            Lang::En => self.to_string(),
+            Lang::Sv => match self {
+                ConsentError::Missing { field } => format!("Samtycket saknar {field}."),
+                ConsentError::Mismatch { field } => format!("Samtyckets {field} stämmer inte med programmet."),
+                ConsentError::ScriptNotCurrent { current } => format!(
+                    "Samtyckestexten är inte programmets aktuella; läs upp den aktuella texten (version {current}) och registrera samtycket igen."
+                ),
+                ConsentError::NoScriptInLanguage { language } => {
+                    format!("Programmet har ingen samtyckestext på språket {language}.")
+                }
+                ConsentError::DisclosureMissing { what } => match *what {
+                    "no_effect_on_police_matter" => "Personen måste få veta att ett nej inte påverkar polisärendet.".into(),
+                    _ => "Personen måste få veta att samtycket kan tas tillbaka när som helst.".into(),
+                },
+                ConsentError::CapacityNotAdequate { .. } => {
+                    "Samtycke kan inte registreras när personen inte bedöms kunna samtycka just nu; erbjud igen senare.".into()
+                }
+                ConsentError::DataItems { item, problem } => {
+                    let p = if *problem == "is required" { "krävs" } else { "lämnas aldrig ut" };
+                    format!("Samtyckets uppgifter passar inte programmet: {item} {p}.")
+                }
+            },
+        }
+    }
+}
+
+fn capacity_name(c: Capacity) -> &'static str {
+    match c {
+        Capacity::Adequate => "adequate",
+        Capacity::Doubtful => "doubtful",
+        Capacity::Lacking => "lacking",
+    }
+}
+
+impl ConsentRecord {
+    /// Starts a record for a program from what the program says (recipient, data items, the
+    /// current script in the language used); the caller fills in the rest.
+    #[allow(clippy::too_many_arguments)]
+    pub fn for_program(
+        program: &Program,
+        language: Lang,
+        consent_id: String,
+        subject_ref: String,
+        given_at: DateTime<FixedOffset>,
+        method: Method,
+        recorded_by: Recorder,
+        told_no_effect_on_police_matter: bool,
+        told_can_withdraw: bool,
+        capacity: Capacity,
+    ) -> Result<ConsentRecord, ConsentError> {
+        let script = program
+            .consent_script(language)
+            .ok_or(ConsentError::NoScriptInLanguage {
+                language: language.code(),
+            })?;
+        Ok(ConsentRecord {
+            consent_id,
+            program_id: program.id.clone(),
+            subject_ref,
+            recipient: program.clinic.name.clone(),
+            data_items: program.fields.passed_on(),
+            purpose: Purpose::FirstContact,
+            given_at,
+            script: ScriptRef {
+                id: script.id.clone(),
+                version: script.version,
+                sha256: script.sha256.clone(),
+                language,
+            },
+            method,
+            recorded_by,
+            told_no_effect_on_police_matter,
+            told_can_withdraw,
+            capacity,
+        })
+    }
+
+    /// Checks the record is complete and fits the program as configured now.
+    pub fn validate(&self, program: &Program) -> Result<(), ConsentError> {
+        let required = [
+            ("consent_id", &self.consent_id),
+            ("subject_ref", &self.subject_ref),
+            ("recorded_by.officer_id", &self.recorded_by.officer_id),
+            ("recorded_by.unit", &self.recorded_by.unit),
+        ];
+        for (field, value) in required {
+            if value.trim().is_empty() {
+                return Err(ConsentError::Missing { field });
+            }
+        }
+        match &self.method {
+            Method::Verbal { witness } if witness.trim().is_empty() => {
+                return Err(ConsentError::Missing {
+                    field: "method.witness",
+                })
+            }
+            Method::SignatureOnScreen { signature_sha256 }
+                if signature_sha256.len() != 64
+                    || !signature_sha256.bytes().all(|b| b.is_ascii_hexdigit()) =>
+            {
+                return Err(ConsentError::Missing {
+                    field: "method.signature_sha256",
+                })
+            }
+            _ => {}
+        }
+        if self.program_id != program.id {
+            return Err(ConsentError::Mismatch {
+                field: "program_id",
+            });
+        }
+        if self.recipient != program.clinic.name {
+            return Err(ConsentError::Mismatch { field: "recipient" });
+        }
+        let current = program.consent_script(self.script.language).ok_or(
+            ConsentError::NoScriptInLanguage {
+                language: self.script.language.code(),
+            },
+        )?;
+        if self.script.id != current.id
+            || self.script.version != current.version
+            || self.script.sha256 != current.sha256
+        {
+            return Err(ConsentError::ScriptNotCurrent {
+                current: current.version,
+            });
+        }
+        if !self.told_no_effect_on_police_matter {
+            return Err(ConsentError::DisclosureMissing {
+                what: "no_effect_on_police_matter",
+            });
+        }
+        if !self.told_can_withdraw {
+            return Err(ConsentError::DisclosureMissing {
+                what: "can_withdraw",
+            });
+        }
+        if self.capacity != Capacity::Adequate {
+            return Err(ConsentError::CapacityNotAdequate {
+                capacity: capacity_name(self.capacity),
+            });
+        }
+        for item in &self.data_items {
+            if program.fields.need(*item) == Need::Never {
+                return Err(ConsentError::DataItems {
+                    item: item.as_str(),
+                    problem: "is never passed on",
+                });
+            }
+        }
+        for field in Field::ALL {
+            if program.fields.need(field) == Need::Required && !self.data_items.contains(&field) {
+                return Err(ConsentError::DataItems {
+                    item: field.as_str(),
+                    problem: "is required",
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether the person agreed to pass on a field.
+    pub fn covers(&self, field: Field) -> bool {
+        self.data_items.contains(&field)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::program::{ProgramSet, EXAMPLE_PROGRAMS_JSON};
+
+    fn program(id: &str) -> Program {
+        let set = ProgramSet::from_json(EXAMPLE_PROGRAMS_JSON).unwrap();
+        set.programs.into_iter().find(|p| p.id == id).unwrap()
+    }
+
+    fn record(p: &Program) -> ConsentRecord {
+        ConsentRecord::for_program(
+            p,
+            Lang::Sv,
+            "c0ffee00-0000-4000-8000-000000000001".into(),
+            "d7a1f000-0000-4000-8000-000000000002".into(),
+            DateTime::parse_from_rfc3339("2026-11-23T21:15:00+01:00").unwrap(),
+            Method::Verbal {
+                witness: "P-4711".into(),
+            },
+            Recorder {
+                role: Role::Police,
+                officer_id: "P-1234".into(),
+                unit: "City polisområde, Plattan".into(),
+            },
+            true,
+            true,
+            Capacity::Adequate,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn a_complete_record_is_valid_and_cites_the_current_script() {
+        let p = program("lots-for-livet");
+        let r = record(&p);
+        assert_eq!(r.validate(&p), Ok(()));
+        assert_eq!(r.script.version, 1);
+        assert_eq!(r.script.sha256, p.consent_script(Lang::Sv).unwrap().sha256);
+        assert!(r.covers(Field::Phone) && !r.covers(Field::Personnummer));
+    }
+
+    #[test]
+    fn every_gap_is_refused_with_its_field() {
+        let p = program("snackan-gislaved");
+        type Change = Box<dyn Fn(&mut ConsentRecord)>;
+        let cases: Vec<(&str, &str, Change)> = vec![
+            (
+                "consent_incomplete",
+                "recorded_by.officer_id",
+                Box::new(|r| r.recorded_by.officer_id = " ".into()),
+            ),
+            (
+                "consent_incomplete",
+                "subject_ref",
+                Box::new(|r| r.subject_ref.clear()),
+            ),
+            (
+                "consent_incomplete",
+                "method.witness",
+                Box::new(|r| r.method = Method::Verbal { witness: "".into() }),
+            ),
+            (
+                "consent_incomplete",
+                "method.signature_sha256",
+                Box::new(|r| {
+                    r.method = Method::SignatureOnScreen {
+                        signature_sha256: "abc".into(),
+                    }
+                }),
+            ),
+            (
+                "consent_mismatch",
+                "recipient",
+                Box::new(|r| r.recipient = "Another clinic".into()),
+            ),
+            (
+                "consent_mismatch",
+                "program_id",
+                Box::new(|r| r.program_id = "kalmar".into()),
+            ),
+            (
+                "consent_script_not_current",
+                "script",
+                Box::new(|r| r.script.version = 0),
+            ),
+            (
+                "consent_script_not_current",
+                "script",
+                Box::new(|r| r.script.sha256 = "00".repeat(32)),
+            ),
+            (
+                "consent_disclosure_missing",
+                "told_no_effect_on_police_matter",
+                Box::new(|r| r.told_no_effect_on_police_matter = false),
+            ),
+            (
+                "consent_disclosure_missing",
+                "told_can_withdraw",
+                Box::new(|r| r.told_can_withdraw = false),
+            ),
+            (
+                "consent_capacity_not_adequate",
+                "capacity",
+                Box::new(|r| r.capacity = Capacity::Doubtful),
+            ),
+            (
+                "consent_capacity_not_adequate",
+                "capacity",
+                Box::new(|r| r.capacity = Capacity::Lacking),
+            ),
+            (
+                "consent_data_items",
+                "data_items",
+                Box::new(|r| r.data_items.push(Field::Personnummer)),
+            ),
+            (
+                "consent_data_items",
+                "data_items",
+                Box::new(|r| r.data_items.retain(|f| *f != Field::Phone)),
+            ),
+        ];
+        for (code, field, change) in cases {
+            let mut r = record(&p);
+            change(&mut r);
+            let err = r.validate(&p).unwrap_err();
+            assert_eq!((err.code(), err.field()), (code, field), "{err}");
+            assert!(!err.message(Lang::Sv).is_empty());
+        }
+    }
+
+    #[test]
+    fn a_newer_script_in_the_bundle_invalidates_old_records() {
+        let mut p = program("kalmar");
+        let r = record(&p);
+        let s = p
+            .consent_scripts
+            .iter_mut()
+            .find(|s| s.language == Lang::Sv)
+            .unwrap();
+        s.version = 2;
+        s.text.push_str(" (uppdaterad)");
+        s.sha256 = crate::crypto::sha256_hex(s.text.as_bytes());
+        assert_eq!(
+            r.validate(&p),
+            Err(ConsentError::ScriptNotCurrent { current: 2 })
+        );
+    }
+
+    #[test]
+    fn records_round_trip_through_json() {
+        let p = program("lots-for-livet");
+        let r = record(&p);
+        let json = serde_json::to_string(&r).unwrap();
+        assert!(json.contains("\"kind\":\"verbal\""));
+        assert!(json.contains("\"given_at\":\"2026-11-23T21:15:00+01:00\""));
+        let back: ConsentRecord = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, r);
+    }
+}

@@ -1,0 +1,217 @@
+//! Cryptographic building blocks the rest of the core relies on: SHA-256 digests and Ed25519
+//! signatures (program bundles are signed by the program administrator; later, receipts by the
+//! clinic and requests by the device).
+//!
+//! Everything here is ring; nothing is hand-rolled. Keys travel as base64 (standard alphabet, with
+//! padding) so that they survive JSON, shells and copy-paste.
+
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine as _;
+use ring::rand::SystemRandom;
+use ring::signature::{Ed25519KeyPair, KeyPair as _, UnparsedPublicKey, ED25519};
+
+/// What can go wrong with keys and signatures.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CryptoError {
+    /// A key or signature is not valid base64 or has the wrong length.
+    #[error("the {what} is malformed: {reason}")]
+    Malformed {
+        /// Which thing ("public key", "signature", …).
+        what: &'static str,
+        /// Why, in a few words.
+        reason: String,
+    },
+    /// The signature does not match the bytes and the key.
+    #[error("the signature does not match")]
+    BadSignature,
+    /// The system random number generator failed.
+    #[error("the system random number generator failed")]
+    Random,
+}
+
+/// SHA-256 of the bytes.
+pub fn sha256(bytes: &[u8]) -> [u8; 32] {
+    let d = ring::digest::digest(&ring::digest::SHA256, bytes);
+    let mut out = [0u8; 32];
+    out.copy_from_slice(d.as_ref());
+    out
+}
+
+/// SHA-256 of the bytes as lowercase hex (how bundles name consent scripts).
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex(&sha256(bytes))
+}
+
+/// Lowercase hex of bytes.
+pub fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        s.push(DIGITS[(b >> 4) as usize] as char);
+        s.push(DIGITS[(b & 0xf) as usize] as char);
+    }
+    s
+}
+
+/// Standard base64 with padding.
+pub fn b64(bytes: &[u8]) -> String {
+    B64.encode(bytes)
+}
+
+/// Decodes standard base64, naming `what` in the error.
+pub fn unb64(text: &str, what: &'static str) -> Result<Vec<u8>, CryptoError> {
+    B64.decode(text.trim()).map_err(|e| CryptoError::Malformed {
+        what,
+        reason: e.to_string(),
+    })
+}
+
+/// An Ed25519 signing key (kept as its PKCS#8 document, which is what gets stored or wrapped).
+pub struct SigningKey {
+    pkcs8: Vec<u8>,
+    pair: Ed25519KeyPair,
+}
+
+impl std::fmt::Debug for SigningKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SigningKey")
+            .field("public_key", &self.public_key_b64())
+            .finish_non_exhaustive()
+    }
+}
+
+impl SigningKey {
+    /// A fresh random key.
+    pub fn generate() -> Result<SigningKey, CryptoError> {
+        let doc = Ed25519KeyPair::generate_pkcs8(&SystemRandom::new())
+            .map_err(|_| CryptoError::Random)?;
+        SigningKey::from_pkcs8(doc.as_ref())
+    }
+
+    /// Loads a key from its PKCS#8 (v2) document.
+    pub fn from_pkcs8(pkcs8: &[u8]) -> Result<SigningKey, CryptoError> {
+        let pair = Ed25519KeyPair::from_pkcs8(pkcs8).map_err(|e| CryptoError::Malformed {
+            what: "signing key",
+            reason: e.to_string(),
+        })?;
+        Ok(SigningKey {
+            pkcs8: pkcs8.to_vec(),
+            pair,
+        })
+    }
+
+    /// The PKCS#8 document (secret: store it wrapped or in a protected file).
+    pub fn pkcs8(&self) -> &[u8] {
+        &self.pkcs8
+    }
+
+    /// The 32-byte public key.
+    pub fn public_key(&self) -> PublicKey {
+        let mut k = [0u8; 32];
+        k.copy_from_slice(self.pair.public_key().as_ref());
+        PublicKey(k)
+    }
+
+    /// The public key as base64.
+    pub fn public_key_b64(&self) -> String {
+        self.public_key().to_b64()
+    }
+
+    /// Signs the bytes.
+    pub fn sign(&self, message: &[u8]) -> [u8; 64] {
+        let mut s = [0u8; 64];
+        s.copy_from_slice(self.pair.sign(message).as_ref());
+        s
+    }
+}
+
+/// An Ed25519 public key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct PublicKey(pub [u8; 32]);
+
+impl PublicKey {
+    /// Parses a base64 public key of exactly 32 bytes.
+    pub fn from_b64(text: &str) -> Result<PublicKey, CryptoError> {
+        let bytes = unb64(text, "public key")?;
+        let k: [u8; 32] = bytes
+            .as_slice()
+            .try_into()
+            .map_err(|_| CryptoError::Malformed {
+                what: "public key",
+                reason: format!("{} bytes instead of 32", bytes.len()),
+            })?;
+        Ok(PublicKey(k))
+    }
+
+    /// The key as base64.
+    pub fn to_b64(&self) -> String {
+        b64(&self.0)
+    }
+
+    /// A short, stable id for the key: the first 8 bytes of its SHA-256, as hex.
+    pub fn key_id(&self) -> String {
+        hex(&sha256(&self.0)[..8])
+    }
+
+    /// Checks an Ed25519 signature over the message.
+    pub fn verify(&self, message: &[u8], signature: &[u8]) -> Result<(), CryptoError> {
+        UnparsedPublicKey::new(&ED25519, &self.0)
+            .verify(message, signature)
+            .map_err(|_| CryptoError::BadSignature)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sha256_of_abc_is_the_fips_vector() {
+        assert_eq!(
+            sha256_hex(b"abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
+
+    #[test]
+    fn signatures_verify_and_catch_any_change() {
+        let key = SigningKey::generate().unwrap();
+        let pk = PublicKey::from_b64(&key.public_key_b64()).unwrap();
+        let sig = key.sign(b"program bundle");
+        assert_eq!(pk.verify(b"program bundle", &sig), Ok(()));
+        assert_eq!(
+            pk.verify(b"program bundlf", &sig),
+            Err(CryptoError::BadSignature)
+        );
+        let mut bad = sig;
+        bad[10] ^= 1;
+        assert_eq!(
+            pk.verify(b"program bundle", &bad),
+            Err(CryptoError::BadSignature)
+        );
+        let other = SigningKey::generate().unwrap().public_key();
+        assert_eq!(
+            other.verify(b"program bundle", &sig),
+            Err(CryptoError::BadSignature)
+        );
+    }
+
+    #[test]
+    fn keys_round_trip_through_pkcs8_and_base64() {
+        let key = SigningKey::generate().unwrap();
+        let again = SigningKey::from_pkcs8(key.pkcs8()).unwrap();
+        assert_eq!(key.public_key(), again.public_key());
+        assert_eq!(key.public_key().key_id().len(), 16);
+        assert!(matches!(
+            PublicKey::from_b64("AAAA"),
+            Err(CryptoError::Malformed {
+                what: "public key",
+                ..
+            })
+        ));
+        assert!(matches!(
+            PublicKey::from_b64("not base64!"),
+            Err(CryptoError::Malformed { .. })
+        ));
+    }
+}

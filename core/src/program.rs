@@ -1,0 +1,959 @@
+//! Programs and the signed bundle that carries them.
+//!
+//! A program is one cooperation agreement between police and a municipality ("Lots för livet",
+//! "Snäckan", …): who may be offered it, which data the clinic needs, the consent script the
+//! officer reads out, and where and how referrals are delivered. Because the bundle decides where a
+//! person's contact details go, it is only accepted when signed by the program administrator's
+//! Ed25519 key that the app is built with: nobody can redirect referrals by editing a file.
+//!
+//! The signed form is a small JSON envelope around the exact bytes that were signed:
+//! `{"format": "lotsa.signed-program-bundle", "version": 1, "key_id", "payload", "signature"}`,
+//! where `payload` is the base64 of the canonical JSON of the [`ProgramSet`] (the typed struct
+//! serialised by serde: fixed field order, no whitespace). Verification never re-serialises: it
+//! checks the signature over the bytes as shipped, then parses them.
+
+use crate::crypto::{self, CryptoError, PublicKey, SigningKey};
+use crate::text::{Lang, Reasoned, Texts};
+use chrono::{DateTime, FixedOffset, Utc};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
+
+/// The `format` of an unsigned program set.
+pub const SET_FORMAT: &str = "lotsa.program-set";
+/// The `format` of the signed envelope.
+pub const SIGNED_FORMAT: &str = "lotsa.signed-program-bundle";
+/// The bundle format version this core understands.
+pub const VERSION: u32 = 1;
+
+/// The programs an administrator configures, before signing.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProgramSet {
+    /// Always [`SET_FORMAT`].
+    pub format: String,
+    /// Always [`VERSION`].
+    pub version: u32,
+    /// An id for this edition of the configuration (shown in support requests).
+    pub bundle_id: String,
+    /// Who signs it (a name, for people).
+    pub administrator: String,
+    /// When it was issued.
+    pub issued_at: DateTime<FixedOffset>,
+    /// After this the app refuses it and asks for a new one.
+    pub expires_at: DateTime<FixedOffset>,
+    /// True for example data that must never reach a real clinic.
+    #[serde(default)]
+    pub example: bool,
+    /// The programs.
+    pub programs: Vec<Program>,
+}
+
+/// One program.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Program {
+    /// Stable id (`lots-for-livet`), lowercase letters, digits and hyphens.
+    pub id: String,
+    /// Name shown to officers.
+    pub name: String,
+    /// Who runs it (police region and municipality).
+    pub operator: String,
+    /// Who may be offered it.
+    pub eligibility: Rules,
+    /// Which data the clinic needs.
+    pub fields: FieldPolicy,
+    /// The current consent scripts, one per language.
+    pub consent_scripts: Vec<ConsentScript>,
+    /// The receiving clinic.
+    pub clinic: Clinic,
+    /// Hours an unfinished draft is kept before it is erased.
+    pub draft_lifetime_hours: u32,
+    /// What the person is promised ("Snäckan ringer inom 24 timmar").
+    pub callback_promise: Texts,
+}
+
+/// Who may be offered a program.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Rules {
+    /// Minimum age in completed years.
+    pub minimum_age: u32,
+    /// Kommunkoder where a person must be folkbokförd.
+    pub kommunkoder: Vec<String>,
+    /// Whether a person with only a samordningsnummer (not folkbokförd) can qualify.
+    pub samordningsnummer_can_qualify: bool,
+    /// Whether residency the person only states (no document, no register) can qualify.
+    pub stated_residency_qualifies: bool,
+    /// Whether a provisional verdict (on stated residency) may be handed over for the clinic to confirm.
+    pub provisional_allowed: bool,
+}
+
+/// A piece of data the clinic may receive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Field {
+    /// Name or chosen name.
+    Name,
+    /// Phone number (E.164).
+    Phone,
+    /// Preferred language for the call.
+    Language,
+    /// Best time to call.
+    BestTime,
+    /// A short note from the officer.
+    Note,
+    /// The personnummer or samordningsnummer itself.
+    Personnummer,
+    /// Date of birth.
+    BirthDate,
+    /// The municipality of residence.
+    Kommunkod,
+}
+
+impl Field {
+    /// Every field, in display order.
+    pub const ALL: [Field; 8] = [
+        Field::Name,
+        Field::Phone,
+        Field::Language,
+        Field::BestTime,
+        Field::Note,
+        Field::Personnummer,
+        Field::BirthDate,
+        Field::Kommunkod,
+    ];
+
+    /// The snake_case name used in JSON, errors and the CLI.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Field::Name => "name",
+            Field::Phone => "phone",
+            Field::Language => "language",
+            Field::BestTime => "best_time",
+            Field::Note => "note",
+            Field::Personnummer => "personnummer",
+            Field::BirthDate => "birth_date",
+            Field::Kommunkod => "kommunkod",
+        }
+    }
+}
+
+/// Whether the clinic gets a field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Need {
+    /// The referral cannot be handed over without it.
+    Required,
+    /// Passed on when the person gives it.
+    Optional,
+    /// Never leaves the device.
+    Never,
+}
+
+/// Which fields the clinic needs: data minimisation, per program.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FieldPolicy {
+    /// Name or chosen name.
+    pub name: Need,
+    /// Phone number.
+    pub phone: Need,
+    /// Preferred language.
+    pub language: Need,
+    /// Best time to call.
+    pub best_time: Need,
+    /// Officer's note.
+    pub note: Need,
+    /// The identity number itself.
+    pub personnummer: Need,
+    /// Date of birth.
+    pub birth_date: Need,
+    /// Municipality of residence.
+    pub kommunkod: Need,
+}
+
+impl FieldPolicy {
+    /// What the program says about a field.
+    pub fn need(&self, field: Field) -> Need {
+        match field {
+            Field::Name => self.name,
+            Field::Phone => self.phone,
+            Field::Language => self.language,
+            Field::BestTime => self.best_time,
+            Field::Note => self.note,
+            Field::Personnummer => self.personnummer,
+            Field::BirthDate => self.birth_date,
+            Field::Kommunkod => self.kommunkod,
+        }
+    }
+
+    /// The fields that may be passed on (required and optional), in display order.
+    pub fn passed_on(&self) -> Vec<Field> {
+        Field::ALL
+            .into_iter()
+            .filter(|f| self.need(*f) != Need::Never)
+            .collect()
+    }
+}
+
+/// The text the officer reads out before asking for consent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsentScript {
+    /// Script id (stable across versions).
+    pub id: String,
+    /// Version; only the version in the current bundle may be used.
+    pub version: u32,
+    /// Language of this text.
+    pub language: Lang,
+    /// The words to read out.
+    pub text: String,
+    /// SHA-256 of `text` (UTF-8), lowercase hex: what the consent record cites.
+    pub sha256: String,
+}
+
+/// The receiving clinic and how to reach it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Clinic {
+    /// Name shown to officers and in the consent record.
+    pub name: String,
+    /// Base URL of the intake API (https only).
+    pub endpoint: String,
+    /// Which TLS certificates to trust.
+    pub tls: TlsTrust,
+    /// The clinic's HPKE public keys referrals are sealed to.
+    pub hpke_keys: Vec<HpkeKey>,
+    /// The key the clinic signs receipts with.
+    pub receipt_key: ReceiptKey,
+}
+
+/// TLS trust for the clinic endpoint: a private CA and/or SPKI pins.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsTrust {
+    /// PEM of the CA that issues the clinic's certificate, if not a public one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_pem: Option<String>,
+    /// Base64 SHA-256 of the SubjectPublicKeyInfo of accepted server keys (current and backup).
+    pub spki_sha256_pins: Vec<String>,
+}
+
+/// An HPKE (X25519) public key of the clinic.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HpkeKey {
+    /// Key id, bound into every sealed payload.
+    pub key_id: String,
+    /// Base64 of the 32-byte X25519 public key.
+    pub public_key: String,
+    /// Not used before this instant.
+    pub not_before: DateTime<FixedOffset>,
+    /// Not used after this instant.
+    pub not_after: DateTime<FixedOffset>,
+}
+
+/// The clinic's receipt-signing key (Ed25519).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReceiptKey {
+    /// Key id named in receipts.
+    pub key_id: String,
+    /// Base64 of the 32-byte Ed25519 public key.
+    pub public_key: String,
+}
+
+impl Program {
+    /// The current consent script in a language, if the program has one.
+    pub fn consent_script(&self, lang: Lang) -> Option<&ConsentScript> {
+        self.consent_scripts.iter().find(|s| s.language == lang)
+    }
+
+    /// The clinic's HPKE key valid at an instant (the one that starts latest, if several).
+    pub fn current_hpke_key(&self, at: DateTime<Utc>) -> Option<&HpkeKey> {
+        self.clinic
+            .hpke_keys
+            .iter()
+            .filter(|k| k.not_before <= at && at <= k.not_after)
+            .max_by_key(|k| k.not_before)
+    }
+
+    /// Whether a kommunkod is in the program's area.
+    pub fn covers(&self, kommunkod: &str) -> bool {
+        self.eligibility.kommunkoder.iter().any(|k| k == kommunkod)
+    }
+}
+
+/// Why a bundle was refused. Every variant tells the administrator or support what to fix.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BundleError {
+    /// Not JSON, or not the expected shape.
+    #[error("the program bundle is malformed: {reason}")]
+    Malformed {
+        /// What the parser said.
+        reason: String,
+    },
+    /// Another kind of file.
+    #[error("this is not a Lotsa program bundle (format {found:?})")]
+    UnsupportedFormat {
+        /// The format found.
+        found: String,
+    },
+    /// A version this app does not understand.
+    #[error("program bundle version {found} is not supported (this app reads version {VERSION}); update the app")]
+    UnsupportedVersion {
+        /// The version found.
+        found: u32,
+    },
+    /// Signed by a key the app does not trust.
+    #[error("the program bundle is signed by an unknown key ({key_id}); it is not from your program administrator")]
+    UnknownSigner {
+        /// The key id named in the bundle.
+        key_id: String,
+    },
+    /// The signature does not match: the file was changed after signing.
+    #[error("the program bundle's signature does not match: it was changed after signing")]
+    BadSignature,
+    /// Signed and intact, but its content breaks a rule.
+    #[error("the program bundle is invalid at {field}: {reason}")]
+    Invalid {
+        /// Where (a JSON path such as `programs[1].eligibility.kommunkoder[0]`).
+        field: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// Past its expiry date.
+    #[error(
+        "the program bundle expired on {expired_at}; ask your program administrator for a new one"
+    )]
+    Expired {
+        /// When it expired (RFC 3339).
+        expired_at: String,
+    },
+    /// A signing key file could not be used.
+    #[error("the signing key cannot be used: {reason}")]
+    Key {
+        /// Why.
+        reason: String,
+    },
+}
+
+impl Reasoned for BundleError {
+    fn code(&self) -> &'static str {
+        match self {
+            BundleError::Malformed { .. } => "bundle_malformed",
+            BundleError::UnsupportedFormat { .. } => "bundle_unsupported_format",
+            BundleError::UnsupportedVersion { .. } => "bundle_unsupported_version",
+            BundleError::UnknownSigner { .. } => "bundle_unknown_signer",
+            BundleError::BadSignature => "bundle_bad_signature",
+            BundleError::Invalid { .. } => "bundle_invalid",
+            BundleError::Expired { .. } => "bundle_expired",
+            BundleError::Key { .. } => "bundle_key",
+        }
+    }
+
+    fn message(&self, lang: Lang) -> String {
+        match lang {
+            Lang::En => self.to_string(),
+            Lang::Sv => match self {
+                BundleError::Malformed { reason } => {
+                    format!("Programfilen är trasig: {reason}")
+                }
+                BundleError::UnsupportedFormat { .. } => {
+                    "Filen är ingen programfil för Lotsa.".to_string()
+                }
+                BundleError::UnsupportedVersion { found } => format!(
+                    "Programfilens version {found} stöds inte (appen läser version {VERSION}); uppdatera appen."
+                ),
+                BundleError::UnknownSigner { key_id } => format!(
+                    "Programfilen är signerad med en okänd nyckel ({key_id}); den kommer inte från er programadministratör."
+                ),
+                BundleError::BadSignature => {
+                    "Programfilens signatur stämmer inte: filen har ändrats efter signering.".to_string()
+                }
+                BundleError::Invalid { field, reason } => {
+                    format!("Programfilen är ogiltig vid {field}: {reason}")
+                }
+                BundleError::Expired { expired_at } => format!(
+                    "Programfilen gick ut {expired_at}; be er programadministratör om en ny."
+                ),
+                BundleError::Key { reason } => format!("Signeringsnyckeln går inte att använda: {reason}"),
+            },
+        }
+    }
+}
+
+fn invalid(field: impl Into<String>, reason: impl Into<String>) -> BundleError {
+    BundleError::Invalid {
+        field: field.into(),
+        reason: reason.into(),
+    }
+}
+
+/// The signed envelope as it lies on disk.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SignedEnvelope {
+    format: String,
+    version: u32,
+    key_id: String,
+    payload: String,
+    signature: String,
+}
+
+/// A verified bundle: the only way to get at programs.
+#[derive(Debug, Clone)]
+pub struct Bundle {
+    set: ProgramSet,
+    signer: PublicKey,
+    payload_sha256: String,
+}
+
+impl Bundle {
+    /// The verified programs and their metadata.
+    pub fn set(&self) -> &ProgramSet {
+        &self.set
+    }
+
+    /// The programs.
+    pub fn programs(&self) -> &[Program] {
+        &self.set.programs
+    }
+
+    /// A program by id.
+    pub fn program(&self, id: &str) -> Option<&Program> {
+        self.set.programs.iter().find(|p| p.id == id)
+    }
+
+    /// The key that signed it.
+    pub fn signer(&self) -> PublicKey {
+        self.signer
+    }
+
+    /// SHA-256 (hex) of the signed bytes: identifies exactly this configuration.
+    pub fn payload_sha256(&self) -> &str {
+        &self.payload_sha256
+    }
+}
+
+impl ProgramSet {
+    /// Parses an unsigned program set (as an administrator writes it) and checks its rules.
+    pub fn from_json(json: &str) -> Result<ProgramSet, BundleError> {
+        let set: ProgramSet = parse_json(json.as_bytes())?;
+        set.validate()?;
+        Ok(set)
+    }
+
+    /// The canonical bytes that get signed.
+    pub fn canonical_bytes(&self) -> Vec<u8> {
+        serde_json::to_vec(self).expect("a program set always serialises")
+    }
+
+    /// Signs the set: returns the signed bundle file's text.
+    pub fn sign(&self, key: &SigningKey) -> Result<String, BundleError> {
+        self.validate()?;
+        let payload = self.canonical_bytes();
+        let envelope = SignedEnvelope {
+            format: SIGNED_FORMAT.to_string(),
+            version: VERSION,
+            key_id: key.public_key().key_id(),
+            payload: crypto::b64(&payload),
+            signature: crypto::b64(&key.sign(&payload)),
+        };
+        Ok(serde_json::to_string_pretty(&envelope).expect("an envelope always serialises") + "\n")
+    }
+
+    /// Checks every rule a JSON Schema cannot express (and the ones it can, so a bundle is never
+    /// half-checked): ids, kommunkoder, script hashes, keys, endpoint, dates.
+    pub fn validate(&self) -> Result<(), BundleError> {
+        if self.format != SET_FORMAT {
+            return Err(BundleError::UnsupportedFormat {
+                found: self.format.clone(),
+            });
+        }
+        if self.version != VERSION {
+            return Err(BundleError::UnsupportedVersion {
+                found: self.version,
+            });
+        }
+        if self.bundle_id.trim().is_empty() {
+            return Err(invalid("bundle_id", "must not be empty"));
+        }
+        if self.expires_at <= self.issued_at {
+            return Err(invalid("expires_at", "must be after issued_at"));
+        }
+        if self.programs.is_empty() {
+            return Err(invalid("programs", "at least one program is needed"));
+        }
+        let mut ids = BTreeSet::new();
+        for (i, p) in self.programs.iter().enumerate() {
+            let at = format!("programs[{i}]");
+            validate_program(p, &at)?;
+            if !ids.insert(p.id.as_str()) {
+                return Err(invalid(
+                    format!("{at}.id"),
+                    format!("duplicate program id {:?}", p.id),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn validate_program(p: &Program, at: &str) -> Result<(), BundleError> {
+    let id_ok = !p.id.is_empty()
+        && p.id.len() <= 64
+        && p.id
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    if !id_ok {
+        return Err(invalid(
+            format!("{at}.id"),
+            "use 1–64 lowercase letters, digits and hyphens",
+        ));
+    }
+    for (name, value) in [("name", &p.name), ("operator", &p.operator)] {
+        if value.trim().is_empty() {
+            return Err(invalid(format!("{at}.{name}"), "must not be empty"));
+        }
+    }
+    let rules = &p.eligibility;
+    if rules.minimum_age > 130 {
+        return Err(invalid(
+            format!("{at}.eligibility.minimum_age"),
+            "must be at most 130",
+        ));
+    }
+    if rules.kommunkoder.is_empty() {
+        return Err(invalid(
+            format!("{at}.eligibility.kommunkoder"),
+            "at least one kommunkod is needed",
+        ));
+    }
+    for (j, k) in rules.kommunkoder.iter().enumerate() {
+        if crate::geo::municipality_by_code(k).is_none() {
+            return Err(invalid(
+                format!("{at}.eligibility.kommunkoder[{j}]"),
+                format!("{k:?} is not a Swedish kommunkod"),
+            ));
+        }
+    }
+    if p.fields.phone == Need::Never {
+        return Err(invalid(
+            format!("{at}.fields.phone"),
+            "the clinic phones the person: the phone number cannot be 'never'",
+        ));
+    }
+    if p.draft_lifetime_hours == 0 || p.draft_lifetime_hours > 24 * 30 {
+        return Err(invalid(
+            format!("{at}.draft_lifetime_hours"),
+            "must be between 1 and 720 hours",
+        ));
+    }
+    for lang in [Lang::Sv, Lang::En] {
+        if p.consent_script(lang).is_none() {
+            return Err(invalid(
+                format!("{at}.consent_scripts"),
+                format!("a consent script in {:?} is needed", lang.code()),
+            ));
+        }
+    }
+    let mut langs = BTreeSet::new();
+    for (j, s) in p.consent_scripts.iter().enumerate() {
+        let sat = format!("{at}.consent_scripts[{j}]");
+        if !langs.insert(s.language.code()) {
+            return Err(invalid(
+                &sat,
+                "more than one current script in the same language",
+            ));
+        }
+        if s.id.trim().is_empty() || s.text.trim().is_empty() || s.version == 0 {
+            return Err(invalid(&sat, "id, text and a version ≥ 1 are needed"));
+        }
+        if crypto::sha256_hex(s.text.as_bytes()) != s.sha256 {
+            return Err(invalid(
+                format!("{sat}.sha256"),
+                "does not match the SHA-256 of the text",
+            ));
+        }
+    }
+    let clinic = &p.clinic;
+    let cat = format!("{at}.clinic");
+    if clinic.name.trim().is_empty() {
+        return Err(invalid(format!("{cat}.name"), "must not be empty"));
+    }
+    validate_endpoint(&clinic.endpoint).map_err(|r| invalid(format!("{cat}.endpoint"), r))?;
+    if clinic.tls.ca_pem.is_none() && clinic.tls.spki_sha256_pins.is_empty() {
+        return Err(invalid(
+            format!("{cat}.tls"),
+            "give the clinic's CA certificate or at least one SPKI pin",
+        ));
+    }
+    if let Some(pem) = &clinic.tls.ca_pem {
+        if !pem.contains("-----BEGIN CERTIFICATE-----") {
+            return Err(invalid(
+                format!("{cat}.tls.ca_pem"),
+                "is not a PEM certificate",
+            ));
+        }
+    }
+    for (j, pin) in clinic.tls.spki_sha256_pins.iter().enumerate() {
+        let ok = crypto::unb64(pin, "pin")
+            .map(|b| b.len() == 32)
+            .unwrap_or(false);
+        if !ok {
+            return Err(invalid(
+                format!("{cat}.tls.spki_sha256_pins[{j}]"),
+                "must be the base64 of a 32-byte SHA-256",
+            ));
+        }
+    }
+    if clinic.hpke_keys.is_empty() {
+        return Err(invalid(
+            format!("{cat}.hpke_keys"),
+            "at least one key is needed",
+        ));
+    }
+    for (j, k) in clinic.hpke_keys.iter().enumerate() {
+        let kat = format!("{cat}.hpke_keys[{j}]");
+        let ok = crypto::unb64(&k.public_key, "key")
+            .map(|b| b.len() == 32)
+            .unwrap_or(false);
+        if !ok {
+            return Err(invalid(
+                format!("{kat}.public_key"),
+                "must be the base64 of a 32-byte X25519 public key",
+            ));
+        }
+        if k.key_id.trim().is_empty() {
+            return Err(invalid(format!("{kat}.key_id"), "must not be empty"));
+        }
+        if k.not_after <= k.not_before {
+            return Err(invalid(
+                format!("{kat}.not_after"),
+                "must be after not_before",
+            ));
+        }
+    }
+    PublicKey::from_b64(&clinic.receipt_key.public_key).map_err(|e: CryptoError| {
+        invalid(format!("{cat}.receipt_key.public_key"), e.to_string())
+    })?;
+    for (lang, text) in [
+        ("sv", &p.callback_promise.sv),
+        ("en", &p.callback_promise.en),
+    ] {
+        if text.trim().is_empty() {
+            return Err(invalid(
+                format!("{at}.callback_promise.{lang}"),
+                "must not be empty",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// HTTPS only, with a host. Plain HTTP is refused even on loopback: the device never sends
+/// personal data unencrypted.
+fn validate_endpoint(url: &str) -> Result<(), String> {
+    let rest = url
+        .strip_prefix("https://")
+        .ok_or_else(|| "must start with https://".to_string())?;
+    let host = rest.split(['/', '?', '#']).next().unwrap_or("");
+    if host.is_empty() || host.contains(char::is_whitespace) || host.contains('@') {
+        return Err("must name a host".to_string());
+    }
+    Ok(())
+}
+
+fn parse_json<T: for<'de> Deserialize<'de>>(bytes: &[u8]) -> Result<T, BundleError> {
+    serde_json::from_slice(bytes).map_err(|e| BundleError::Malformed {
+        reason: e.to_string(),
+    })
+}
+
+/// Verifies a signed bundle against the administrator's public key at an instant.
+///
+/// Order matters: the signature is checked on the bytes as shipped before anything inside them is
+/// believed; then format, version, rules and expiry.
+pub fn verify(signed: &str, trust: &PublicKey, now: DateTime<Utc>) -> Result<Bundle, BundleError> {
+    let envelope: SignedEnvelope = parse_json(signed.as_bytes())?;
+    if envelope.format != SIGNED_FORMAT {
+        return Err(BundleError::UnsupportedFormat {
+            found: envelope.format,
+        });
+    }
+    if envelope.version != VERSION {
+        return Err(BundleError::UnsupportedVersion {
+            found: envelope.version,
+        });
+    }
+    if envelope.key_id != trust.key_id() {
+        return Err(BundleError::UnknownSigner {
+            key_id: envelope.key_id,
+        });
+    }
+    let payload =
+        crypto::unb64(&envelope.payload, "payload").map_err(|e| BundleError::Malformed {
+            reason: e.to_string(),
+        })?;
+    let signature =
+        crypto::unb64(&envelope.signature, "signature").map_err(|_| BundleError::BadSignature)?;
+    trust
+        .verify(&payload, &signature)
+        .map_err(|_| BundleError::BadSignature)?;
+    let set: ProgramSet = parse_json(&payload)?;
+    set.validate()?;
+    if now >= set.expires_at {
+        return Err(BundleError::Expired {
+            expired_at: set.expires_at.to_rfc3339(),
+        });
+    }
+    Ok(Bundle {
+        payload_sha256: crypto::sha256_hex(&payload),
+        set,
+        signer: *trust,
+    })
+}
+
+/// The example programs shipped in `schemas/examples/` (endpoints on localhost, marked as examples).
+pub const EXAMPLE_PROGRAMS_JSON: &str =
+    include_str!("../../schemas/examples/programs.example.json");
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn now() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 23, 12, 0, 0).unwrap()
+    }
+
+    fn example() -> ProgramSet {
+        ProgramSet::from_json(EXAMPLE_PROGRAMS_JSON).expect("the example is valid")
+    }
+
+    fn signed() -> (SigningKey, String) {
+        let key = SigningKey::generate().unwrap();
+        let text = example().sign(&key).unwrap();
+        (key, text)
+    }
+
+    #[test]
+    fn the_example_has_the_four_programs_with_scripts_in_both_languages() {
+        let set = example();
+        let ids: Vec<_> = set.programs.iter().map(|p| p.id.as_str()).collect();
+        assert_eq!(
+            ids,
+            [
+                "lots-for-livet",
+                "snackan-gislaved",
+                "snackan-ggvv",
+                "kalmar"
+            ]
+        );
+        assert!(set.example);
+        for p in &set.programs {
+            assert!(
+                p.clinic.endpoint.starts_with("https://localhost"),
+                "{}",
+                p.id
+            );
+            for lang in [Lang::Sv, Lang::En] {
+                assert!(p.consent_script(lang).is_some(), "{} {lang:?}", p.id);
+            }
+        }
+        let ggvv = set
+            .programs
+            .iter()
+            .find(|p| p.id == "snackan-ggvv")
+            .unwrap();
+        assert_eq!(
+            ggvv.eligibility.kommunkoder,
+            ["0662", "0617", "0665", "0683"]
+        );
+    }
+
+    #[test]
+    fn a_signed_bundle_verifies_with_the_right_key() {
+        let (key, text) = signed();
+        let bundle = verify(&text, &key.public_key(), now()).unwrap();
+        assert_eq!(bundle.set(), &example());
+        assert_eq!(
+            bundle.program("kalmar").unwrap().eligibility.kommunkoder,
+            ["0880"]
+        );
+        assert_eq!(bundle.payload_sha256().len(), 64);
+    }
+
+    #[test]
+    fn signing_is_deterministic_over_the_canonical_bytes() {
+        let key = SigningKey::generate().unwrap();
+        assert_eq!(example().sign(&key).unwrap(), example().sign(&key).unwrap());
+    }
+
+    #[test]
+    fn another_key_is_an_unknown_signer() {
+        let (_, text) = signed();
+        let other = SigningKey::generate().unwrap().public_key();
+        assert!(matches!(
+            verify(&text, &other, now()),
+            Err(BundleError::UnknownSigner { .. })
+        ));
+    }
+
+    #[test]
+    fn any_flipped_byte_in_the_payload_is_refused() {
+        let (key, text) = signed();
+        let mut env: SignedEnvelope = serde_json::from_str(&text).unwrap();
+        let payload = crypto::unb64(&env.payload, "p").unwrap();
+        for i in (0..payload.len()).step_by(97) {
+            let mut p = payload.clone();
+            p[i] ^= 0x01;
+            env.payload = crypto::b64(&p);
+            let tampered = serde_json::to_string(&env).unwrap();
+            assert_eq!(
+                verify(&tampered, &key.public_key(), now()).unwrap_err(),
+                BundleError::BadSignature,
+                "byte {i}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_flipped_byte_anywhere_in_the_file_gives_a_typed_error() {
+        let (key, text) = signed();
+        let bytes = text.as_bytes();
+        for i in 0..bytes.len() {
+            let mut b = bytes.to_vec();
+            b[i] ^= 0x01;
+            let Ok(t) = String::from_utf8(b) else {
+                continue;
+            };
+            if t == text {
+                continue;
+            }
+            let result = verify(&t, &key.public_key(), now());
+            // Whitespace changes outside the signed bytes are harmless; anything else is refused.
+            if let Ok(bundle) = result {
+                assert_eq!(bundle.set(), &example(), "byte {i} changed the content");
+            }
+        }
+    }
+
+    #[test]
+    fn an_unsigned_set_is_not_a_bundle() {
+        let key = SigningKey::generate().unwrap();
+        let err = verify(EXAMPLE_PROGRAMS_JSON, &key.public_key(), now()).unwrap_err();
+        assert!(matches!(err, BundleError::Malformed { .. }), "{err:?}");
+    }
+
+    #[test]
+    fn expired_and_unknown_versions_are_refused() {
+        let key = SigningKey::generate().unwrap();
+        let text = example().sign(&key).unwrap();
+        let later = example().expires_at.with_timezone(&Utc);
+        assert!(matches!(
+            verify(&text, &key.public_key(), later),
+            Err(BundleError::Expired { .. })
+        ));
+        let mut env: SignedEnvelope = serde_json::from_str(&text).unwrap();
+        env.version = 2;
+        assert_eq!(
+            verify(
+                &serde_json::to_string(&env).unwrap(),
+                &key.public_key(),
+                now()
+            )
+            .unwrap_err(),
+            BundleError::UnsupportedVersion { found: 2 }
+        );
+    }
+
+    #[test]
+    fn a_signed_but_schema_invalid_set_is_refused() {
+        // The administrator's tool would refuse to sign it; a hand-made signature must not help.
+        let key = SigningKey::generate().unwrap();
+        let mut value: serde_json::Value = serde_json::from_str(EXAMPLE_PROGRAMS_JSON).unwrap();
+        value["programs"][0]["eligibility"]["minimum_age"] = serde_json::json!("eighteen");
+        let payload = serde_json::to_vec(&value).unwrap();
+        let env = SignedEnvelope {
+            format: SIGNED_FORMAT.into(),
+            version: VERSION,
+            key_id: key.public_key().key_id(),
+            payload: crypto::b64(&payload),
+            signature: crypto::b64(&key.sign(&payload)),
+        };
+        let err = verify(
+            &serde_json::to_string(&env).unwrap(),
+            &key.public_key(),
+            now(),
+        );
+        assert!(matches!(err, Err(BundleError::Malformed { .. })), "{err:?}");
+    }
+
+    #[test]
+    fn rules_the_schema_cannot_see_are_checked() {
+        type Change = Box<dyn Fn(&mut ProgramSet)>;
+        let cases: Vec<(&str, Change)> = vec![
+            (
+                "programs[0].eligibility.kommunkoder[0]",
+                Box::new(|s| s.programs[0].eligibility.kommunkoder[0] = "0000".into()),
+            ),
+            (
+                "programs[1].consent_scripts[0].sha256",
+                Box::new(|s| s.programs[1].consent_scripts[0].text.push('!')),
+            ),
+            (
+                "programs[0].clinic.endpoint",
+                Box::new(|s| s.programs[0].clinic.endpoint = "http://localhost:8443".into()),
+            ),
+            (
+                "programs[1].id",
+                Box::new(|s| s.programs[1].id = s.programs[0].id.clone()),
+            ),
+            (
+                "programs[0].fields.phone",
+                Box::new(|s| s.programs[0].fields.phone = Need::Never),
+            ),
+            (
+                "programs[2].clinic.hpke_keys[0].public_key",
+                Box::new(|s| s.programs[2].clinic.hpke_keys[0].public_key = "AAAA".into()),
+            ),
+            (
+                "programs[3].consent_scripts",
+                Box::new(|s| {
+                    s.programs[3]
+                        .consent_scripts
+                        .retain(|c| c.language != Lang::En)
+                }),
+            ),
+        ];
+        for (field, change) in cases {
+            let mut set = example();
+            change(&mut set);
+            match set.validate() {
+                Err(BundleError::Invalid { field: f, .. }) => assert_eq!(f, field),
+                other => panic!("{field}: {other:?}"),
+            }
+            let key = SigningKey::generate().unwrap();
+            assert!(set.sign(&key).is_err(), "{field}: signing must refuse too");
+        }
+    }
+
+    #[test]
+    fn errors_have_codes_and_swedish_texts() {
+        let e = BundleError::BadSignature;
+        assert_eq!(e.code(), "bundle_bad_signature");
+        assert!(e.message(Lang::Sv).contains("signatur"));
+        assert!(e.message(Lang::En).contains("signature"));
+    }
+
+    #[test]
+    fn the_current_hpke_key_respects_validity() {
+        let p = &example().programs[0];
+        let k = p.current_hpke_key(now()).unwrap();
+        assert!(k.not_before.with_timezone(&Utc) <= now());
+        let long_ago = Utc.with_ymd_and_hms(2000, 1, 1, 0, 0, 0).unwrap();
+        assert!(p.current_hpke_key(long_ago).is_none());
+    }
+}

@@ -1,0 +1,697 @@
+//! The referral: the draft an officer fills in, its validation, and the handover payload the
+//! clinic receives.
+//!
+//! The draft holds what was typed, exactly as typed, so nothing is lost when a field is wrong;
+//! validation then names the field and the reason. The handover payload is built from draft +
+//! verdict + consent and carries only the fields the program asks for and the person agreed to
+//! pass on (data minimisation): a program that never needs the personnummer never receives it,
+//! even if the officer typed it to check the age. One id follows the referral from draft to
+//! handover, and the consent record names the person by that id only.
+
+use crate::consent::{ConsentError, ConsentRecord};
+use crate::eligibility::{AgeEvidence, Basis, Facts, Outcome, Provenance, Residency, Verdict};
+use crate::geo::GeoError;
+use crate::identity::{self, IdError};
+use crate::program::{Field, Need, Program};
+use crate::text::{Lang, Reasoned, Texts};
+use chrono::{DateTime, FixedOffset, NaiveDate};
+use serde::{Deserialize, Serialize};
+
+/// The `schema` value of handover payloads this core produces.
+pub const HANDOVER_SCHEMA: &str = "lotsa.handover/1";
+
+/// A fresh referral id (random UUID v4): the draft's id, and later the handover id.
+pub fn new_referral_id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+/// Contact details as typed.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ContactDetails {
+    /// Name or chosen name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Phone number in any common Swedish or international way of writing it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phone: Option<String>,
+    /// Preferred language for the call (a code like `sv`, `ar`, or a name).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub language: Option<String>,
+    /// Best time to call ("efter 14", "mornings").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub best_time: Option<String>,
+    /// A short note from the officer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+/// Where the person lives, as typed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResidenceInput {
+    /// A kommunkod or municipality name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub municipality: Option<String>,
+    /// A postal code (a hint only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub postal_code: Option<String>,
+    /// How it is known.
+    pub provenance: Provenance,
+}
+
+/// A referral being filled in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Draft {
+    /// The referral's id (UUID); it becomes the handover id.
+    pub draft_id: String,
+    /// The program it is for.
+    pub program_id: String,
+    /// When it was started.
+    pub created_at: DateTime<FixedOffset>,
+    /// Contact details.
+    pub contact: ContactDetails,
+    /// Personnummer or samordningsnummer as typed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity_number: Option<String>,
+    /// Date of birth as typed (when there is no number).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub birth_date: Option<String>,
+    /// Residence as typed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub residence: Option<ResidenceInput>,
+}
+
+/// Why a phone number was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum PhoneError {
+    /// Letters or symbols other than spaces, `-`, `(`, `)`, `.`, `/` and a leading `+`.
+    #[error("a phone number may hold only digits, spaces, hyphens and a leading +")]
+    InvalidCharacters,
+    /// Too few digits for a Swedish or international number.
+    #[error("the phone number has too few digits")]
+    TooShort,
+    /// More digits than any number can have.
+    #[error("the phone number has too many digits")]
+    TooLong,
+    /// Digits that cannot be a number in Sweden (e.g. a mobile number of the wrong length).
+    #[error(
+        "this is not a valid Swedish phone number; check the area code and the number of digits"
+    )]
+    NotSwedish,
+}
+
+impl Reasoned for PhoneError {
+    fn code(&self) -> &'static str {
+        match self {
+            PhoneError::InvalidCharacters => "phone_invalid_characters",
+            PhoneError::TooShort => "phone_too_short",
+            PhoneError::TooLong => "phone_too_long",
+            PhoneError::NotSwedish => "phone_invalid",
+        }
+    }
+
+    fn message(&self, lang: Lang) -> String {
+        match lang {
+            Lang::En => self.to_string(),
+            Lang::Sv => match self {
+                PhoneError::InvalidCharacters => {
+                    "Ett telefonnummer får bara innehålla siffror, mellanslag, bindestreck och ett inledande +.".into()
+                }
+                PhoneError::TooShort => "Telefonnumret har för få siffror.".into(),
+                PhoneError::TooLong => "Telefonnumret har för många siffror.".into(),
+                PhoneError::NotSwedish => {
+                    "Det är inget giltigt svenskt telefonnummer; kontrollera riktnumret och antalet siffror.".into()
+                }
+            },
+        }
+    }
+}
+
+/// Normalises a phone number to E.164 (`+46701234567`) from the ways people write it:
+/// `070-123 45 67`, `0701234567`, `+46 70 123 45 67`, `+46 (0)70-123 45 67`, `0046 70 123 45 67`,
+/// `08-123 456 78`. A number with another country code (`+47 …`, `0047 …`) is kept as given.
+pub fn normalize_phone(input: &str) -> Result<String, PhoneError> {
+    let text = input.trim().replace("(0)", "");
+    let mut digits = String::with_capacity(16);
+    let mut plus = false;
+    for (i, c) in text.chars().enumerate() {
+        match c {
+            '0'..='9' => digits.push(c),
+            '+' if i == 0 => plus = true,
+            ' ' | '-' | '(' | ')' | '.' | '/' | '\u{a0}' => {}
+            _ => return Err(PhoneError::InvalidCharacters),
+        }
+    }
+    let international = if plus {
+        Some(digits.as_str())
+    } else {
+        digits.strip_prefix("00")
+    };
+    let national = match international {
+        Some(rest) => match rest.strip_prefix("46") {
+            Some(nsn) => nsn.to_string(),
+            None => {
+                if rest.len() < 8 {
+                    return Err(PhoneError::TooShort);
+                }
+                if rest.len() > 15 {
+                    return Err(PhoneError::TooLong);
+                }
+                if rest.starts_with('0') {
+                    return Err(PhoneError::NotSwedish);
+                }
+                return Ok(format!("+{rest}"));
+            }
+        },
+        None => match digits.strip_prefix('0') {
+            Some(nsn) => nsn.to_string(),
+            None if digits.len() < 7 => return Err(PhoneError::TooShort),
+            None => return Err(PhoneError::NotSwedish),
+        },
+    };
+    // The Swedish national significant number: 7–9 digits, no trunk 0; mobiles (07x) have 9.
+    if national.len() < 7 {
+        return Err(PhoneError::TooShort);
+    }
+    if national.len() > 9 {
+        return Err(PhoneError::TooLong);
+    }
+    if national.starts_with('0') || (national.starts_with('7') && national.len() != 9) {
+        return Err(PhoneError::NotSwedish);
+    }
+    Ok(format!("+46{national}"))
+}
+
+/// What is wrong with one field.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Problem {
+    /// The program requires it and it is empty.
+    #[error("is required by the program")]
+    Missing,
+    /// Longer than allowed.
+    #[error("is longer than {max} characters")]
+    TooLong {
+        /// The maximum.
+        max: usize,
+    },
+    /// Holds control characters.
+    #[error("holds control characters")]
+    ControlCharacters,
+    /// Not a phone number.
+    #[error("{0}")]
+    Phone(PhoneError),
+    /// Not a valid identity number or date of birth.
+    #[error("{0}")]
+    Identity(IdError),
+    /// An unknown municipality or postal code.
+    #[error("{0}")]
+    Residence(GeoError),
+}
+
+impl Reasoned for Problem {
+    fn code(&self) -> &'static str {
+        match self {
+            Problem::Missing => "missing",
+            Problem::TooLong { .. } => "too_long",
+            Problem::ControlCharacters => "control_characters",
+            Problem::Phone(e) => e.code(),
+            Problem::Identity(e) => e.code(),
+            Problem::Residence(e) => e.code(),
+        }
+    }
+
+    fn message(&self, lang: Lang) -> String {
+        match (self, lang) {
+            (Problem::Phone(e), _) => e.message(lang),
+            (Problem::Identity(e), _) => e.message(lang),
+            (Problem::Residence(e), _) => e.message(lang),
+            (_, Lang::En) => self.to_string(),
+            (Problem::Missing, Lang::Sv) => "krävs av programmet".into(),
+            (Problem::TooLong { max }, Lang::Sv) => format!("är längre än {max} tecken"),
+            (Problem::ControlCharacters, Lang::Sv) => "innehåller styrtecken".into(),
+        }
+    }
+}
+
+/// Why a draft cannot become a handover.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ReferralError {
+    /// One field is missing or wrong.
+    #[error("{field}: {problem}")]
+    Field {
+        /// The field (`phone`, `identity_number`, `residence.municipality`, …).
+        field: &'static str,
+        /// What is wrong.
+        problem: Problem,
+    },
+    /// The verdict does not allow a referral.
+    #[error("the person is not eligible for this program ({outcome}); see the verdict's reasons")]
+    NotEligible {
+        /// `not_eligible`, `undetermined`, or `eligible` when only provisional and the program refuses that.
+        outcome: &'static str,
+    },
+    /// The consent record is missing or invalid.
+    #[error("consent: {0}")]
+    Consent(ConsentError),
+    /// Draft, verdict and consent are not about the same program or referral.
+    #[error("the {what} belongs to another program or referral")]
+    Mismatch {
+        /// `verdict` or `consent`.
+        what: &'static str,
+    },
+}
+
+impl ReferralError {
+    /// The field to highlight, when there is one.
+    pub fn field(&self) -> Option<&'static str> {
+        match self {
+            ReferralError::Field { field, .. } => Some(field),
+            ReferralError::Consent(e) => Some(e.field()),
+            _ => None,
+        }
+    }
+}
+
+impl Reasoned for ReferralError {
+    fn code(&self) -> &'static str {
+        match self {
+            ReferralError::Field { problem, .. } => problem.code(),
+            ReferralError::NotEligible { .. } => "not_eligible",
+            ReferralError::Consent(e) => e.code(),
+            ReferralError::Mismatch { .. } => "mismatch",
+        }
+    }
+
+    fn message(&self, lang: Lang) -> String {
+        match (self, lang) {
+            (ReferralError::Field { field, problem }, _) => {
+                format!("{}: {}", field_label(field, lang), problem.message(lang))
+            }
+            (ReferralError::Consent(e), _) => e.message(lang),
+            (_, Lang::En) => self.to_string(),
+            (ReferralError::NotEligible { .. }, Lang::Sv) => {
+                "Personen uppfyller inte programmets villkor; se beskedets skäl.".into()
+            }
+            (ReferralError::Mismatch { .. }, Lang::Sv) => {
+                "Beskedet eller samtycket gäller ett annat program eller en annan remiss.".into()
+            }
+        }
+    }
+}
+
+fn field_label(field: &str, lang: Lang) -> &str {
+    if lang == Lang::En {
+        return field;
+    }
+    match field {
+        "name" => "Namn",
+        "phone" => "Telefon",
+        "language" => "Språk",
+        "best_time" => "Bästa tid att ringa",
+        "note" => "Anteckning",
+        "identity_number" => "Personnummer",
+        "birth_date" => "Födelsedatum",
+        "residence.municipality" => "Kommun",
+        "residence.postal_code" => "Postnummer",
+        other => other,
+    }
+}
+
+fn field_error(field: &'static str, problem: Problem) -> ReferralError {
+    ReferralError::Field { field, problem }
+}
+
+/// Contact details that passed validation: trimmed, phone in E.164.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct ValidContact {
+    /// Name or chosen name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// E.164 phone number.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub phone: Option<String>,
+    /// Preferred language.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub language: Option<String>,
+    /// Best time to call.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub best_time: Option<String>,
+    /// Officer's note.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+fn clean_text(
+    field: &'static str,
+    value: &Option<String>,
+    max: usize,
+) -> Result<Option<String>, ReferralError> {
+    let Some(v) = value else { return Ok(None) };
+    let v = v.trim();
+    if v.is_empty() {
+        return Ok(None);
+    }
+    if v.chars().any(|c| c.is_control() && c != '\n') {
+        return Err(field_error(field, Problem::ControlCharacters));
+    }
+    if v.chars().count() > max {
+        return Err(field_error(field, Problem::TooLong { max }));
+    }
+    Ok(Some(v.to_string()))
+}
+
+/// Maximum lengths, in characters.
+pub const MAX_NAME: usize = 100;
+/// Maximum length of the language field.
+pub const MAX_LANGUAGE: usize = 40;
+/// Maximum length of the best-time field.
+pub const MAX_BEST_TIME: usize = 100;
+/// Maximum length of the note: short on purpose (no case notes on a phone).
+pub const MAX_NOTE: usize = 500;
+
+impl ContactDetails {
+    /// Checks each field's form (not whether the program needs it): the first problem found, in
+    /// form order.
+    pub fn validate(&self) -> Result<ValidContact, ReferralError> {
+        let phone = match &self.phone {
+            Some(p) if !p.trim().is_empty() => {
+                Some(normalize_phone(p).map_err(|e| field_error("phone", Problem::Phone(e)))?)
+            }
+            _ => None,
+        };
+        Ok(ValidContact {
+            name: clean_text("name", &self.name, MAX_NAME)?,
+            phone,
+            language: clean_text("language", &self.language, MAX_LANGUAGE)?,
+            best_time: clean_text("best_time", &self.best_time, MAX_BEST_TIME)?,
+            note: clean_text("note", &self.note, MAX_NOTE)?,
+        })
+    }
+}
+
+impl Draft {
+    /// A new, empty draft.
+    pub fn new(draft_id: String, program_id: String, created_at: DateTime<FixedOffset>) -> Draft {
+        Draft {
+            draft_id,
+            program_id,
+            created_at,
+            contact: ContactDetails::default(),
+            identity_number: None,
+            birth_date: None,
+            residence: None,
+        }
+    }
+
+    /// The eligibility facts the draft holds, parsed against the Stockholm date `today`.
+    pub fn facts(&self, today: NaiveDate) -> Result<Facts, ReferralError> {
+        let mut facts = Facts::default();
+        if let Some(n) = self
+            .identity_number
+            .as_deref()
+            .filter(|s| !s.trim().is_empty())
+        {
+            let parsed = identity::parse(n, today)
+                .map_err(|e| field_error("identity_number", Problem::Identity(e)))?;
+            facts.age = Some(AgeEvidence::Number(parsed));
+        } else if let Some(d) = self.birth_date.as_deref().filter(|s| !s.trim().is_empty()) {
+            let date = identity::parse_birth_date(d, today)
+                .map_err(|e| field_error("birth_date", Problem::Identity(e)))?;
+            facts.age = Some(AgeEvidence::BirthDate(date));
+        }
+        if let Some(r) = &self.residence {
+            if let Some(m) = r.municipality.as_deref().filter(|s| !s.trim().is_empty()) {
+                facts.residency =
+                    Some(Residency::from_municipality(m, r.provenance).map_err(|e| {
+                        field_error("residence.municipality", Problem::Residence(e))
+                    })?);
+            } else if let Some(p) = r.postal_code.as_deref().filter(|s| !s.trim().is_empty()) {
+                facts.residency =
+                    Some(Residency::from_postal_code(p, r.provenance).map_err(|e| {
+                        field_error("residence.postal_code", Problem::Residence(e))
+                    })?);
+            }
+        }
+        Ok(facts)
+    }
+
+    /// Checks everything a handover needs from the draft for this program: every field well
+    /// formed and every required one present. Returns the first problem, in form order.
+    pub fn validate(
+        &self,
+        program: &Program,
+        today: NaiveDate,
+    ) -> Result<ValidContact, ReferralError> {
+        let contact = self.contact.validate()?;
+        let facts = self.facts(today)?;
+        let present = |f: Field| match f {
+            Field::Name => contact.name.is_some(),
+            Field::Phone => contact.phone.is_some(),
+            Field::Language => contact.language.is_some(),
+            Field::BestTime => contact.best_time.is_some(),
+            Field::Note => contact.note.is_some(),
+            Field::Personnummer => matches!(facts.age, Some(AgeEvidence::Number(_))),
+            Field::BirthDate => facts.age.is_some(),
+            Field::Kommunkod => facts.residency.is_some(),
+        };
+        for f in Field::ALL {
+            if program.fields.need(f) == Need::Required && !present(f) {
+                let field = match f {
+                    Field::Personnummer => "identity_number",
+                    Field::Kommunkod => "residence.municipality",
+                    other => other.as_str(),
+                };
+                return Err(field_error(field, Problem::Missing));
+            }
+        }
+        Ok(contact)
+    }
+}
+
+/// The contact part of a handover.
+pub type HandoverContact = ValidContact;
+
+/// What the clinic learns about the person beyond contact details (only what the program needs).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HandoverPerson {
+    /// 12-digit personnummer or samordningsnummer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub personnummer: Option<String>,
+    /// Date of birth, as far as known (`1990-04-12`, `1990-04`, `1990`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub birth_date: Option<String>,
+    /// Municipality of residence.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kommunkod: Option<String>,
+}
+
+/// The verdict as the clinic receives it: outcome, reason codes and basis, no number.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HandoverEligibility {
+    /// Always `eligible` in a handover.
+    pub outcome: Outcome,
+    /// True when residency was only stated: the clinic confirms it.
+    pub provisional: bool,
+    /// The reason codes.
+    pub reasons: Vec<String>,
+    /// What the verdict rests on.
+    pub basis: Basis,
+}
+
+/// The handover payload: what is sealed to the clinic. Schema: `schemas/handover.schema.json`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HandoverPayload {
+    /// Always [`HANDOVER_SCHEMA`].
+    pub schema: String,
+    /// The referral's id (also the idempotency key on delivery).
+    pub handover_id: String,
+    /// The program.
+    pub program_id: String,
+    /// When it was finalized.
+    pub created_at: DateTime<FixedOffset>,
+    /// How to reach the person.
+    pub contact: HandoverContact,
+    /// What else the program needs.
+    pub person: HandoverPerson,
+    /// The verdict.
+    pub eligibility: HandoverEligibility,
+    /// The consent.
+    pub consent: ConsentRecord,
+    /// What the person was promised.
+    pub callback_promise: Texts,
+}
+
+impl HandoverPayload {
+    /// The canonical JSON bytes that get sealed.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        serde_json::to_vec(self).expect("a payload always serialises")
+    }
+}
+
+/// Builds the handover payload from a draft, its verdict and the consent, with only the fields
+/// the program needs and the consent covers.
+pub fn build_handover(
+    draft: &Draft,
+    program: &Program,
+    verdict: &Verdict,
+    consent: &ConsentRecord,
+    created_at: DateTime<FixedOffset>,
+    today: NaiveDate,
+) -> Result<HandoverPayload, ReferralError> {
+    if draft.program_id != program.id {
+        return Err(ReferralError::Mismatch { what: "draft" });
+    }
+    if verdict.program_id != program.id {
+        return Err(ReferralError::Mismatch { what: "verdict" });
+    }
+    if consent.program_id != program.id || consent.subject_ref != draft.draft_id {
+        return Err(ReferralError::Mismatch { what: "consent" });
+    }
+    consent.validate(program).map_err(ReferralError::Consent)?;
+    if !verdict.may_refer {
+        return Err(ReferralError::NotEligible {
+            outcome: verdict.outcome.as_str(),
+        });
+    }
+    let contact = draft.validate(program, today)?;
+    let facts = draft.facts(today)?;
+    let allowed = |f: Field| program.fields.need(f) != Need::Never && consent.covers(f);
+    let keep = |f: Field, v: Option<String>| v.filter(|_| allowed(f));
+
+    let (number, birth) = match &facts.age {
+        Some(AgeEvidence::Number(n)) => {
+            (Some(n.normalized().to_string()), Some(n.birth().to_iso()))
+        }
+        Some(AgeEvidence::BirthDate(d)) => (None, Some(d.format("%Y-%m-%d").to_string())),
+        None => (None, None),
+    };
+    Ok(HandoverPayload {
+        schema: HANDOVER_SCHEMA.to_string(),
+        handover_id: draft.draft_id.clone(),
+        program_id: program.id.clone(),
+        created_at,
+        contact: ValidContact {
+            name: keep(Field::Name, contact.name),
+            phone: keep(Field::Phone, contact.phone),
+            language: keep(Field::Language, contact.language),
+            best_time: keep(Field::BestTime, contact.best_time),
+            note: keep(Field::Note, contact.note),
+        },
+        person: HandoverPerson {
+            personnummer: keep(Field::Personnummer, number),
+            birth_date: keep(Field::BirthDate, birth),
+            kommunkod: keep(Field::Kommunkod, facts.residency.map(|r| r.kommunkod)),
+        },
+        eligibility: HandoverEligibility {
+            outcome: verdict.outcome,
+            provisional: verdict.provisional,
+            reasons: verdict
+                .reasons
+                .iter()
+                .map(|r| r.code().to_string())
+                .collect(),
+            basis: verdict.basis.clone(),
+        },
+        consent: consent.clone(),
+        callback_promise: program.callback_promise.clone(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn swedish_numbers_in_every_common_form() {
+        for input in [
+            "070-123 45 67",
+            "0701234567",
+            "070 123 45 67",
+            "+46 70 123 45 67",
+            "+46701234567",
+            "+46 (0)70-123 45 67",
+            "0046 70 123 45 67",
+            "(070) 123 45 67",
+            " 070.123.45.67 ",
+        ] {
+            assert_eq!(normalize_phone(input), Ok("+46701234567".into()), "{input}");
+        }
+        assert_eq!(normalize_phone("08-123 456 78"), Ok("+46812345678".into()));
+        assert_eq!(normalize_phone("0370-123 45"), Ok("+4637012345".into()));
+        assert_eq!(normalize_phone("+47 912 34 567"), Ok("+4791234567".into()));
+        assert_eq!(normalize_phone("0047 912 34 567"), Ok("+4791234567".into()));
+    }
+
+    #[test]
+    fn wrong_numbers_are_refused_with_a_reason() {
+        assert_eq!(
+            normalize_phone("070-ABC 45 67"),
+            Err(PhoneError::InvalidCharacters)
+        );
+        assert_eq!(normalize_phone("07012"), Err(PhoneError::TooShort));
+        assert_eq!(normalize_phone("070123456789"), Err(PhoneError::TooLong));
+        assert_eq!(
+            normalize_phone("070123456"),
+            Err(PhoneError::NotSwedish),
+            "mobile with 8 digits"
+        );
+        assert_eq!(
+            normalize_phone("701234567"),
+            Err(PhoneError::NotSwedish),
+            "no trunk 0"
+        );
+        assert_eq!(normalize_phone("+46 0 70"), Err(PhoneError::TooShort));
+        assert_eq!(
+            normalize_phone("+1234567890123456"),
+            Err(PhoneError::TooLong)
+        );
+        assert_eq!(normalize_phone("12+3"), Err(PhoneError::InvalidCharacters));
+        assert_eq!(normalize_phone(""), Err(PhoneError::TooShort));
+        assert_eq!(PhoneError::NotSwedish.code(), "phone_invalid");
+    }
+
+    #[test]
+    fn contact_fields_are_trimmed_and_bounded() {
+        let c = ContactDetails {
+            name: Some("  Kim  ".into()),
+            phone: Some("070-123 45 67".into()),
+            language: Some(" ".into()),
+            best_time: None,
+            note: Some("x".repeat(501)),
+        };
+        let err = c.validate().unwrap_err();
+        assert_eq!(err.field(), Some("note"));
+        assert_eq!(err.code(), "too_long");
+        let c = ContactDetails {
+            note: Some("Träffades vid Plattan".into()),
+            ..c
+        };
+        let v = c.validate().unwrap();
+        assert_eq!(v.name.as_deref(), Some("Kim"));
+        assert_eq!(v.language, None);
+        let bad = ContactDetails {
+            name: Some("Kim\u{0}".into()),
+            ..Default::default()
+        };
+        assert_eq!(bad.validate().unwrap_err().code(), "control_characters");
+    }
+
+    #[test]
+    fn errors_name_the_field_in_both_languages() {
+        let e = field_error("phone", Problem::Phone(PhoneError::TooShort));
+        assert_eq!(
+            e.message(Lang::Sv),
+            "Telefon: Telefonnumret har för få siffror."
+        );
+        assert_eq!(
+            e.message(Lang::En),
+            "phone: the phone number has too few digits"
+        );
+        assert_eq!(e.to_string(), "phone: the phone number has too few digits");
+    }
+}
