@@ -507,7 +507,8 @@ pub fn assess_program(facts: &Facts, program: &Program, today: NaiveDate) -> Ver
                 });
                 // A samordningsnummer holder is not folkbokförd: whatever they show, residency
                 // is at best their own word.
-                if (r.provenance == Provenance::Stated || samordningsnummer) && !excluded_by_number {
+                if (r.provenance == Provenance::Stated || samordningsnummer) && !excluded_by_number
+                {
                     if rules.stated_residency_qualifies {
                         reasons.push(Reason::ResidencyStated);
                         provisional = true;

@@ -1,16 +1,13 @@
 package se.lotsa.core
 
-import org.junit.jupiter.api.Assumptions.assumeTrue
 import org.junit.jupiter.api.Test
+import kotlin.test.assertFailsWith
 import kotlin.test.assertTrue
 
 /**
- * The public error enum crosses the FFI as a typed Kotlin exception.
- *
- * lotsa-ffi does not export its error enum yet (issue 3 adds it with the API surface); uniffi
- * names the Rust `ApiError` `ApiException` in Kotlin. Until it exists this test is reported as
- * skipped (by reflection, so this file compiles either way). Once it exists, each API test
- * asserts its errors with [assertApiError], and this structural check runs.
+ * The public error enum crosses the FFI as a typed Kotlin exception: uniffi turns the Rust
+ * `ApiError` into the sealed class `ApiException`, one subclass per variant. Each API test
+ * asserts its own errors with [assertApiError]; this test checks the shape of the hierarchy.
  *
  * Kotlin's `message` on a uniffi exception is a field dump, so every variant carries a readable
  * `msg` field (plus `field` / `code` where there is one), which is what the app shows. Not
@@ -20,12 +17,18 @@ import kotlin.test.assertTrue
 class ApiErrorTest {
     @Test
     fun `ApiException is a sealed exception hierarchy`() {
-        val cls = runCatching { Class.forName("se.lotsa.core.ApiException") }.getOrNull()
-        assumeTrue(cls != null, "lotsa_ffi exports no ApiError yet (added with the API surface of issue 3)")
-        cls!!
-        assertTrue(Exception::class.java.isAssignableFrom(cls), "$cls is not an Exception")
-        assertTrue(cls.kotlin.isSealed, "$cls is not sealed")
-        assertTrue(cls.kotlin.sealedSubclasses.isNotEmpty(), "$cls has no variants")
+        val cls = ApiException::class
+        assertTrue(Exception::class.java.isAssignableFrom(cls.java), "$cls is not an Exception")
+        assertTrue(cls.isSealed, "$cls is not sealed")
+        assertTrue(cls.sealedSubclasses.isNotEmpty(), "$cls has no variants")
+    }
+
+    @Test
+    fun `a typed error crosses the FFI as a Kotlin exception`() {
+        // An unsupported language is refused with InvalidInput; the state is left as it was.
+        val e = assertFailsWith<ApiException.InvalidInput> { setLanguage("xx") }
+        assertApiError(e, field = "language", code = "unsupported_language")
+        assertTrue(e.msg.contains("sv"), e.msg)
     }
 }
 
@@ -33,14 +36,14 @@ class ApiErrorTest {
  * Checks a caught uniffi exception: readable `msg` property, and `field` / `code` when given.
  * Reads the properties by reflection so it serves every variant.
  *
- * Usage: `val e = assertFailsWith<ApiException.InvalidInput> { checkPhone("x") }; assertApiError(e, field = "phone")`
+ * Usage: `val e = assertFailsWith<ApiException.InvalidInput> { … }; assertApiError(e, field = "phone", code = "…")`
  */
 fun assertApiError(e: Throwable, field: String? = null, code: String? = null) {
     fun prop(name: String): Any? =
         e.javaClass.methods.firstOrNull { it.name == "get" + name.replaceFirstChar(Char::uppercase) && it.parameterCount == 0 }
             ?.invoke(e)
-    val message = prop("msg")
-    assertTrue(message is String && message.isNotBlank(), "no readable msg on $e")
+    val msg = prop("msg")
+    assertTrue(msg is String && msg.isNotBlank(), "no readable msg on $e")
     if (field != null) assertTrue(prop("field") == field, "field ${prop("field")} != $field on $e")
     if (code != null) assertTrue(prop("code") == code, "code ${prop("code")} != $code on $e")
 }

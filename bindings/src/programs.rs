@@ -1,0 +1,521 @@
+//! The signed program bundle as an app holds it: loaded and verified once at start (or when a new
+//! one arrives), then asked for programs, consent scripts, eligibility verdicts and consent checks.
+//! Loading verifies an Ed25519 signature and parses a few kilobytes (well under a millisecond);
+//! every other call is pure and cheap enough for the UI thread.
+
+use crate::error::ApiError;
+use crate::{language, lookup::Municipality, parse_date, today};
+use lotsa_core::clock::{to_stockholm, Clock, SystemClock};
+use lotsa_core::consent::{self, ConsentRecord};
+use lotsa_core::crypto::PublicKey;
+use lotsa_core::eligibility::{self, AgeEvidence, Facts, Residency};
+use lotsa_core::program::{self, Bundle, Need};
+use lotsa_core::text::{Lang, Reasoned};
+use lotsa_core::{geo, identity};
+use std::sync::Arc;
+
+/// How residency is known.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum Provenance {
+    /// The person says so (the verdict is provisional).
+    Stated,
+    /// Seen on a document.
+    Document,
+    /// Confirmed in the population register.
+    Register,
+}
+
+impl From<Provenance> for eligibility::Provenance {
+    fn from(p: Provenance) -> eligibility::Provenance {
+        match p {
+            Provenance::Stated => eligibility::Provenance::Stated,
+            Provenance::Document => eligibility::Provenance::Document,
+            Provenance::Register => eligibility::Provenance::Register,
+        }
+    }
+}
+
+/// Whether the clinic gets a field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum FieldNeed {
+    /// Must be filled in.
+    Required,
+    /// Passed on if given.
+    Optional,
+    /// Never leaves the device.
+    Never,
+}
+
+/// One field and what the program says about it.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct FieldRule {
+    /// `name`, `phone`, `language`, `best_time`, `note`, `personnummer`, `birth_date`, `kommunkod`.
+    pub field: String,
+    /// Required, optional or never.
+    pub need: FieldNeed,
+}
+
+/// A program as the app shows it.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct ProgramInfo {
+    /// Stable id.
+    pub id: String,
+    /// Name.
+    pub name: String,
+    /// Who runs it.
+    pub operator: String,
+    /// The municipalities it covers.
+    pub municipalities: Vec<Municipality>,
+    /// Minimum age.
+    pub minimum_age: u32,
+    /// The receiving clinic.
+    pub clinic_name: String,
+    /// What the person is promised, in the app's language.
+    pub callback_promise: String,
+    /// Which fields the clinic needs.
+    pub fields: Vec<FieldRule>,
+    /// Languages with a consent script (`sv`, `en`).
+    pub script_languages: Vec<String>,
+    /// Whether a provisional verdict (stated residency) may be referred.
+    pub provisional_allowed: bool,
+    /// Hours an unfinished draft is kept.
+    pub draft_lifetime_hours: u32,
+}
+
+/// The consent script the officer reads out.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct ConsentScript {
+    /// Script id.
+    pub id: String,
+    /// Version (the consent record must cite the current one).
+    pub version: u32,
+    /// Language code.
+    pub language: String,
+    /// The words to read.
+    pub text: String,
+    /// SHA-256 of the text, hex.
+    pub sha256: String,
+}
+
+/// What the officer knows about the person. Everything is optional: the verdict says what is missing.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct PersonFacts {
+    /// Personnummer or samordningsnummer as typed.
+    #[uniffi(default = None)]
+    pub identity_number: Option<String>,
+    /// Date of birth (`YYYY-MM-DD`) when there is no number.
+    #[uniffi(default = None)]
+    pub birth_date: Option<String>,
+    /// Kommunkod or municipality name.
+    #[uniffi(default = None)]
+    pub municipality: Option<String>,
+    /// Postal code (a hint only), used when no municipality is given.
+    #[uniffi(default = None)]
+    pub postal_code: Option<String>,
+    /// How residency is known.
+    pub provenance: Provenance,
+}
+
+/// Eligible, not eligible, or undetermined.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum Outcome {
+    /// The program can be offered.
+    Eligible,
+    /// It cannot (see routing).
+    NotEligible,
+    /// Something is missing or cannot be decided (see reasons).
+    Undetermined,
+}
+
+/// One reason behind a verdict.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct Reason {
+    /// Stable code (`too_young`, `not_resident`, …).
+    pub code: String,
+    /// A sentence in the app's language.
+    pub text: String,
+}
+
+/// Another program that would accept the person.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct Route {
+    /// Program id.
+    pub program_id: String,
+    /// Program name.
+    pub program_name: String,
+    /// The clinic.
+    pub clinic_name: String,
+    /// What it promises, in the app's language.
+    pub callback_promise: String,
+    /// Whether that verdict is only provisional.
+    pub provisional: bool,
+}
+
+/// The eligibility verdict.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct Verdict {
+    /// The program assessed.
+    pub program_id: String,
+    /// The answer.
+    pub outcome: Outcome,
+    /// Eligible only on stated residency.
+    pub provisional: bool,
+    /// Whether a referral may be handed over on this verdict.
+    pub may_refer: bool,
+    /// Why.
+    pub reasons: Vec<Reason>,
+    /// Where else the person could go.
+    pub routing: Vec<Route>,
+    /// Youngest possible age, when known.
+    pub age_min: Option<u32>,
+    /// Oldest possible age, when known.
+    pub age_max: Option<u32>,
+    /// The municipality the verdict used, when known.
+    pub kommunkod: Option<String>,
+}
+
+/// Police officer or municipal guide.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum Role {
+    /// Police officer.
+    Police,
+    /// Municipal outreach guide (lots).
+    Lots,
+}
+
+/// How consent was given.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Enum)]
+pub enum ConsentMethod {
+    /// Out loud, with a witness (their service number or staff id).
+    Verbal {
+        /// The witness.
+        witness: String,
+    },
+    /// Signed on screen; only the SHA-256 of the signature image is kept.
+    SignatureOnScreen {
+        /// Hex SHA-256.
+        signature_sha256: String,
+    },
+}
+
+/// The officer's judgement of the person's capacity to consent right now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum Capacity {
+    /// Understood and answered clearly.
+    Adequate,
+    /// In doubt: do not record consent now.
+    Doubtful,
+    /// Clearly unable now.
+    Lacking,
+}
+
+/// What the officer records when the person consents.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct ConsentInput {
+    /// The program.
+    pub program_id: String,
+    /// The referral's id (the person by reference only).
+    pub subject_ref: String,
+    /// The language the script was read in.
+    pub language: String,
+    /// The script version the officer read (from `consent_script`).
+    pub script_version: u32,
+    /// How consent was given.
+    pub method: ConsentMethod,
+    /// Police or lots.
+    pub role: Role,
+    /// The officer's service number or staff id.
+    pub officer_id: String,
+    /// Unit or team.
+    pub unit: String,
+    /// The person was told refusing has no effect on the police matter.
+    pub told_no_effect_on_police_matter: bool,
+    /// The person was told consent can be withdrawn at any time, and how.
+    pub told_can_withdraw: bool,
+    /// Capacity assessment.
+    pub capacity: Capacity,
+}
+
+/// A consent record that passed validation.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct ConsentReceipt {
+    /// The record's id.
+    pub consent_id: String,
+    /// The recipient it names.
+    pub recipient: String,
+    /// The data items it covers.
+    pub data_items: Vec<String>,
+    /// The script it cites (id, version, hash).
+    pub script_id: String,
+    /// Script version.
+    pub script_version: u32,
+    /// Script hash.
+    pub script_sha256: String,
+    /// When (RFC 3339, Stockholm offset).
+    pub given_at: String,
+}
+
+/// A verified program bundle.
+#[derive(uniffi::Object)]
+pub struct ProgramBundle {
+    bundle: Bundle,
+}
+
+fn lang_of(code: &str) -> Result<Lang, ApiError> {
+    Lang::parse(code).ok_or_else(|| ApiError::InvalidInput {
+        field: "language".into(),
+        code: "unsupported_language".into(),
+        msg: match language() {
+            Lang::Sv => "Språket stöds inte: välj sv eller en.".into(),
+            Lang::En => "Unsupported language: choose sv or en.".into(),
+        },
+    })
+}
+
+#[uniffi::export]
+impl ProgramBundle {
+    /// Verifies a signed bundle against the administrator's public key (base64) the app was
+    /// built with. Refuses unsigned, tampered, expired, unknown-version and invalid bundles.
+    #[uniffi::constructor]
+    pub fn load(signed_bundle: String, trust_key: String) -> Result<Arc<ProgramBundle>, ApiError> {
+        let key = PublicKey::from_b64(&trust_key).map_err(|e| {
+            ApiError::configuration(
+                "trust_key_invalid",
+                format!("the trust key is not an Ed25519 public key: {e}"),
+            )
+        })?;
+        let bundle = program::verify(&signed_bundle, &key, SystemClock.now())?;
+        Ok(Arc::new(ProgramBundle { bundle }))
+    }
+
+    /// The bundle's id (for support).
+    pub fn bundle_id(&self) -> String {
+        self.bundle.set().bundle_id.clone()
+    }
+
+    /// True for example data that must never reach a real clinic.
+    pub fn is_example(&self) -> bool {
+        self.bundle.set().example
+    }
+
+    /// When it expires (RFC 3339).
+    pub fn expires_at(&self) -> String {
+        self.bundle.set().expires_at.to_rfc3339()
+    }
+
+    /// All programs.
+    pub fn programs(&self) -> Vec<ProgramInfo> {
+        self.bundle.programs().iter().map(program_info).collect()
+    }
+
+    /// One program.
+    pub fn program(&self, program_id: String) -> Result<ProgramInfo, ApiError> {
+        Ok(program_info(self.find(&program_id)?))
+    }
+
+    /// The current consent script of a program in a language (`sv`, `en`).
+    pub fn consent_script(
+        &self,
+        program_id: String,
+        language: String,
+    ) -> Result<ConsentScript, ApiError> {
+        let p = self.find(&program_id)?;
+        let lang = lang_of(&language)?;
+        let s = p.consent_script(lang).ok_or_else(|| {
+            ApiError::from(consent::ConsentError::NoScriptInLanguage {
+                language: lang.code(),
+            })
+        })?;
+        Ok(ConsentScript {
+            id: s.id.clone(),
+            version: s.version,
+            language: s.language.code().to_string(),
+            text: s.text.clone(),
+            sha256: s.sha256.clone(),
+        })
+    }
+
+    /// The eligibility verdict for a person and a program, on `on` (`YYYY-MM-DD`, default today
+    /// in Stockholm). Bad input (a mistyped number, an unknown municipality) is an
+    /// `InvalidInput` error naming the field; missing facts give an undetermined verdict.
+    pub fn assess(
+        &self,
+        program_id: String,
+        facts: PersonFacts,
+        on: Option<String>,
+    ) -> Result<Verdict, ApiError> {
+        let p = self.find(&program_id)?;
+        let today = match on {
+            Some(d) => parse_date(&d, "on")?,
+            None => today(),
+        };
+        let facts = to_facts(&facts, today)?;
+        let v = eligibility::assess(&facts, &self.bundle, p, today);
+        let lang = language();
+        Ok(Verdict {
+            program_id: v.program_id.clone(),
+            outcome: match v.outcome {
+                eligibility::Outcome::Eligible => Outcome::Eligible,
+                eligibility::Outcome::NotEligible => Outcome::NotEligible,
+                eligibility::Outcome::Undetermined => Outcome::Undetermined,
+            },
+            provisional: v.provisional,
+            may_refer: v.may_refer,
+            reasons: v
+                .reasons
+                .iter()
+                .map(|r| Reason {
+                    code: r.code().to_string(),
+                    text: r.message(lang),
+                })
+                .collect(),
+            routing: v
+                .routing
+                .iter()
+                .map(|r| Route {
+                    program_id: r.program_id.clone(),
+                    program_name: r.program_name.clone(),
+                    clinic_name: r.clinic_name.clone(),
+                    callback_promise: r.callback_promise.get(lang).to_string(),
+                    provisional: r.provisional,
+                })
+                .collect(),
+            age_min: v.basis.age_min,
+            age_max: v.basis.age_max,
+            kommunkod: v.basis.kommunkod.clone(),
+        })
+    }
+
+    /// Builds and checks a consent record: complete, citing the program's current script, both
+    /// disclosures made, capacity adequate. Returns what the record says, or `ConsentMissing`
+    /// naming the field to fix.
+    pub fn validate_consent(&self, input: ConsentInput) -> Result<ConsentReceipt, ApiError> {
+        let p = self.find(&input.program_id)?;
+        let lang = lang_of(&input.language)?;
+        let now = to_stockholm(SystemClock.now());
+        let mut record = ConsentRecord::for_program(
+            p,
+            lang,
+            lotsa_core::referral::new_referral_id(),
+            input.subject_ref,
+            now,
+            match input.method {
+                ConsentMethod::Verbal { witness } => consent::Method::Verbal { witness },
+                ConsentMethod::SignatureOnScreen { signature_sha256 } => {
+                    consent::Method::SignatureOnScreen { signature_sha256 }
+                }
+            },
+            consent::Recorder {
+                role: match input.role {
+                    Role::Police => consent::Role::Police,
+                    Role::Lots => consent::Role::Lots,
+                },
+                officer_id: input.officer_id,
+                unit: input.unit,
+            },
+            input.told_no_effect_on_police_matter,
+            input.told_can_withdraw,
+            match input.capacity {
+                Capacity::Adequate => consent::Capacity::Adequate,
+                Capacity::Doubtful => consent::Capacity::Doubtful,
+                Capacity::Lacking => consent::Capacity::Lacking,
+            },
+        )?;
+        record.script.version = input.script_version;
+        record.validate(p)?;
+        Ok(ConsentReceipt {
+            consent_id: record.consent_id,
+            recipient: record.recipient,
+            data_items: record
+                .data_items
+                .iter()
+                .map(|f| f.as_str().to_string())
+                .collect(),
+            script_id: record.script.id,
+            script_version: record.script.version,
+            script_sha256: record.script.sha256,
+            given_at: record.given_at.to_rfc3339(),
+        })
+    }
+}
+
+impl ProgramBundle {
+    fn find(&self, id: &str) -> Result<&program::Program, ApiError> {
+        self.bundle.program(id).ok_or_else(|| {
+            ApiError::configuration(
+                "unknown_program",
+                match language() {
+                    Lang::Sv => "Programmet finns inte i programfilen.".to_string(),
+                    Lang::En => "The program is not in the program bundle.".to_string(),
+                },
+            )
+        })
+    }
+}
+
+fn program_info(p: &program::Program) -> ProgramInfo {
+    ProgramInfo {
+        id: p.id.clone(),
+        name: p.name.clone(),
+        operator: p.operator.clone(),
+        municipalities: p
+            .eligibility
+            .kommunkoder
+            .iter()
+            .filter_map(|k| geo::municipality_by_code(k))
+            .map(Municipality::from)
+            .collect(),
+        minimum_age: p.eligibility.minimum_age,
+        clinic_name: p.clinic.name.clone(),
+        callback_promise: p.callback_promise.get(language()).to_string(),
+        fields: program::Field::ALL
+            .iter()
+            .map(|f| FieldRule {
+                field: f.as_str().to_string(),
+                need: match p.fields.need(*f) {
+                    Need::Required => FieldNeed::Required,
+                    Need::Optional => FieldNeed::Optional,
+                    Need::Never => FieldNeed::Never,
+                },
+            })
+            .collect(),
+        script_languages: p
+            .consent_scripts
+            .iter()
+            .map(|s| s.language.code().to_string())
+            .collect(),
+        provisional_allowed: p.eligibility.provisional_allowed,
+        draft_lifetime_hours: p.draft_lifetime_hours,
+    }
+}
+
+fn to_facts(f: &PersonFacts, today: chrono::NaiveDate) -> Result<Facts, ApiError> {
+    let present = |o: &Option<String>| {
+        o.as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+    };
+    let mut facts = Facts::default();
+    if let Some(n) = present(&f.identity_number) {
+        facts.age = Some(AgeEvidence::Number(
+            identity::parse(&n, today).map_err(|e| ApiError::input("identity_number", &e))?,
+        ));
+    } else if let Some(d) = present(&f.birth_date) {
+        facts.age = Some(AgeEvidence::BirthDate(
+            identity::parse_birth_date(&d, today).map_err(|e| ApiError::input("birth_date", &e))?,
+        ));
+    }
+    if let Some(m) = present(&f.municipality) {
+        facts.residency = Some(
+            Residency::from_municipality(&m, f.provenance.into())
+                .map_err(|e| ApiError::input("municipality", &e))?,
+        );
+    } else if let Some(p) = present(&f.postal_code) {
+        facts.residency = Some(
+            Residency::from_postal_code(&p, f.provenance.into())
+                .map_err(|e| ApiError::input("postal_code", &e))?,
+        );
+    }
+    Ok(facts)
+}

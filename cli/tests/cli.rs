@@ -1,0 +1,1217 @@
+//! End-to-end tests of the `lotsa` binary: the real executable, real files, real exit codes.
+//!
+//! Every expectation here comes from the domain rules (DESIGN.md) or from the example program set,
+//! not from the implementation: numbers are composed with `identity::compose` (or, for dates that
+//! do not exist, with an independent Luhn in this file), bundles are signed with keys this test
+//! makes, and the JSON the binary prints is parsed and checked field by field.
+
+use chrono::{Duration, NaiveDate, Utc};
+use lotsa_core::identity::{self, compose};
+use serde_json::Value;
+use std::collections::BTreeSet;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Instant;
+
+// ---------------------------------------------------------------------------------------------
+// Helpers
+
+fn lotsa() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_lotsa"))
+}
+
+/// Runs `lotsa` with arguments.
+fn run(args: &[&str]) -> Output {
+    lotsa().args(args).output().expect("the lotsa binary runs")
+}
+
+/// Runs `lotsa` with arguments and `input` on stdin.
+fn run_stdin(args: &[&str], input: &str) -> Output {
+    let mut child = lotsa()
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the lotsa binary starts");
+    let mut stdin = child.stdin.take().expect("stdin is piped");
+    let input = input.to_owned();
+    // Write from another thread so a full stdout pipe can never deadlock the test.
+    let writer = std::thread::spawn(move || {
+        stdin.write_all(input.as_bytes()).expect("stdin accepts");
+    });
+    let out = child.wait_with_output().expect("the lotsa binary finishes");
+    writer.join().expect("the writer thread finishes");
+    out
+}
+
+fn code(out: &Output) -> i32 {
+    out.status.code().expect("exited normally, not by a signal")
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8(out.stdout.clone()).expect("stdout is UTF-8")
+}
+
+/// Every stdout line as a JSON value.
+fn json_lines(out: &Output) -> Vec<Value> {
+    stdout(out)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l:?}")))
+        .collect()
+}
+
+/// The single JSON object on stdout.
+fn json_one(out: &Output) -> Value {
+    let lines = json_lines(out);
+    assert_eq!(
+        lines.len(),
+        1,
+        "expected one JSON line, got {}",
+        stdout(out)
+    );
+    lines.into_iter().next().unwrap()
+}
+
+fn error_code(v: &Value) -> &str {
+    v["error"]["code"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no error.code in {v}"))
+}
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn example_programs_path() -> PathBuf {
+    repo_root().join("schemas/examples/programs.example.json")
+}
+
+fn date(y: i32, m: u32, d: u32) -> NaiveDate {
+    NaiveDate::from_ymd_opt(y, m, d).unwrap()
+}
+
+/// A temporary directory, unique per test and process, removed on drop.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(tag: &str) -> TempDir {
+        static COUNTER: AtomicUsize = AtomicUsize::new(0);
+        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        let dir = std::env::temp_dir().join(format!(
+            "lotsa-cli-test-{tag}-{}-{n}-{nanos}",
+            std::process::id()
+        ));
+        std::fs::create_dir_all(&dir).expect("temp dir can be made");
+        TempDir(dir)
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().expect("temp paths are UTF-8")
+}
+
+/// The Luhn check digit over nine digits (weights 2, 1, 2, … from the left), written here
+/// independently of the core so that numbers with impossible dates can be made.
+fn luhn_digit(nine: &str) -> u32 {
+    let sum: u32 = nine
+        .bytes()
+        .enumerate()
+        .map(|(i, b)| {
+            let v = u32::from(b - b'0') * if i % 2 == 0 { 2 } else { 1 };
+            v / 10 + v % 10
+        })
+        .sum();
+    (10 - sum % 10) % 10
+}
+
+/// `YYMMDDNNN` + its check digit, in the 10-digit form with a hyphen.
+fn ten_with_check(nine: &str) -> String {
+    format!("{}-{}{}", &nine[..6], &nine[6..], luhn_digit(nine))
+}
+
+/// A key pair made by `program keygen` under `dir/name`.
+fn keygen(dir: &TempDir, name: &str) -> (PathBuf, PathBuf) {
+    let prefix = dir.path(name);
+    let out = run(&["program", "keygen", "-o", s(&prefix)]);
+    assert_eq!(
+        code(&out),
+        0,
+        "keygen: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (prefix.with_extension("key"), prefix.with_extension("pub"))
+}
+
+/// The example program set re-dated around now (issued yesterday, expires in a year), so that the
+/// bundle verifies whatever day the tests run — the example file's own expiry is a fixed date.
+fn example_set_valid_now(dir: &TempDir) -> PathBuf {
+    let text = std::fs::read_to_string(example_programs_path()).unwrap();
+    let mut set: Value = serde_json::from_str(&text).unwrap();
+    let now = Utc::now();
+    set["issued_at"] = Value::from((now - Duration::days(1)).to_rfc3339());
+    set["expires_at"] = Value::from((now + Duration::days(365)).to_rfc3339());
+    let path = dir.path("programs.json");
+    std::fs::write(&path, serde_json::to_string_pretty(&set).unwrap()).unwrap();
+    path
+}
+
+/// A signed bundle of the example programs and the public key that verifies it.
+struct SignedExample {
+    dir: TempDir,
+    bundle: PathBuf,
+    public: PathBuf,
+}
+
+fn signed_example(tag: &str) -> SignedExample {
+    let dir = TempDir::new(tag);
+    let (secret, public) = keygen(&dir, "admin");
+    let set = example_set_valid_now(&dir);
+    let bundle = dir.path("bundle.json");
+    let out = run(&[
+        "program",
+        "sign",
+        s(&set),
+        "--key",
+        s(&secret),
+        "-o",
+        s(&bundle),
+    ]);
+    assert_eq!(
+        code(&out),
+        0,
+        "sign: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    SignedExample {
+        dir,
+        bundle,
+        public,
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// id check
+
+const ON: &str = "2026-11-23";
+
+fn on() -> NaiveDate {
+    date(2026, 11, 23)
+}
+
+#[test]
+fn id_check_args_json_one_object_per_line_with_fields() {
+    let pnr = compose(date(1990, 4, 12), 123, false);
+    let snr = compose(date(1985, 7, 3), 228, true);
+    let out = run(&["--json", "id", "check", "--on", ON, &pnr, &snr]);
+    assert_eq!(code(&out), 0, "all valid → exit 0");
+    let lines = json_lines(&out);
+    assert_eq!(lines.len(), 2);
+
+    let p = &lines[0];
+    assert_eq!(p["input"], pnr.as_str());
+    assert_eq!(p["valid"], true);
+    assert_eq!(p["kind"], "personnummer");
+    assert_eq!(p["normalized"], pnr.as_str());
+    assert_eq!(p["birth_date"], "1990-04-12");
+    assert_eq!(p["age"], 36);
+    assert!(p.get("error").is_none(), "a valid number has no error: {p}");
+
+    let q = &lines[1];
+    assert_eq!(q["input"], snr.as_str());
+    assert_eq!(q["valid"], true);
+    assert_eq!(q["kind"], "samordningsnummer");
+    assert_eq!(q["normalized"], snr.as_str());
+    assert_eq!(q["birth_date"], "1985-07-03");
+    assert_eq!(q["age"], 41);
+}
+
+#[test]
+fn id_check_accepts_every_written_form_of_the_same_number() {
+    let twelve = compose(date(1990, 4, 12), 123, false);
+    let ten = &twelve[2..];
+    let forms = [
+        twelve.clone(),
+        format!("{}-{}", &twelve[..8], &twelve[8..]),
+        ten.to_string(),
+        format!("{}-{}", &ten[..6], &ten[6..]),
+        format!("  {ten}  "),
+    ];
+    let args: Vec<&str> = ["--json", "id", "check", "--on", ON]
+        .into_iter()
+        .chain(forms.iter().map(String::as_str))
+        .collect();
+    let out = run(&args);
+    assert_eq!(code(&out), 0);
+    let lines = json_lines(&out);
+    assert_eq!(lines.len(), forms.len());
+    for l in &lines {
+        assert_eq!(l["valid"], true, "{l}");
+        assert_eq!(l["normalized"], twelve.as_str(), "{l}");
+    }
+}
+
+#[test]
+fn id_check_on_changes_the_age() {
+    let pnr = compose(date(1990, 4, 12), 123, false);
+    let age_on = |day: &str| {
+        let out = run(&["--json", "id", "check", "--on", day, &pnr]);
+        assert_eq!(code(&out), 0);
+        json_one(&out)["age"].as_u64().expect("an exact age")
+    };
+    assert_eq!(age_on("2008-04-11"), 17, "the day before the 18th birthday");
+    assert_eq!(age_on("2008-04-12"), 18, "on the 18th birthday");
+    assert_eq!(age_on("2026-11-23"), 36);
+}
+
+#[test]
+fn id_check_stdin_reads_one_number_per_line() {
+    let a = compose(date(1970, 1, 31), 1, false);
+    let b = compose(date(2001, 12, 24), 999, false);
+    let out = run_stdin(
+        &["--json", "id", "check", "--on", ON],
+        &format!("{a}\n{b}\n"),
+    );
+    assert_eq!(code(&out), 0);
+    let lines = json_lines(&out);
+    assert_eq!(lines.len(), 2);
+    assert_eq!(lines[0]["input"], a.as_str());
+    assert_eq!(lines[0]["birth_date"], "1970-01-31");
+    assert_eq!(lines[1]["input"], b.as_str());
+    assert_eq!(lines[1]["birth_date"], "2001-12-24");
+    assert_eq!(lines[1]["age"], 24);
+}
+
+#[test]
+fn id_check_exit_code_is_1_when_any_is_invalid() {
+    let good = compose(date(1990, 4, 12), 123, false);
+    let all_good = run(&["id", "check", "--on", ON, &good]);
+    assert_eq!(code(&all_good), 0);
+    assert!(
+        stdout(&all_good).contains(&good),
+        "the table shows the input"
+    );
+
+    let one_bad = run(&["id", "check", "--on", ON, &good, "12345"]);
+    assert_eq!(code(&one_bad), 1);
+    // The valid one is still reported: nothing is lost because another line was bad.
+    let text = stdout(&one_bad);
+    assert!(
+        text.contains(&good) && text.contains("wrong_length"),
+        "{text}"
+    );
+
+    let via_stdin = run_stdin(
+        &["--json", "id", "check", "--on", ON],
+        &format!("{good}\nx\n"),
+    );
+    assert_eq!(code(&via_stdin), 1);
+    assert_eq!(json_lines(&via_stdin).len(), 2);
+}
+
+#[test]
+fn id_check_edge_cases_give_their_reason_codes() {
+    // 30 February with a correct check digit: the date is the only thing wrong.
+    let feb30 = ten_with_check("900230123");
+    // A real date, but after --on (12 digits, so no century can be inferred away).
+    let future = compose(date(2027, 1, 15), 123, false);
+    // Region Stockholm style reserve number: century 99, otherwise well formed.
+    let reserve = format!("99{}", &compose(date(1990, 4, 12), 123, false)[2..]);
+    // A single-digit typo in the serial.
+    let good = compose(date(1990, 4, 12), 123, false);
+    let typo = format!("{}{}", &good[..9], (good.as_bytes()[9] - b'0' + 1) % 10) + &good[10..];
+    let zero_serial = compose(date(1990, 4, 12), 0, false);
+    let cases: Vec<(String, &str)> = vec![
+        (String::new(), "empty"),
+        ("   ".into(), "empty"),
+        ("abcdefghij".into(), "invalid_characters"),
+        ("12345678901".into(), "wrong_length"),
+        ("900412-12".into(), "wrong_length"),
+        (feb30, "invalid_date"),
+        (future, "future_birth_date"),
+        ("19900101-T123".into(), "interim_number"),
+        ("900101-TF12".into(), "interim_number"),
+        (reserve, "reserve_number"),
+        (typo, "invalid_checksum"),
+        (zero_serial, "zero_serial"),
+        ("199004121233+".into(), "invalid_separator"),
+    ];
+    let input: String = cases.iter().map(|(c, _)| format!("{c}\n")).collect();
+    let out = run_stdin(&["--json", "id", "check", "--on", ON], &input);
+    assert_eq!(code(&out), 1);
+    let lines = json_lines(&out);
+    assert_eq!(lines.len(), cases.len(), "one output line per input line");
+    for ((input, expected), line) in cases.iter().zip(&lines) {
+        assert_eq!(line["input"], input.as_str(), "output in input order");
+        assert_eq!(line["valid"], false, "{input:?} must be refused: {line}");
+        assert_eq!(error_code(line), *expected, "{input:?}: {line}");
+        let message = line["error"]["message"].as_str().unwrap();
+        assert!(!message.is_empty(), "a readable message for {input:?}");
+        if input.trim().len() >= 4 {
+            assert!(
+                !message.contains(input.trim()),
+                "the message never repeats the number: {message}"
+            );
+        }
+        assert!(line.get("kind").is_none() && line.get("normalized").is_none());
+    }
+    // The same inputs as arguments give the same codes (the empty one included).
+    let args: Vec<&str> = ["--json", "id", "check", "--on", ON]
+        .into_iter()
+        .chain(cases.iter().map(|(c, _)| c.as_str()))
+        .collect();
+    let by_args = run(&args);
+    assert_eq!(code(&by_args), 1);
+    let codes: Vec<String> = json_lines(&by_args)
+        .iter()
+        .map(|l| error_code(l).to_string())
+        .collect();
+    let expected: Vec<String> = cases.iter().map(|(_, c)| c.to_string()).collect();
+    assert_eq!(codes, expected);
+}
+
+#[test]
+fn id_check_swedish_messages_with_lang_sv() {
+    let out = run(&["--json", "--lang", "sv", "id", "check", "--on", ON, "12345"]);
+    assert_eq!(code(&out), 1);
+    let line = json_one(&out);
+    assert_eq!(error_code(&line), "wrong_length");
+    let sv = line["error"]["message"].as_str().unwrap().to_string();
+    let en_out = run(&["--json", "id", "check", "--on", ON, "12345"]);
+    let en = json_one(&en_out)["error"]["message"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_ne!(sv, en, "--lang sv changes the message");
+    assert!(sv.contains("siffror"), "{sv}");
+}
+
+/// A small deterministic generator (xorshift64*), so the 50,000 lines are the same every run.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Expect {
+    Valid,
+    Checksum,
+    Length,
+    ZeroSerial,
+    Characters,
+}
+
+/// One generated line and what it must give.
+fn generate_line(rng: &mut Rng) -> (String, Expect) {
+    // Birth dates from 1930-01-01 up to ON: every 10-digit form has one possible century.
+    let span = (on() - date(1930, 1, 1)).num_days() as u64;
+    let born = date(1930, 1, 1) + Duration::days(rng.below(span + 1) as i64);
+    let serial = 1 + rng.below(999) as u16;
+    let twelve = compose(born, serial, rng.below(4) == 0);
+    let written = match rng.below(4) {
+        0 => twelve.clone(),
+        1 => format!("{}-{}", &twelve[..8], &twelve[8..]),
+        2 => twelve[2..].to_string(),
+        _ => format!("{}-{}", &twelve[2..8], &twelve[8..]),
+    };
+    match rng.below(10) {
+        0..=5 => (written, Expect::Valid),
+        6 => {
+            // Change the check digit: Luhn catches every single-digit change.
+            let mut b = written.into_bytes();
+            let last = b.len() - 1;
+            b[last] = b'0' + (b[last] - b'0' + 1 + rng.below(9) as u8) % 10;
+            (String::from_utf8(b).unwrap(), Expect::Checksum)
+        }
+        7 => {
+            // Drop one digit (never the separator).
+            let digits: Vec<usize> = written
+                .char_indices()
+                .filter(|(_, c)| c.is_ascii_digit())
+                .map(|(i, _)| i)
+                .collect();
+            let at = digits[rng.below(digits.len() as u64) as usize];
+            let mut w = written;
+            w.remove(at);
+            (w, Expect::Length)
+        }
+        8 => (compose(born, 0, false), Expect::ZeroSerial),
+        _ => {
+            let mut w = written;
+            w.insert(2, 'x');
+            (w, Expect::Characters)
+        }
+    }
+}
+
+#[test]
+fn id_check_fifty_thousand_lines_on_stdin() {
+    const N: usize = 50_000;
+    let mut rng = Rng(0x5EED_1234_ABCD_0001);
+    let lines: Vec<(String, Expect)> = (0..N).map(|_| generate_line(&mut rng)).collect();
+    let input: String = lines.iter().map(|(l, _)| format!("{l}\n")).collect();
+    let count = |e: Expect| lines.iter().filter(|(_, x)| *x == e).count();
+    let expected_valid = count(Expect::Valid);
+    assert!(expected_valid > 0 && expected_valid < N, "the mix has both");
+
+    let started = Instant::now();
+    let out = run_stdin(&["--json", "id", "check", "--on", ON], &input);
+    let elapsed = started.elapsed();
+    eprintln!(
+        "id check --json: {N} lines in {:.3} s ({:.0} lines/s)",
+        elapsed.as_secs_f64(),
+        N as f64 / elapsed.as_secs_f64()
+    );
+    assert_eq!(code(&out), 1, "some are invalid");
+
+    let results = json_lines(&out);
+    assert_eq!(results.len(), N, "every line is answered");
+    let mut valid = 0;
+    for ((input, expect), r) in lines.iter().zip(&results) {
+        assert_eq!(r["input"], input.as_str(), "answers come in input order");
+        let is_valid = r["valid"].as_bool().expect("valid is a boolean");
+        let wanted = match expect {
+            Expect::Valid => None,
+            Expect::Checksum => Some("invalid_checksum"),
+            Expect::Length => Some("wrong_length"),
+            Expect::ZeroSerial => Some("zero_serial"),
+            Expect::Characters => Some("invalid_characters"),
+        };
+        match wanted {
+            None => {
+                assert!(is_valid, "{input:?} should be valid: {r}");
+                valid += 1;
+            }
+            Some(c) => {
+                assert!(!is_valid, "{input:?} should be refused: {r}");
+                assert_eq!(error_code(r), c, "{input:?}");
+            }
+        }
+    }
+    assert_eq!(valid, expected_valid);
+    assert_eq!(
+        results.iter().filter(|r| r["valid"] == false).count(),
+        N - expected_valid
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// geo
+
+#[test]
+fn geo_municipality_by_ascii_name_full_name_and_code() {
+    for query in ["vasteras", "Västerås kommun", "1980", "VÄSTERÅS"] {
+        let out = run(&["--json", "geo", "municipality", query]);
+        assert_eq!(code(&out), 0, "{query}");
+        let m = json_one(&out);
+        assert_eq!(m["kommunkod"], "1980", "{query}: {m}");
+        assert_eq!(m["name"], "Västerås", "{query}");
+        assert_eq!(m["county_code"], "19", "{query}");
+    }
+    let text = run(&["geo", "municipality", "vasteras"]);
+    assert_eq!(code(&text), 0);
+    assert!(stdout(&text).contains("1980"));
+}
+
+#[test]
+fn geo_unknown_municipality_exits_1_with_a_json_error() {
+    let out = run(&["--json", "geo", "municipality", "Atlantis"]);
+    assert_eq!(code(&out), 1);
+    let e = json_one(&out);
+    assert_eq!(error_code(&e), "unknown_municipality");
+    assert!(!e["error"]["message"].as_str().unwrap().is_empty());
+
+    let unknown_code = run(&["--json", "geo", "municipality", "9999"]);
+    assert_eq!(code(&unknown_code), 1);
+    assert_eq!(error_code(&json_one(&unknown_code)), "unknown_municipality");
+
+    // Without --json the refusal goes to stderr, with its code.
+    let human = run(&["geo", "municipality", "Atlantis"]);
+    assert_eq!(code(&human), 1);
+    assert!(String::from_utf8_lossy(&human.stderr).contains("unknown_municipality"));
+}
+
+#[test]
+fn geo_postal_code_hint() {
+    for code_text in ["111 22", "11122", "SE-111 22"] {
+        let out = run(&["--json", "geo", "postal", code_text]);
+        assert_eq!(code(&out), 0, "{code_text}");
+        let h = json_one(&out);
+        assert_eq!(h["postal_code"], "11122");
+        assert_eq!(h["hint_only"], true);
+        let codes: Vec<&str> = h["municipalities"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["kommunkod"].as_str().unwrap())
+            .collect();
+        assert_eq!(codes, ["0180"], "111 22 is central Stockholm");
+    }
+    let bad = run(&["--json", "geo", "postal", "1234"]);
+    assert_eq!(code(&bad), 1);
+    assert_eq!(error_code(&json_one(&bad)), "invalid_postal_code");
+}
+
+// ---------------------------------------------------------------------------------------------
+// program keygen / sign / verify
+
+#[test]
+fn program_keygen_sign_verify_round_trip() {
+    let dir = TempDir::new("program");
+    let (secret, public) = keygen(&dir, "admin");
+    assert!(secret.exists() && public.exists());
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&secret).unwrap().permissions().mode();
+        assert_eq!(
+            mode & 0o077,
+            0,
+            "the secret key is readable by its owner only"
+        );
+    }
+
+    // The example file as shipped signs (signing does not look at the clock).
+    let verbatim = dir.path("verbatim.json");
+    let out = run(&[
+        "--json",
+        "program",
+        "sign",
+        s(&example_programs_path()),
+        "--key",
+        s(&secret),
+        "-o",
+        s(&verbatim),
+    ]);
+    assert_eq!(code(&out), 0, "{}", String::from_utf8_lossy(&out.stderr));
+    let signed = json_one(&out);
+    assert_eq!(signed["programs"].as_array().unwrap().len(), 4);
+    assert!(verbatim.exists());
+
+    // A bundle that is valid today verifies and lists the four example programs.
+    let set = example_set_valid_now(&dir);
+    let bundle = dir.path("bundle.json");
+    let out = run(&[
+        "program",
+        "sign",
+        s(&set),
+        "--key",
+        s(&secret),
+        "-o",
+        s(&bundle),
+    ]);
+    assert_eq!(code(&out), 0);
+    let out = run(&[
+        "--json",
+        "program",
+        "verify",
+        s(&bundle),
+        "--trust",
+        s(&public),
+    ]);
+    assert_eq!(code(&out), 0, "{}", stdout(&out));
+    let v = json_one(&out);
+    assert_eq!(v["valid"], true);
+    assert_eq!(v["example"], true);
+    assert_eq!(v["signer_key_id"], signed["key_id"]);
+    let ids: Vec<&str> = v["programs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            "lots-for-livet",
+            "snackan-gislaved",
+            "snackan-ggvv",
+            "kalmar"
+        ]
+    );
+
+    // The trust key may also be given as the base64 text itself.
+    let b64 = std::fs::read_to_string(&public).unwrap();
+    let out = run(&[
+        "--json",
+        "program",
+        "verify",
+        s(&bundle),
+        "--trust",
+        b64.trim(),
+    ]);
+    assert_eq!(code(&out), 0);
+}
+
+#[test]
+fn program_keygen_refuses_to_overwrite() {
+    let dir = TempDir::new("keygen");
+    let (secret, public) = keygen(&dir, "admin");
+    let before = std::fs::read(&secret).unwrap();
+    let before_pub = std::fs::read(&public).unwrap();
+    let out = run(&["--json", "program", "keygen", "-o", s(&dir.path("admin"))]);
+    assert_eq!(code(&out), 1);
+    assert_eq!(error_code(&json_one(&out)), "exists");
+    assert_eq!(
+        std::fs::read(&secret).unwrap(),
+        before,
+        "the key is untouched"
+    );
+    assert_eq!(std::fs::read(&public).unwrap(), before_pub);
+}
+
+#[test]
+fn program_verify_with_another_key_is_unknown_signer() {
+    let ex = signed_example("othersigner");
+    let (_, other_pub) = keygen(&ex.dir, "other");
+    let out = run(&[
+        "--json",
+        "program",
+        "verify",
+        s(&ex.bundle),
+        "--trust",
+        s(&other_pub),
+    ]);
+    assert_eq!(code(&out), 1);
+    assert_eq!(error_code(&json_one(&out)), "bundle_unknown_signer");
+}
+
+/// Replaces one character in the middle of the base64 payload with another base64 character, so
+/// the file stays well-formed and only the signed bytes change.
+fn flip_payload_byte(signed: &str) -> String {
+    let mut v: Value = serde_json::from_str(signed).unwrap();
+    let payload = v["payload"].as_str().unwrap().to_string();
+    let mut bytes = payload.into_bytes();
+    let at = bytes.len() / 2;
+    bytes[at] = if bytes[at] == b'A' { b'B' } else { b'A' };
+    v["payload"] = Value::from(String::from_utf8(bytes).unwrap());
+    serde_json::to_string_pretty(&v).unwrap()
+}
+
+#[test]
+fn program_verify_tampered_payload_is_bad_signature() {
+    let ex = signed_example("tamper");
+    let original = std::fs::read_to_string(&ex.bundle).unwrap();
+    let tampered = flip_payload_byte(&original);
+    assert_ne!(tampered, original);
+    std::fs::write(&ex.bundle, tampered).unwrap();
+    let out = run(&[
+        "--json",
+        "program",
+        "verify",
+        s(&ex.bundle),
+        "--trust",
+        s(&ex.public),
+    ]);
+    assert_eq!(code(&out), 1);
+    assert_eq!(error_code(&json_one(&out)), "bundle_bad_signature");
+
+    // Eligibility refuses to work on it as well.
+    let out = run(&[
+        "--json",
+        "eligibility",
+        "--bundle",
+        s(&ex.bundle),
+        "--trust",
+        s(&ex.public),
+        "--program",
+        "lots-for-livet",
+        "--born",
+        "1990-04-12",
+        "--municipality",
+        "Stockholm",
+    ]);
+    assert_eq!(code(&out), 1);
+    assert_eq!(error_code(&json_one(&out)), "bundle_bad_signature");
+}
+
+#[test]
+fn program_verify_not_json_is_malformed() {
+    let ex = signed_example("malformed");
+    let junk = ex.dir.path("junk.json");
+    std::fs::write(&junk, "this is not a bundle\n").unwrap();
+    let out = run(&[
+        "--json",
+        "program",
+        "verify",
+        s(&junk),
+        "--trust",
+        s(&ex.public),
+    ]);
+    assert_eq!(code(&out), 1);
+    assert_eq!(error_code(&json_one(&out)), "bundle_malformed");
+}
+
+#[test]
+fn program_verify_expired_bundle_is_refused() {
+    let dir = TempDir::new("expired");
+    let (secret, public) = keygen(&dir, "admin");
+    let text = std::fs::read_to_string(example_programs_path()).unwrap();
+    let mut set: Value = serde_json::from_str(&text).unwrap();
+    set["issued_at"] = Value::from("2020-01-01T00:00:00+01:00");
+    set["expires_at"] = Value::from("2021-01-01T00:00:00+01:00");
+    let unsigned = dir.path("old.json");
+    std::fs::write(&unsigned, set.to_string()).unwrap();
+    let bundle = dir.path("old-bundle.json");
+    let out = run(&[
+        "program",
+        "sign",
+        s(&unsigned),
+        "--key",
+        s(&secret),
+        "-o",
+        s(&bundle),
+    ]);
+    assert_eq!(code(&out), 0);
+    let out = run(&[
+        "--json",
+        "program",
+        "verify",
+        s(&bundle),
+        "--trust",
+        s(&public),
+    ]);
+    assert_eq!(code(&out), 1);
+    assert_eq!(error_code(&json_one(&out)), "bundle_expired");
+}
+
+#[test]
+fn program_sign_refuses_an_invalid_set() {
+    let dir = TempDir::new("badset");
+    let (secret, _) = keygen(&dir, "admin");
+    let text = std::fs::read_to_string(example_programs_path()).unwrap();
+    let mut set: Value = serde_json::from_str(&text).unwrap();
+    set["programs"][0]["eligibility"]["kommunkoder"][0] = Value::from("0000");
+    let unsigned = dir.path("bad.json");
+    std::fs::write(&unsigned, set.to_string()).unwrap();
+    let bundle = dir.path("bad-bundle.json");
+    let out = run(&[
+        "--json",
+        "program",
+        "sign",
+        s(&unsigned),
+        "--key",
+        s(&secret),
+        "-o",
+        s(&bundle),
+    ]);
+    assert_eq!(code(&out), 1);
+    assert_eq!(error_code(&json_one(&out)), "bundle_invalid");
+    assert!(!bundle.exists(), "nothing is written for an invalid set");
+}
+
+// ---------------------------------------------------------------------------------------------
+// eligibility
+
+fn eligibility(ex: &SignedExample, extra: &[&str]) -> Output {
+    let mut args = vec![
+        "--json",
+        "eligibility",
+        "--bundle",
+        s(&ex.bundle),
+        "--trust",
+        s(&ex.public),
+        "--on",
+        ON,
+    ];
+    args.extend_from_slice(extra);
+    run(&args)
+}
+
+fn reason_codes(v: &Value) -> Vec<String> {
+    v["reasons"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no reasons in {v}"))
+        .iter()
+        .map(|r| r["code"].as_str().unwrap().to_string())
+        .collect()
+}
+
+fn adult() -> String {
+    compose(date(1990, 4, 12), 123, false)
+}
+
+#[test]
+fn eligibility_stockholm_resident_with_document_is_eligible() {
+    let ex = signed_example("elig-ok");
+    let id = adult();
+    let out = eligibility(
+        &ex,
+        &[
+            "--program",
+            "lots-for-livet",
+            "--id",
+            &id,
+            "--municipality",
+            "Stockholm",
+            "--provenance",
+            "document",
+        ],
+    );
+    assert_eq!(code(&out), 0, "{}", stdout(&out));
+    let v = json_one(&out);
+    assert_eq!(v["program_id"], "lots-for-livet");
+    assert_eq!(v["outcome"], "eligible");
+    assert_eq!(v["provisional"], false);
+    assert_eq!(v["may_refer"], true);
+    assert_eq!(reason_codes(&v), ["age_met", "resident"]);
+    assert_eq!(v["routing"].as_array().unwrap().len(), 0);
+    assert_eq!(v["basis"]["kommunkod"], "0180");
+    assert_eq!(v["basis"]["age_min"], 36);
+    assert_eq!(v["basis"]["age_source"], "personnummer");
+    assert_eq!(v["basis"]["residency_provenance"], "document");
+    assert_eq!(v["basis"]["decided_on"], ON);
+    assert!(
+        !v.to_string().contains(&id[2..]),
+        "the verdict never carries the number"
+    );
+}
+
+#[test]
+fn eligibility_stated_residency_is_provisional() {
+    let ex = signed_example("elig-stated");
+    let out = eligibility(
+        &ex,
+        &[
+            "--program",
+            "lots-for-livet",
+            "--id",
+            &adult(),
+            "--municipality",
+            "0180",
+        ],
+    );
+    assert_eq!(code(&out), 0);
+    let v = json_one(&out);
+    assert_eq!(v["outcome"], "eligible");
+    assert_eq!(v["provisional"], true, "the default provenance is stated");
+    assert!(reason_codes(&v).contains(&"residency_stated".to_string()));
+}
+
+#[test]
+fn eligibility_gislaved_resident_is_routed_to_snackan() {
+    let ex = signed_example("elig-gislaved");
+    let out = eligibility(
+        &ex,
+        &[
+            "--program",
+            "lots-for-livet",
+            "--id",
+            &adult(),
+            "--municipality",
+            "Gislaved",
+            "--provenance",
+            "document",
+        ],
+    );
+    assert_eq!(code(&out), 0, "a verdict is not a failure");
+    let v = json_one(&out);
+    assert_eq!(v["outcome"], "not_eligible");
+    assert_eq!(v["may_refer"], false);
+    assert!(reason_codes(&v).contains(&"not_resident".to_string()));
+    let routes: BTreeSet<&str> = v["routing"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["program_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        routes,
+        BTreeSet::from(["snackan-gislaved", "snackan-ggvv"]),
+        "{v}"
+    );
+    for r in v["routing"].as_array().unwrap() {
+        assert!(!r["callback_promise"].as_str().unwrap().is_empty());
+        assert_eq!(r["provisional"], false, "residency was shown on a document");
+    }
+}
+
+#[test]
+fn eligibility_municipality_nobody_covers_has_no_routing() {
+    let ex = signed_example("elig-nowhere");
+    let out = eligibility(
+        &ex,
+        &[
+            "--program",
+            "lots-for-livet",
+            "--id",
+            &adult(),
+            "--municipality",
+            "Kiruna",
+        ],
+    );
+    assert_eq!(code(&out), 0);
+    let v = json_one(&out);
+    assert_eq!(v["outcome"], "not_eligible");
+    assert_eq!(v["routing"].as_array().unwrap().len(), 0);
+}
+
+#[test]
+fn eligibility_postal_code_alone_is_undetermined() {
+    let ex = signed_example("elig-postal");
+    let out = eligibility(
+        &ex,
+        &[
+            "--program",
+            "lots-for-livet",
+            "--id",
+            &adult(),
+            "--postal-code",
+            "111 22",
+            "--provenance",
+            "document",
+        ],
+    );
+    assert_eq!(code(&out), 0);
+    let v = json_one(&out);
+    assert_eq!(v["outcome"], "undetermined");
+    assert_eq!(v["may_refer"], false);
+    assert!(reason_codes(&v).contains(&"residency_from_postal_code".to_string()));
+    assert_eq!(v["basis"]["residency_from_postal_code"], true);
+}
+
+#[test]
+fn eligibility_by_birth_date() {
+    let ex = signed_example("elig-born");
+    let run_born = |born: &str| {
+        let out = eligibility(
+            &ex,
+            &[
+                "--program",
+                "lots-for-livet",
+                "--born",
+                born,
+                "--municipality",
+                "Stockholm",
+                "--provenance",
+                "register",
+            ],
+        );
+        assert_eq!(code(&out), 0, "{}", stdout(&out));
+        json_one(&out)
+    };
+    let adult = run_born("1990-04-12");
+    assert_eq!(adult["outcome"], "eligible");
+    assert_eq!(adult["basis"]["age_source"], "birth_date");
+    assert_eq!(adult["basis"]["age_min"], 36);
+    // Turns 18 the day after ON.
+    let minor = run_born("2008-11-24");
+    assert_eq!(minor["outcome"], "not_eligible");
+    assert!(reason_codes(&minor).contains(&"too_young".to_string()));
+    let just_18 = run_born("2008-11-23");
+    assert_eq!(just_18["outcome"], "eligible");
+
+    let bad = eligibility(
+        &ex,
+        &[
+            "--program",
+            "lots-for-livet",
+            "--born",
+            "1990-02-30",
+            "--municipality",
+            "Stockholm",
+        ],
+    );
+    assert_eq!(code(&bad), 1);
+    let e = json_one(&bad);
+    assert_eq!(error_code(&e), "invalid_date");
+    assert_eq!(e["error"]["field"], "born");
+}
+
+#[test]
+fn eligibility_samordningsnummer_cannot_prove_residency() {
+    let ex = signed_example("elig-snr");
+    let snr = compose(date(1990, 4, 12), 228, true);
+    let out = eligibility(
+        &ex,
+        &[
+            "--program",
+            "lots-for-livet",
+            "--id",
+            &snr,
+            "--municipality",
+            "Stockholm",
+            "--provenance",
+            "document",
+        ],
+    );
+    assert_eq!(code(&out), 0);
+    let v = json_one(&out);
+    assert_eq!(v["outcome"], "not_eligible");
+    assert!(reason_codes(&v).contains(&"samordningsnummer_not_folkbokford".to_string()));
+}
+
+#[test]
+fn eligibility_bad_id_exits_1_naming_the_field() {
+    let ex = signed_example("elig-badid");
+    let good = adult();
+    let typo = format!("{}{}", &good[..11], (good.as_bytes()[11] - b'0' + 1) % 10);
+    let out = eligibility(
+        &ex,
+        &[
+            "--program",
+            "lots-for-livet",
+            "--id",
+            &typo,
+            "--municipality",
+            "Stockholm",
+        ],
+    );
+    assert_eq!(code(&out), 1);
+    let e = json_one(&out);
+    assert_eq!(error_code(&e), "invalid_checksum");
+    assert_eq!(e["error"]["field"], "id");
+
+    let out = eligibility(
+        &ex,
+        &[
+            "--program",
+            "lots-for-livet",
+            "--id",
+            &good,
+            "--municipality",
+            "Atlantis",
+        ],
+    );
+    assert_eq!(code(&out), 1);
+    let e = json_one(&out);
+    assert_eq!(error_code(&e), "unknown_municipality");
+    assert_eq!(e["error"]["field"], "municipality");
+}
+
+#[test]
+fn eligibility_unknown_program() {
+    let ex = signed_example("elig-unknown");
+    let out = eligibility(
+        &ex,
+        &[
+            "--program",
+            "no-such-program",
+            "--id",
+            &adult(),
+            "--municipality",
+            "Stockholm",
+        ],
+    );
+    assert_eq!(code(&out), 1);
+    let e = json_one(&out);
+    assert_eq!(error_code(&e), "unknown_program");
+    assert_eq!(e["error"]["field"], "program");
+    assert!(e["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("lots-for-livet"));
+}
+
+#[test]
+fn eligibility_without_id_or_born_is_a_usage_error() {
+    let ex = signed_example("elig-usage");
+    let out = eligibility(
+        &ex,
+        &["--program", "lots-for-livet", "--municipality", "Stockholm"],
+    );
+    assert_eq!(code(&out), 2, "clap usage errors exit 2");
+}
+
+// ---------------------------------------------------------------------------------------------
+// demo
+
+/// Every maximal run of ASCII digits in every string of a JSON value.
+fn digit_runs(v: &Value, out: &mut Vec<String>) {
+    match v {
+        Value::String(s) => {
+            let mut run = String::new();
+            for c in s.chars().chain(std::iter::once(' ')) {
+                if c.is_ascii_digit() {
+                    run.push(c);
+                } else if !run.is_empty() {
+                    out.push(std::mem::take(&mut run));
+                }
+            }
+        }
+        Value::Array(a) => a.iter().for_each(|x| digit_runs(x, out)),
+        Value::Object(o) => o.values().for_each(|x| digit_runs(x, out)),
+        _ => {}
+    }
+}
+
+#[test]
+fn demo_runs_and_its_json_is_consistent() {
+    let human = run(&["demo"]);
+    assert_eq!(
+        code(&human),
+        0,
+        "{}",
+        String::from_utf8_lossy(&human.stderr)
+    );
+    assert!(stdout(&human).contains("End of shift"));
+
+    let out = run(&["--json", "demo"]);
+    assert_eq!(code(&out), 0);
+    let v = json_one(&out);
+    assert_eq!(v["totals"]["offers"], 6);
+    assert_eq!(v["totals"]["handovers"], 3);
+    let people = v["people"].as_array().unwrap();
+    assert_eq!(people.len(), 6);
+
+    let handovers: Vec<&Value> = people.iter().filter_map(|p| p.get("handover")).collect();
+    assert_eq!(handovers.len(), 3, "totals.handovers matches the payloads");
+    let today = v["date"].as_str().unwrap().parse::<NaiveDate>().unwrap();
+    let mut lots_for_livet = 0;
+    for h in &handovers {
+        assert_eq!(h["schema"], "lotsa.handover/1");
+        assert_eq!(h["eligibility"]["outcome"], "eligible");
+        assert_eq!(h["consent"]["subject_ref"], h["handover_id"]);
+        if h["program_id"] == "lots-for-livet" {
+            lots_for_livet += 1;
+            assert!(
+                h["person"].get("personnummer").is_none(),
+                "lots-for-livet never receives a personnummer: {h}"
+            );
+            assert!(h["person"].get("birth_date").is_none());
+            let mut runs = Vec::new();
+            digit_runs(h, &mut runs);
+            for r in runs.iter().filter(|r| r.len() == 10 || r.len() == 12) {
+                assert!(
+                    identity::parse(r, today).is_err(),
+                    "an identity number hides in the payload: {h}"
+                );
+            }
+        }
+    }
+    assert!(lots_for_livet >= 1, "the demo hands over to lots-for-livet");
+    // The people who do not end in a handover leave no personal data in the log.
+    for p in people.iter().filter(|p| p.get("handover").is_none()) {
+        let mut runs = Vec::new();
+        digit_runs(p, &mut runs);
+        for r in runs.iter().filter(|r| r.len() == 10 || r.len() == 12) {
+            assert!(identity::parse(r, today).is_err(), "{p}");
+        }
+    }
+}
