@@ -1,14 +1,29 @@
 //! Cryptographic building blocks the rest of the core relies on: SHA-256 digests and Ed25519
 //! signatures (program bundles are signed by the program administrator; later, receipts by the
-//! clinic and requests by the device).
+//! clinic and requests by the device), and the storage crypto of the device:
 //!
-//! Everything here is ring; nothing is hand-rolled. Keys travel as base64 (standard alphabet, with
-//! padding) so that they survive JSON, shells and copy-paste.
+//! - [`vault`]: the [`KeyVault`](vault::KeyVault) trait the platform implements with its keystore
+//!   (the root of trust), and development/test vaults;
+//! - [`field`]: the key hierarchy (vault-wrapped root key per epoch → per-draft data key) and
+//!   field-blob encryption bound to table, column, record id and schema version;
+//! - [`seal`]: HPKE (RFC 9180) sealing of a finished referral to the clinic's public key.
+//!
+//! Everything here is ring, except HPKE, which ring cannot do (it has no static X25519 key
+//! agreement, so it could seal but never open): that is the `hpke` crate, pure Rust. Nothing is
+//! hand-rolled. Keys travel as base64 (standard alphabet, with padding) so that they survive JSON,
+//! shells and copy-paste.
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
-use ring::rand::SystemRandom;
+use ring::rand::{SecureRandom as _, SystemRandom};
 use ring::signature::{Ed25519KeyPair, KeyPair as _, UnparsedPublicKey, ED25519};
+
+mod aead;
+pub mod field;
+pub mod seal;
+pub mod vault;
+
+pub use vault::VaultError;
 
 /// What can go wrong with keys and signatures.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -27,6 +42,52 @@ pub enum CryptoError {
     /// The system random number generator failed.
     #[error("the system random number generator failed")]
     Random,
+    /// A ciphertext did not open: it was altered, moved to another place (row, column, record,
+    /// schema, handover, key) or the key is not the one it was made with. Never a wrong plaintext.
+    #[error("the {what} does not open: it was altered, moved, or the key is wrong")]
+    DoesNotOpen {
+        /// Which thing ("field blob", "wrapped data key", "sealed payload", …).
+        what: &'static str,
+    },
+    /// A blob starts with a format version this build does not read.
+    #[error("the {what} has format version {found}; this build reads version {expected}")]
+    UnsupportedVersion {
+        /// Which thing.
+        what: &'static str,
+        /// The version byte found.
+        found: u8,
+        /// The version this build reads.
+        expected: u8,
+    },
+    /// The platform key vault failed (see [`VaultError`] for whether retrying can help).
+    #[error("key vault: {0}")]
+    Vault(#[from] VaultError),
+}
+
+/// `N` bytes from the operating system's random number generator (through ring).
+pub(crate) fn random_array<const N: usize>() -> Result<[u8; N], CryptoError> {
+    let mut out = [0u8; N];
+    SystemRandom::new()
+        .fill(&mut out)
+        .map_err(|_| CryptoError::Random)?;
+    Ok(out)
+}
+
+/// Overwrites secret bytes with zeros in a way the optimiser may not remove (the memory is about to
+/// be freed or reused, which is exactly when a plain store would be elided).
+pub(crate) fn wipe(bytes: &mut [u8]) {
+    for b in bytes.iter_mut() {
+        // SAFETY: `b` comes from a live `&mut [u8]`, so it is valid, aligned and exclusive.
+        unsafe { std::ptr::write_volatile(b, 0) };
+    }
+    std::sync::atomic::compiler_fence(std::sync::atomic::Ordering::SeqCst);
+}
+
+/// Appends `bytes` with a 64-bit big-endian length prefix: the building block of every
+/// associated-data encoding here, so that no two different tuples serialise to the same bytes.
+pub(crate) fn put_field(out: &mut Vec<u8>, bytes: &[u8]) {
+    out.extend_from_slice(&(bytes.len() as u64).to_be_bytes());
+    out.extend_from_slice(bytes);
 }
 
 /// SHA-256 of the bytes.
@@ -164,6 +225,20 @@ impl PublicKey {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn wipe_zeroes_and_fields_are_length_prefixed() {
+        let mut secret = [7u8; 40];
+        wipe(&mut secret);
+        assert_eq!(secret, [0u8; 40]);
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        put_field(&mut a, b"ab");
+        put_field(&mut a, b"c");
+        put_field(&mut b, b"a");
+        put_field(&mut b, b"bc");
+        assert_ne!(a, b);
+        assert_eq!(&a[..8], &2u64.to_be_bytes());
+    }
 
     #[test]
     fn sha256_of_abc_is_the_fips_vector() {
