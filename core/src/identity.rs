@@ -620,7 +620,7 @@ fn luhn_ok(digits: &[u8]) -> bool {
             v / 10 + v % 10
         })
         .sum();
-    sum % 10 == 0
+    sum.is_multiple_of(10)
 }
 
 /// What a samordningsnummer's month (0 = unknown) and day (0 = unknown) tell in a given year. A

@@ -444,6 +444,15 @@ impl ProgramSet {
         Ok(set)
     }
 
+    /// Puts one HPKE key in place of every program's clinic keys (the example programs get the
+    /// keys of a clinic started for a demo or test; an administrator rotating a clinic key does
+    /// the same for real).
+    pub fn replace_clinic_hpke_keys(&mut self, key: &HpkeKey) {
+        for p in &mut self.programs {
+            p.clinic.hpke_keys = vec![key.clone()];
+        }
+    }
+
     /// The canonical bytes that get signed.
     pub fn canonical_bytes(&self) -> Vec<u8> {
         serde_json::to_vec(self).expect("a program set always serialises")

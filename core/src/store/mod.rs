@@ -1,0 +1,306 @@
+//! The device's store: encrypted drafts, the sealed outbox, receipts, the audit log and anonymous
+//! statistics, in one SQLite file.
+//!
+//! The phone is lost, seized or dies at a drug scene: nothing personal may leak from it and no
+//! recorded consent may be lost. So every state change is one transaction (a crash leaves the old
+//! state or the new one, never both or neither), personal data exists on disk only encrypted under
+//! a per-draft key that the platform key vault protects, and after finalize the device keeps only
+//! HPKE ciphertext that only the clinic can open. A blob that fails to open is a typed error and
+//! its row is flagged — never a wrong plaintext, never a silent drop.
+
+pub mod audit;
+mod drafts;
+mod outbox;
+pub mod schema;
+mod stats;
+
+pub use audit::{AuditReport, Event};
+pub use drafts::StoredDraft;
+pub use outbox::{ItemKind, ItemState, QueueItem, QueueStatus, Withdrawn};
+pub use stats::{Counter, StatRow};
+
+use crate::clock::{stockholm_date, Clock};
+use crate::consent::ConsentError;
+use crate::crypto::field::{DataKey, FieldAad, RootKey};
+use crate::crypto::CryptoError;
+use crate::referral::ReferralError;
+use crate::text::{Lang, Reasoned};
+use rusqlite::{params, Connection, OptionalExtension};
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::crypto::vault::KeyVault;
+
+/// Why a store operation failed. Nothing in it is personal: ids are random UUIDs.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// SQLite failed (disk full, file locked, corrupt file).
+    #[error("storage failed: {reason}")]
+    Storage {
+        /// SQLite's words.
+        reason: String,
+    },
+    /// The database was written by a newer version of the app.
+    #[error(
+        "the database has schema version {found}; this app reads up to {supported}: update the app"
+    )]
+    SchemaTooNew {
+        /// Version found.
+        found: u32,
+        /// Newest this build reads.
+        supported: u32,
+    },
+    /// The key vault or the encryption failed (a locked device is temporary: retry).
+    #[error("encryption: {0}")]
+    Crypto(#[from] CryptoError),
+    /// No draft or outbox item has this id (it may have expired, been finalized or withdrawn).
+    #[error("no {what} with id {id}")]
+    NotFound {
+        /// `draft` or `handover`.
+        what: &'static str,
+        /// The id asked for.
+        id: String,
+    },
+    /// A blob or key failed to open: the item is flagged `damaged` and kept for inspection.
+    #[error("the {what} of {id} is damaged (it does not open); it has been flagged and kept")]
+    Damaged {
+        /// Which part.
+        what: &'static str,
+        /// The item's id.
+        id: String,
+    },
+    /// Finalize without a consent record.
+    #[error("no consent has been recorded for draft {id}")]
+    ConsentMissing {
+        /// The draft.
+        id: String,
+    },
+    /// A consent record was refused.
+    #[error("consent: {0}")]
+    Consent(#[from] ConsentError),
+    /// The draft cannot become a handover (a field, the verdict, the consent).
+    #[error("{0}")]
+    Referral(#[from] ReferralError),
+    /// The draft's program is not in the current bundle.
+    #[error("the program {program_id} is not in the current program bundle")]
+    UnknownProgram {
+        /// The program id.
+        program_id: String,
+    },
+    /// The bundle names no clinic key valid today.
+    #[error("the program {program_id} has no clinic encryption key valid today; load a newer program bundle")]
+    NoClinicKey {
+        /// The program id.
+        program_id: String,
+    },
+    /// The audit chain is broken at an entry.
+    #[error("the audit log is broken at entry {seq}: it {reason}")]
+    AuditBroken {
+        /// The entry where it breaks.
+        seq: i64,
+        /// How.
+        reason: String,
+    },
+    /// The operation does not fit the item's state (e.g. editing a finalized referral).
+    #[error("handover {id} is {state}; {reason}")]
+    WrongState {
+        /// The item.
+        id: String,
+        /// Its state.
+        state: &'static str,
+        /// Why that matters.
+        reason: &'static str,
+    },
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> StoreError {
+        StoreError::Storage {
+            reason: e.to_string(),
+        }
+    }
+}
+
+impl Reasoned for StoreError {
+    fn code(&self) -> &'static str {
+        match self {
+            StoreError::Storage { .. } => "storage",
+            StoreError::SchemaTooNew { .. } => "schema_too_new",
+            StoreError::Crypto(CryptoError::Vault(v)) if v.is_temporary() => "vault_unavailable",
+            StoreError::Crypto(CryptoError::Vault(_)) => "vault_failed",
+            StoreError::Crypto(_) => "crypto",
+            StoreError::NotFound { .. } => "not_found",
+            StoreError::Damaged { .. } => "damaged",
+            StoreError::ConsentMissing { .. } => "consent_missing",
+            StoreError::Consent(e) => e.code(),
+            StoreError::Referral(e) => e.code(),
+            StoreError::UnknownProgram { .. } => "unknown_program",
+            StoreError::NoClinicKey { .. } => "no_clinic_key",
+            StoreError::AuditBroken { .. } => "audit_broken",
+            StoreError::WrongState { .. } => "wrong_state",
+        }
+    }
+
+    fn message(&self, lang: Lang) -> String {
+        match (self, lang) {
+            (StoreError::Consent(e), _) => e.message(lang),
+            (StoreError::Referral(e), _) => e.message(lang),
+            (_, Lang::En) => self.to_string(),
+            (StoreError::Storage { reason }, Lang::Sv) => format!("Lagringen misslyckades: {reason}"),
+            (StoreError::SchemaTooNew { .. }, Lang::Sv) => {
+                "Databasen är skapad av en nyare version av appen: uppdatera appen.".into()
+            }
+            (StoreError::Crypto(CryptoError::Vault(v)), Lang::Sv) if v.is_temporary() => {
+                "Nyckellagret är inte tillgängligt just nu: lås upp telefonen och försök igen.".into()
+            }
+            (StoreError::Crypto(_), Lang::Sv) => "Krypteringen misslyckades.".into(),
+            (StoreError::NotFound { .. }, Lang::Sv) => {
+                "Uppgiften finns inte (den kan ha gått ut, skickats eller återkallats).".into()
+            }
+            (StoreError::Damaged { .. }, Lang::Sv) => {
+                "Uppgiften är skadad och går inte att öppna; den har flaggats och sparats.".into()
+            }
+            (StoreError::ConsentMissing { .. }, Lang::Sv) => "Inget samtycke är registrerat.".into(),
+            (StoreError::UnknownProgram { .. }, Lang::Sv) => {
+                "Programmet finns inte i den aktuella programfilen.".into()
+            }
+            (StoreError::NoClinicKey { .. }, Lang::Sv) => {
+                "Programmet saknar en giltig krypteringsnyckel för mottagningen: hämta en nyare programfil.".into()
+            }
+            (StoreError::AuditBroken { seq, .. }, Lang::Sv) => {
+                format!("Händelseloggen är bruten vid post {seq}.")
+            }
+            (StoreError::WrongState { .. }, Lang::Sv) => {
+                "Åtgärden passar inte remissens läge.".into()
+            }
+        }
+    }
+}
+
+/// The epoch new drafts are created in. (Rotating to a new epoch is a later feature; reading
+/// works for any epoch.)
+const CURRENT_EPOCH: u32 = 1;
+
+/// The device store.
+pub struct Store {
+    conn: Connection,
+    vault: Arc<dyn KeyVault>,
+    clock: Arc<dyn Clock>,
+    roots: HashMap<u32, RootKey>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").finish_non_exhaustive()
+    }
+}
+
+impl Store {
+    /// Opens (or creates) the store at `path`: connection set-up, migrations, the current root
+    /// key (created and wrapped by the vault on first use), then erases expired drafts.
+    pub fn open(
+        path: &Path,
+        vault: Arc<dyn KeyVault>,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Store, StoreError> {
+        let mut conn = Connection::open(path)?;
+        schema::configure(&conn)?;
+        schema::migrate(&mut conn)?;
+        let mut store = Store {
+            conn,
+            vault,
+            clock,
+            roots: HashMap::new(),
+        };
+        store.root(CURRENT_EPOCH)?;
+        store.purge_expired()?;
+        Ok(store)
+    }
+
+    /// The underlying connection (read-only uses: tests, integrity checks).
+    pub fn connection(&self) -> &Connection {
+        &self.conn
+    }
+
+    /// `PRAGMA integrity_check` is `ok`.
+    pub fn integrity_ok(&self) -> Result<bool, StoreError> {
+        let r: String = self
+            .conn
+            .query_row("PRAGMA integrity_check", [], |r| r.get(0))?;
+        Ok(r == "ok")
+    }
+
+    /// Checks the audit chain.
+    pub fn verify_audit(&self) -> Result<AuditReport, StoreError> {
+        audit::verify(&self.conn)
+    }
+
+    /// All audit entries in order.
+    pub fn audit_entries(&self) -> Result<Vec<audit::Entry>, StoreError> {
+        audit::entries(&self.conn)
+    }
+
+    fn now(&self) -> i64 {
+        self.clock.now().timestamp()
+    }
+
+    fn today(&self) -> String {
+        stockholm_date(self.clock.now())
+            .format("%Y-%m-%d")
+            .to_string()
+    }
+
+    /// The root key of an epoch: unwrapped from the vault once per open; for the current epoch,
+    /// created on first use.
+    fn root(&mut self, epoch: u32) -> Result<&RootKey, StoreError> {
+        if !self.roots.contains_key(&epoch) {
+            let wrapped: Option<Vec<u8>> = self
+                .conn
+                .query_row(
+                    "SELECT wrapped FROM root_keys WHERE epoch = ?1",
+                    [epoch],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            let key = match wrapped {
+                Some(w) => RootKey::unwrap_with(self.vault.as_ref(), epoch, &w)?,
+                None if epoch == CURRENT_EPOCH => {
+                    let key = RootKey::generate(epoch)?;
+                    let w = key.wrap_with(self.vault.as_ref())?;
+                    self.conn.execute(
+                        "INSERT INTO root_keys (epoch, wrapped, created_day) VALUES (?1, ?2, ?3)",
+                        params![epoch, w, self.today()],
+                    )?;
+                    key
+                }
+                None => {
+                    return Err(StoreError::Crypto(CryptoError::Malformed {
+                        what: "root key",
+                        reason: format!("no root key for epoch {epoch}"),
+                    }))
+                }
+            };
+            self.roots.insert(epoch, key);
+        }
+        Ok(&self.roots[&epoch])
+    }
+}
+
+/// The AAD of a draft's blob column.
+fn draft_aad<'a>(column: &'a str, id: &'a str) -> FieldAad<'a> {
+    FieldAad {
+        table: "drafts",
+        column,
+        record_id: id,
+        schema_version: schema::SCHEMA_VERSION,
+    }
+}
+
+/// A fresh data key for a new draft (kept here so drafts.rs only composes).
+fn new_data_key() -> Result<DataKey, StoreError> {
+    Ok(DataKey::generate()?)
+}
+
+#[cfg(test)]
+pub(crate) mod tests;

@@ -1,0 +1,439 @@
+//! The outbox: finalized referrals, sealed to the clinic, waiting for delivery; and withdrawal
+//! messages. Finalize is the one step where plaintext becomes ciphertext the device cannot read:
+//! validate, build the payload, seal it, then in one transaction write the outbox item with its
+//! audit entry and delete the draft with its key.
+
+use super::audit::{self, Event};
+use super::stats::{self, Counter};
+use super::{Store, StoreError};
+use crate::clock::to_stockholm;
+use crate::consent::Recorder;
+use crate::crypto::seal::{seal_to_clinic_b64, SealBinding};
+use crate::crypto::sha256_hex;
+use crate::eligibility;
+use crate::program::Bundle;
+use crate::referral::{build_handover, new_referral_id};
+use rusqlite::{params, OptionalExtension, TransactionBehavior};
+use serde::Serialize;
+
+/// The version of the handover payload schema, bound into the seal.
+pub const PAYLOAD_SCHEMA_VERSION: u32 = 1;
+
+/// What an outbox item carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ItemKind {
+    /// A sealed referral.
+    Referral,
+    /// A withdrawal message for a delivered referral.
+    Withdrawal,
+}
+
+/// Where an item is on its way to the clinic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ItemState {
+    /// Waiting to be sent.
+    Pending,
+    /// A sync run holds its lease.
+    Sending,
+    /// The clinic's receipt was verified; the payload is erased.
+    Delivered,
+    /// Stopped after a permanent error; the reason is kept, with retry and cancel actions.
+    Failed,
+    /// Consent withdrawn before delivery; the payload is erased.
+    Withdrawn,
+    /// Cancelled by the officer; the payload is erased.
+    Cancelled,
+    /// The payload no longer matches its digest; kept and flagged.
+    Damaged,
+}
+
+impl ItemState {
+    /// Every state, in display order.
+    pub const ALL: [ItemState; 7] = [
+        ItemState::Pending,
+        ItemState::Sending,
+        ItemState::Delivered,
+        ItemState::Failed,
+        ItemState::Withdrawn,
+        ItemState::Cancelled,
+        ItemState::Damaged,
+    ];
+
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ItemState::Pending => "pending",
+            ItemState::Sending => "sending",
+            ItemState::Delivered => "delivered",
+            ItemState::Failed => "failed",
+            ItemState::Withdrawn => "withdrawn",
+            ItemState::Cancelled => "cancelled",
+            ItemState::Damaged => "damaged",
+        }
+    }
+
+    fn parse(s: &str) -> ItemState {
+        ItemState::ALL
+            .into_iter()
+            .find(|x| x.as_str() == s)
+            .unwrap_or(ItemState::Damaged)
+    }
+}
+
+/// What a withdrawal did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "result", rename_all = "snake_case")]
+pub enum Withdrawn {
+    /// It was still a draft: erased.
+    DraftErased,
+    /// It was in the outbox, not yet delivered: the sealed payload is erased.
+    ErasedBeforeDelivery,
+    /// It may have reached the clinic: a withdrawal message is queued (id given).
+    QueuedForClinic {
+        /// The withdrawal message's outbox id.
+        withdrawal_id: String,
+    },
+    /// It was already withdrawn or cancelled: nothing more to do.
+    AlreadyWithdrawn,
+}
+
+/// The withdrawal message the clinic receives: ids and a time, nothing personal.
+#[derive(Debug, Clone, Serialize)]
+struct WithdrawalMessage<'a> {
+    schema: &'static str,
+    withdrawal_id: &'a str,
+    handover_id: &'a str,
+    consent_id: Option<&'a str>,
+    program_id: &'a str,
+    withdrawn_at: String,
+    recorded_by: Option<&'a Recorder>,
+}
+
+/// One item, as the app's queue screen shows it. No personal data.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct QueueItem {
+    /// Handover or withdrawal id.
+    pub id: String,
+    /// Referral or withdrawal.
+    pub kind: ItemKind,
+    /// The program.
+    pub program_id: String,
+    /// Its state.
+    pub state: ItemState,
+    /// Delivery attempts so far.
+    pub attempts: u32,
+    /// When the next attempt is due (unix seconds).
+    pub next_attempt_at: i64,
+    /// The last error's code, if any.
+    pub last_error_code: Option<String>,
+    /// The last error's text, if any (readable; no personal data).
+    pub last_error_text: Option<String>,
+}
+
+/// The whole queue at a glance.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct QueueStatus {
+    /// How many items are in each state (every state listed, zeros included).
+    pub counts: Vec<(ItemState, u64)>,
+    /// Age in seconds of the oldest item still waiting (pending, sending or failed).
+    pub oldest_pending_secs: Option<i64>,
+    /// Every item, oldest first.
+    pub items: Vec<QueueItem>,
+}
+
+impl Store {
+    /// Turns a draft into a sealed handover in the outbox; returns the handover id (the draft's
+    /// id). Refuses, with the draft untouched, when consent is missing or invalid, the verdict does
+    /// not allow a referral, or a field is wrong.
+    pub fn finalize(&mut self, id: &str, bundle: &Bundle) -> Result<String, StoreError> {
+        let stored = self.draft(id)?;
+        let draft = &stored.draft;
+        let program =
+            bundle
+                .program(&draft.program_id)
+                .ok_or_else(|| StoreError::UnknownProgram {
+                    program_id: draft.program_id.clone(),
+                })?;
+        let consent = stored
+            .consent
+            .as_ref()
+            .ok_or_else(|| StoreError::ConsentMissing { id: id.to_string() })?;
+        let now_utc = self.clock.now();
+        let today = self.clock.today();
+        let facts = draft.facts(today)?;
+        let verdict = eligibility::assess(&facts, bundle, program, today);
+        let payload = build_handover(
+            draft,
+            program,
+            &verdict,
+            consent,
+            to_stockholm(now_utc),
+            today,
+        )?;
+        let key = program
+            .current_hpke_key(now_utc)
+            .ok_or_else(|| StoreError::NoClinicKey {
+                program_id: program.id.clone(),
+            })?;
+        let binding = SealBinding {
+            handover_id: id,
+            program_id: &program.id,
+            clinic_key_id: &key.key_id,
+            schema_version: PAYLOAD_SCHEMA_VERSION,
+        };
+        let sealed = seal_to_clinic_b64(&key.public_key, &binding, &payload.to_bytes())?.to_bytes();
+        drop(payload);
+
+        let now = self.now();
+        let day = self.today();
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        tx.execute(
+            "INSERT INTO outbox (id, kind, program_id, consent_id, clinic_key_id, payload,
+                                 payload_sha256, state, next_attempt_at, queued_at, created_day)
+             VALUES (?1, 'referral', ?2, ?3, ?4, ?5, ?6, 'pending', ?7, ?8, ?9)",
+            params![
+                id,
+                program.id,
+                consent.consent_id,
+                key.key_id,
+                sealed,
+                sha256_hex(&sealed),
+                now,
+                now - now.rem_euclid(60),
+                day
+            ],
+        )?;
+        let deleted = tx.execute("DELETE FROM drafts WHERE id = ?1", [id])?;
+        if deleted != 1 {
+            return Err(StoreError::NotFound {
+                what: "draft",
+                id: id.to_string(),
+            });
+        }
+        audit::append(&tx, now, Event::Finalized, Some(id), Some(&program.id))?;
+        tx.commit()?;
+        Ok(id.to_string())
+    }
+
+    /// Withdraws consent for a referral, with one call whatever its state: a draft is erased; an
+    /// undelivered outbox item has its sealed payload erased; a delivered (or in-flight) one gets a
+    /// withdrawal message queued for the clinic.
+    pub fn withdraw(
+        &mut self,
+        id: &str,
+        recorded_by: Option<&Recorder>,
+    ) -> Result<Withdrawn, StoreError> {
+        let is_draft: bool = self
+            .conn
+            .query_row("SELECT 1 FROM drafts WHERE id = ?1", [id], |_| Ok(true))
+            .optional()?
+            .unwrap_or(false);
+        if is_draft {
+            let program_id: String =
+                self.conn
+                    .query_row("SELECT program_id FROM drafts WHERE id = ?1", [id], |r| {
+                        r.get(0)
+                    })?;
+            self.erase_draft(id, Event::DraftWithdrawn)?;
+            let day = self.today();
+            let tx = self.conn.transaction()?;
+            stats::bump(&tx, &day, &program_id, &Counter::Withdrawals)?;
+            tx.commit()?;
+            return Ok(Withdrawn::DraftErased);
+        }
+        let now = self.now();
+        let day = self.today();
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let item: Option<(String, String, Option<String>)> = tx
+            .query_row(
+                "SELECT program_id, state, consent_id FROM outbox WHERE id = ?1 AND kind = 'referral'",
+                [id],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()?;
+        let Some((program_id, state, consent_id)) = item else {
+            return Err(StoreError::NotFound {
+                what: "handover",
+                id: id.to_string(),
+            });
+        };
+        let result = match ItemState::parse(&state) {
+            ItemState::Withdrawn | ItemState::Cancelled => Withdrawn::AlreadyWithdrawn,
+            ItemState::Pending | ItemState::Failed | ItemState::Damaged => {
+                tx.execute(
+                    "UPDATE outbox SET state = 'withdrawn', payload = NULL, lease_until = NULL,
+                            lease_owner = NULL WHERE id = ?1",
+                    [id],
+                )?;
+                audit::append(
+                    &tx,
+                    now,
+                    Event::WithdrawnBeforeDelivery,
+                    Some(id),
+                    Some(&program_id),
+                )?;
+                Withdrawn::ErasedBeforeDelivery
+            }
+            ItemState::Delivered | ItemState::Sending => {
+                let already: Option<String> = tx
+                    .query_row(
+                        "SELECT id FROM outbox WHERE kind = 'withdrawal' AND refers_to = ?1",
+                        [id],
+                        |r| r.get(0),
+                    )
+                    .optional()?;
+                if let Some(withdrawal_id) = already {
+                    return Ok(Withdrawn::QueuedForClinic { withdrawal_id });
+                }
+                if state == "sending" {
+                    // It may or may not arrive: erase our copy and tell the clinic either way.
+                    tx.execute(
+                        "UPDATE outbox SET state = 'withdrawn', payload = NULL WHERE id = ?1",
+                        [id],
+                    )?;
+                }
+                let withdrawal_id = new_referral_id();
+                let message = WithdrawalMessage {
+                    schema: "lotsa.withdrawal/1",
+                    withdrawal_id: &withdrawal_id,
+                    handover_id: id,
+                    consent_id: consent_id.as_deref(),
+                    program_id: &program_id,
+                    withdrawn_at: to_stockholm(self.clock.now()).to_rfc3339(),
+                    recorded_by,
+                };
+                let bytes = serde_json::to_vec(&message).expect("a withdrawal always serialises");
+                tx.execute(
+                    "INSERT INTO outbox (id, kind, program_id, refers_to, payload, payload_sha256,
+                                         state, next_attempt_at, queued_at, created_day)
+                     VALUES (?1, 'withdrawal', ?2, ?3, ?4, ?5, 'pending', ?6, ?7, ?8)",
+                    params![
+                        withdrawal_id,
+                        program_id,
+                        id,
+                        bytes,
+                        sha256_hex(&bytes),
+                        now,
+                        now - now.rem_euclid(60),
+                        day
+                    ],
+                )?;
+                audit::append(
+                    &tx,
+                    now,
+                    Event::WithdrawalQueued,
+                    Some(id),
+                    Some(&program_id),
+                )?;
+                Withdrawn::QueuedForClinic { withdrawal_id }
+            }
+        };
+        if result != Withdrawn::AlreadyWithdrawn {
+            stats::bump(&tx, &day, &program_id, &Counter::Withdrawals)?;
+        }
+        tx.commit()?;
+        if result == Withdrawn::ErasedBeforeDelivery {
+            self.conn
+                .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+        }
+        Ok(result)
+    }
+
+    /// The sealed bytes of an outbox item, after checking them against the digest written at
+    /// finalize; a mismatch flags the item `damaged` (kept, never dropped) and is an error.
+    pub fn sealed_payload(&mut self, id: &str) -> Result<Vec<u8>, StoreError> {
+        let row: Option<(Option<Vec<u8>>, Option<String>, String)> = self
+            .conn
+            .query_row(
+                "SELECT payload, payload_sha256, state FROM outbox WHERE id = ?1",
+                [id],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()?;
+        let Some((payload, digest, state)) = row else {
+            return Err(StoreError::NotFound {
+                what: "handover",
+                id: id.to_string(),
+            });
+        };
+        let Some(payload) = payload else {
+            return Err(StoreError::WrongState {
+                id: id.to_string(),
+                state: ItemState::parse(&state).as_str(),
+                reason: "its payload has been erased",
+            });
+        };
+        if digest.as_deref() != Some(sha256_hex(&payload).as_str()) {
+            let now = self.now();
+            let tx = self
+                .conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)?;
+            tx.execute(
+                "UPDATE outbox SET state = 'damaged', last_error_code = 'payload_damaged',
+                        last_error_text = 'the sealed payload no longer matches its digest'
+                 WHERE id = ?1",
+                [id],
+            )?;
+            audit::append(&tx, now, Event::Damaged, Some(id), None)?;
+            tx.commit()?;
+            return Err(StoreError::Damaged {
+                what: "sealed payload",
+                id: id.to_string(),
+            });
+        }
+        Ok(payload)
+    }
+
+    /// The queue at a glance: counts by state, the oldest waiting item's age, every item.
+    pub fn queue_status(&self) -> Result<QueueStatus, StoreError> {
+        let now = self.now();
+        let mut stmt = self.conn.prepare(
+            "SELECT id, kind, program_id, state, attempts, next_attempt_at, last_error_code,
+                    last_error_text, queued_at
+             FROM outbox ORDER BY queued_at, id",
+        )?;
+        let mut oldest: Option<i64> = None;
+        let mut items = Vec::new();
+        let mut rows = stmt.query([])?;
+        while let Some(r) = rows.next()? {
+            let kind: String = r.get(1)?;
+            let state = ItemState::parse(&r.get::<_, String>(3)?);
+            let queued_at: i64 = r.get(8)?;
+            if matches!(
+                state,
+                ItemState::Pending | ItemState::Sending | ItemState::Failed
+            ) {
+                oldest = Some(oldest.map_or(queued_at, |o: i64| o.min(queued_at)));
+            }
+            items.push(QueueItem {
+                id: r.get(0)?,
+                kind: if kind == "withdrawal" {
+                    ItemKind::Withdrawal
+                } else {
+                    ItemKind::Referral
+                },
+                program_id: r.get(2)?,
+                state,
+                attempts: r.get(4)?,
+                next_attempt_at: r.get(5)?,
+                last_error_code: r.get(6)?,
+                last_error_text: r.get(7)?,
+            });
+        }
+        let counts = ItemState::ALL
+            .into_iter()
+            .map(|s| (s, items.iter().filter(|i| i.state == s).count() as u64))
+            .collect();
+        Ok(QueueStatus {
+            counts,
+            oldest_pending_secs: oldest.map(|o| (now - o).max(0)),
+            items,
+        })
+    }
+}

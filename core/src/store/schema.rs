@@ -1,0 +1,187 @@
+//! The store's SQLite schema and its migrations.
+//!
+//! The schema version lives in `PRAGMA user_version`. Each migration runs in one immediate
+//! transaction together with the version bump, so a crash leaves the old schema or the new one.
+//! Clear columns hold only ids, states, coarse times, program ids and reason codes; everything
+//! personal is in encrypted blobs (drafts) or HPKE-sealed bytes the device cannot open (outbox).
+
+use rusqlite::{Connection, TransactionBehavior};
+
+use super::StoreError;
+
+/// The schema version this build writes (also bound into every field blob's AAD).
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// Migration `i` takes the database from version `i` to `i + 1`.
+const MIGRATIONS: &[&str] = &[V1];
+
+const V1: &str = "
+CREATE TABLE root_keys (
+    epoch        INTEGER PRIMARY KEY NOT NULL,
+    wrapped      BLOB NOT NULL,             -- the epoch's root key, wrapped by the platform KeyVault
+    created_day  TEXT NOT NULL
+) WITHOUT ROWID;
+
+CREATE TABLE drafts (
+    id           TEXT PRIMARY KEY NOT NULL, -- UUID; becomes the handover id
+    program_id   TEXT NOT NULL,
+    created_day  TEXT NOT NULL,             -- Stockholm date only
+    expires_at   INTEGER NOT NULL,          -- unix seconds: erased after this
+    key_epoch    INTEGER NOT NULL REFERENCES root_keys(epoch),
+    wrapped_key  BLOB NOT NULL,             -- the draft's data key under the epoch's root key
+    body         BLOB NOT NULL,             -- the draft (contact details, number, residence), sealed
+    consent      BLOB,                      -- the consent record, sealed
+    damaged      TEXT                       -- reason code once a blob or key failed to open
+) WITHOUT ROWID;
+
+CREATE TABLE outbox (
+    id              TEXT PRIMARY KEY NOT NULL, -- handover id (referral) or a new UUID (withdrawal)
+    kind            TEXT NOT NULL CHECK (kind IN ('referral', 'withdrawal')),
+    program_id      TEXT NOT NULL,
+    refers_to       TEXT,                      -- withdrawal: the referral it withdraws
+    consent_id      TEXT,                      -- referral: its consent record's id
+    clinic_key_id   TEXT,                      -- referral: the clinic key it is sealed to
+    payload         BLOB,                      -- sealed referral / withdrawal message; NULL once erased
+    payload_sha256  TEXT,
+    state           TEXT NOT NULL CHECK (state IN
+                      ('pending', 'sending', 'delivered', 'failed', 'withdrawn', 'cancelled', 'damaged')),
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at INTEGER NOT NULL,          -- unix seconds
+    lease_until     INTEGER,
+    lease_owner     TEXT,
+    last_error_code TEXT,
+    last_error_text TEXT,
+    queued_at       INTEGER NOT NULL,          -- unix seconds, rounded down to the minute
+    created_day     TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX outbox_due ON outbox (state, next_attempt_at);
+
+CREATE TABLE receipts (
+    handover_id  TEXT PRIMARY KEY NOT NULL,
+    receipt      BLOB NOT NULL,
+    received_at  INTEGER NOT NULL
+) WITHOUT ROWID;
+
+CREATE TABLE audit (
+    seq         INTEGER PRIMARY KEY NOT NULL,
+    id          TEXT NOT NULL UNIQUE,           -- UUID of the entry
+    at          INTEGER NOT NULL,               -- unix seconds, rounded down to the minute
+    kind        TEXT NOT NULL,
+    subject     TEXT,                           -- a draft, handover or withdrawal id
+    program_id  TEXT,
+    prev_hash   BLOB NOT NULL,
+    hash        BLOB NOT NULL
+) WITHOUT ROWID;
+
+CREATE TABLE stats (
+    day         TEXT NOT NULL,
+    program_id  TEXT NOT NULL,
+    counter     TEXT NOT NULL,
+    count       INTEGER NOT NULL,
+    PRIMARY KEY (day, program_id, counter)
+) WITHOUT ROWID;
+";
+
+/// Sets the connection up as DESIGN.md decides: WAL, full sync (a consent must survive a dead
+/// battery), secure delete, foreign keys, and a busy timeout for a second connection.
+pub fn configure(conn: &Connection) -> Result<(), StoreError> {
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(StoreError::Storage {
+            reason: format!("the database refused WAL mode ({mode})"),
+        });
+    }
+    conn.execute_batch(
+        "PRAGMA synchronous = FULL;
+         PRAGMA secure_delete = ON;
+         PRAGMA foreign_keys = ON;",
+    )?;
+    Ok(())
+}
+
+/// The schema version of an open database.
+pub fn version(conn: &Connection) -> Result<u32, StoreError> {
+    Ok(conn.query_row("PRAGMA user_version", [], |r| r.get(0))?)
+}
+
+/// Brings the database to [`SCHEMA_VERSION`], one migration per transaction. Refuses a database
+/// written by a newer build rather than guess at its meaning.
+pub fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    let found = version(conn)?;
+    if found > SCHEMA_VERSION {
+        return Err(StoreError::SchemaTooNew {
+            found,
+            supported: SCHEMA_VERSION,
+        });
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(found as usize) {
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", (i + 1) as u32)?;
+        tx.commit()?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tables(conn: &Connection) -> Vec<String> {
+        let mut stmt = conn
+            .prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+            .unwrap();
+        stmt.query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    }
+
+    #[test]
+    fn every_earlier_version_migrates_to_the_current_one() {
+        for start in 0..SCHEMA_VERSION {
+            let mut conn = Connection::open_in_memory().unwrap();
+            for sql in &MIGRATIONS[..start as usize] {
+                conn.execute_batch(sql).unwrap();
+            }
+            conn.pragma_update(None, "user_version", start).unwrap();
+            migrate(&mut conn).unwrap();
+            assert_eq!(version(&conn).unwrap(), SCHEMA_VERSION, "from {start}");
+            assert_eq!(
+                tables(&conn),
+                [
+                    "audit",
+                    "drafts",
+                    "outbox",
+                    "receipts",
+                    "root_keys",
+                    "stats"
+                ]
+            );
+            // Migrating again is a no-op.
+            migrate(&mut conn).unwrap();
+        }
+    }
+
+    #[test]
+    fn a_newer_schema_is_refused() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.pragma_update(None, "user_version", SCHEMA_VERSION + 1)
+            .unwrap();
+        assert!(matches!(
+            migrate(&mut conn),
+            Err(StoreError::SchemaTooNew { found, .. }) if found == SCHEMA_VERSION + 1
+        ));
+    }
+
+    #[test]
+    fn a_failing_migration_leaves_the_old_version() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        // A table in the way makes V1 fail half-way; nothing of it may stay.
+        conn.execute_batch("CREATE TABLE stats (x)").unwrap();
+        assert!(migrate(&mut conn).is_err());
+        assert_eq!(version(&conn).unwrap(), 0);
+        assert_eq!(tables(&conn), ["stats"]);
+    }
+}

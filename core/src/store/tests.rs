@@ -1,0 +1,597 @@
+//! The store's behaviour end to end on real SQLite files: drafts, consent, finalize, withdrawal,
+//! audit, statistics, queue status, expiry and tampering.
+
+use super::*;
+use crate::clock::stockholm_noon;
+use crate::consent::{Capacity, ConsentRecord, Method, Role};
+use crate::crypto::seal::{open_from_device, ClinicKeyPair, Sealed};
+use crate::crypto::vault::MemoryVault;
+use crate::crypto::SigningKey;
+use crate::eligibility::Provenance;
+use crate::program::{verify, Bundle, HpkeKey, ProgramSet, EXAMPLE_PROGRAMS_JSON};
+use crate::referral::{ContactDetails, HandoverPayload, ResidenceInput};
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+use std::path::PathBuf;
+use std::sync::Mutex;
+
+pub(crate) struct Fixture {
+    pub dir: PathBuf,
+    pub bundle: Bundle,
+    pub clinic: ClinicKeyPair,
+    pub vault: Arc<MemoryVault>,
+    pub clock: Arc<TestClock>,
+}
+
+/// A clock tests can move.
+pub(crate) struct TestClock(Mutex<DateTime<Utc>>);
+
+impl TestClock {
+    pub fn advance(&self, d: Duration) {
+        let mut t = self.0.lock().unwrap();
+        *t += d;
+    }
+}
+
+impl Clock for TestClock {
+    fn now(&self) -> DateTime<Utc> {
+        *self.0.lock().unwrap()
+    }
+}
+
+fn today() -> NaiveDate {
+    NaiveDate::from_ymd_opt(2026, 11, 23).unwrap()
+}
+
+impl Fixture {
+    pub fn new(name: &str) -> Fixture {
+        let dir = std::env::temp_dir().join(format!(
+            "lotsa-store-{name}-{}-{}",
+            std::process::id(),
+            uuid::Uuid::new_v4()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let clinic = ClinicKeyPair::generate().unwrap();
+        let mut set = ProgramSet::from_json(EXAMPLE_PROGRAMS_JSON).unwrap();
+        set.replace_clinic_hpke_keys(&HpkeKey {
+            key_id: "test-clinic-1".into(),
+            public_key: clinic.public_key_b64(),
+            not_before: DateTime::parse_from_rfc3339("2026-01-01T00:00:00+01:00").unwrap(),
+            not_after: DateTime::parse_from_rfc3339("2027-12-31T00:00:00+01:00").unwrap(),
+        });
+        let admin = SigningKey::generate().unwrap();
+        let now = stockholm_noon(today());
+        let bundle = verify(&set.sign(&admin).unwrap(), &admin.public_key(), now).unwrap();
+        Fixture {
+            dir,
+            bundle,
+            clinic,
+            vault: Arc::new(MemoryVault::new()),
+            clock: Arc::new(TestClock(Mutex::new(now))),
+        }
+    }
+
+    pub fn path(&self) -> PathBuf {
+        self.dir.join("device.sqlite")
+    }
+
+    pub fn open(&self) -> Store {
+        Store::open(&self.path(), self.vault.clone(), self.clock.clone()).unwrap()
+    }
+
+    /// A draft for lots-for-livet, filled in, with a valid consent.
+    pub fn ready_draft(&self, store: &mut Store) -> String {
+        let p = self.bundle.program("lots-for-livet").unwrap();
+        let id = store.create_draft(p).unwrap();
+        store
+            .update_draft(&id, |d| {
+                d.contact = ContactDetails {
+                    name: Some("Kim Testsson".into()),
+                    phone: Some("070-123 45 67".into()),
+                    language: Some("sv".into()),
+                    best_time: None,
+                    note: None,
+                };
+                d.identity_number = Some("19900412-1233".into());
+                d.residence = Some(ResidenceInput {
+                    municipality: Some("Stockholm".into()),
+                    postal_code: None,
+                    provenance: Provenance::Document,
+                });
+            })
+            .unwrap();
+        store.record_consent(&id, &consent(p, &id), p).unwrap();
+        id
+    }
+
+    pub fn open_sealed(&self, id: &str, program_id: &str, sealed: &[u8]) -> HandoverPayload {
+        let binding = SealBinding {
+            handover_id: id,
+            program_id,
+            clinic_key_id: "test-clinic-1",
+            schema_version: outbox::PAYLOAD_SCHEMA_VERSION,
+        };
+        let plain =
+            open_from_device(&self.clinic, &binding, &Sealed::from_bytes(sealed).unwrap()).unwrap();
+        serde_json::from_slice(&plain).unwrap()
+    }
+}
+
+impl Drop for Fixture {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+use crate::crypto::seal::SealBinding;
+
+pub(crate) fn consent(p: &crate::program::Program, id: &str) -> ConsentRecord {
+    ConsentRecord::for_program(
+        p,
+        Lang::Sv,
+        uuid::Uuid::new_v4().to_string(),
+        id.to_string(),
+        DateTime::parse_from_rfc3339("2026-11-23T12:00:00+01:00").unwrap(),
+        Method::Verbal {
+            witness: "P-4711".into(),
+        },
+        crate::consent::Recorder {
+            role: Role::Police,
+            officer_id: "P-1234".into(),
+            unit: "Plattan".into(),
+        },
+        true,
+        true,
+        Capacity::Adequate,
+    )
+    .unwrap()
+}
+
+fn count(store: &Store, sql: &str) -> i64 {
+    store.connection().query_row(sql, [], |r| r.get(0)).unwrap()
+}
+
+#[test]
+fn opening_sets_the_pragmas_the_design_requires() {
+    let f = Fixture::new("pragmas");
+    let store = f.open();
+    let c = store.connection();
+    let mode: String = c
+        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+        .unwrap();
+    let sync: i64 = c.query_row("PRAGMA synchronous", [], |r| r.get(0)).unwrap();
+    let secure: i64 = c
+        .query_row("PRAGMA secure_delete", [], |r| r.get(0))
+        .unwrap();
+    let fk: i64 = c
+        .query_row("PRAGMA foreign_keys", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!((mode.as_str(), sync, secure, fk), ("wal", 2, 1, 1));
+    assert_eq!(schema::version(c).unwrap(), schema::SCHEMA_VERSION);
+    assert!(store.integrity_ok().unwrap());
+}
+
+#[test]
+fn drafts_round_trip_encrypted_and_can_be_deleted() {
+    let f = Fixture::new("drafts");
+    let mut store = f.open();
+    let id = f.ready_draft(&mut store);
+    drop(store);
+    let mut store = f.open();
+    let d = store.draft(&id).unwrap();
+    assert_eq!(d.draft.contact.name.as_deref(), Some("Kim Testsson"));
+    assert_eq!(d.draft.program_id, "lots-for-livet");
+    assert!(d.consent.is_some());
+    assert_eq!(d.expires_at, f.clock.now().timestamp() + 72 * 3600);
+    // The id and program cannot be changed by an update.
+    let changed = store
+        .update_draft(&id, |d| {
+            d.draft_id = "other".into();
+            d.program_id = "kalmar".into();
+        })
+        .unwrap();
+    assert_eq!(
+        (changed.draft_id.as_str(), changed.program_id.as_str()),
+        (id.as_str(), "lots-for-livet")
+    );
+    store.delete_draft(&id).unwrap();
+    assert!(matches!(store.draft(&id), Err(StoreError::NotFound { .. })));
+    assert!(matches!(
+        store.delete_draft(&id),
+        Err(StoreError::NotFound { .. })
+    ));
+}
+
+#[test]
+fn drafts_expire_after_the_program_lifetime() {
+    let f = Fixture::new("expiry");
+    let mut store = f.open();
+    let stockholm = store
+        .create_draft(f.bundle.program("lots-for-livet").unwrap())
+        .unwrap(); // 72 h
+    let gislaved = store
+        .create_draft(f.bundle.program("snackan-gislaved").unwrap())
+        .unwrap(); // 48 h
+    f.clock.advance(Duration::hours(49));
+    assert_eq!(store.purge_expired().unwrap(), 1);
+    assert!(matches!(
+        store.draft(&gislaved),
+        Err(StoreError::NotFound { .. })
+    ));
+    assert!(store.draft(&stockholm).is_ok());
+    f.clock.advance(Duration::hours(24));
+    drop(store);
+    // Purged at open.
+    let mut store = f.open();
+    assert_eq!(count(&store, "SELECT count(*) FROM drafts"), 0);
+    assert!(matches!(
+        store.draft(&stockholm),
+        Err(StoreError::NotFound { .. })
+    ));
+    let kinds: Vec<_> = store
+        .audit_entries()
+        .unwrap()
+        .into_iter()
+        .map(|e| e.kind)
+        .collect();
+    assert_eq!(kinds.iter().filter(|k| *k == "draft_expired").count(), 2);
+}
+
+#[test]
+fn finalize_seals_for_the_clinic_and_erases_the_draft_in_one_step() {
+    let f = Fixture::new("finalize");
+    let mut store = f.open();
+    let id = f.ready_draft(&mut store);
+    let handover = store.finalize(&id, &f.bundle).unwrap();
+    assert_eq!(handover, id);
+    assert_eq!(count(&store, "SELECT count(*) FROM drafts"), 0);
+    let status = store.queue_status().unwrap();
+    assert_eq!(status.items.len(), 1);
+    assert_eq!(status.items[0].state, ItemState::Pending);
+    assert_eq!(status.oldest_pending_secs, Some(0));
+    // Only the clinic can open it, and it holds only what the program asks for.
+    let sealed = store.sealed_payload(&id).unwrap();
+    let payload = f.open_sealed(&id, "lots-for-livet", &sealed);
+    assert_eq!(payload.contact.phone.as_deref(), Some("+46701234567"));
+    assert_eq!(payload.person.personnummer, None);
+    assert_eq!(payload.person.kommunkod.as_deref(), Some("0180"));
+    assert_eq!(payload.consent.subject_ref, id);
+    // Another binding (e.g. a replayed payload under another id) does not open.
+    let other = SealBinding {
+        handover_id: "another-id",
+        program_id: "lots-for-livet",
+        clinic_key_id: "test-clinic-1",
+        schema_version: 1,
+    };
+    assert!(open_from_device(&f.clinic, &other, &Sealed::from_bytes(&sealed).unwrap()).is_err());
+    // Finalizing again finds no draft.
+    assert!(matches!(
+        store.finalize(&id, &f.bundle),
+        Err(StoreError::NotFound { .. })
+    ));
+    let kinds: Vec<_> = store
+        .audit_entries()
+        .unwrap()
+        .into_iter()
+        .map(|e| e.kind)
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "draft_created",
+            "draft_updated",
+            "consent_recorded",
+            "finalized"
+        ]
+    );
+    assert_eq!(store.verify_audit().unwrap().entries, 4);
+}
+
+#[test]
+fn finalize_refuses_without_consent_with_a_bad_verdict_or_a_bad_field() {
+    let f = Fixture::new("refusals");
+    let mut store = f.open();
+    let p = f.bundle.program("lots-for-livet").unwrap();
+
+    let id = store.create_draft(p).unwrap();
+    assert!(matches!(
+        store.finalize(&id, &f.bundle),
+        Err(StoreError::ConsentMissing { .. })
+    ));
+
+    let id = f.ready_draft(&mut store);
+    store
+        .update_draft(&id, |d| {
+            d.residence.as_mut().unwrap().municipality = Some("Solna".into());
+        })
+        .unwrap();
+    let err = store.finalize(&id, &f.bundle).unwrap_err();
+    assert_eq!(err.code(), "not_eligible", "{err}");
+
+    let id = f.ready_draft(&mut store);
+    store
+        .update_draft(&id, |d| d.contact.phone = Some("070-12".into()))
+        .unwrap();
+    let err = store.finalize(&id, &f.bundle).unwrap_err();
+    assert_eq!(err.code(), "phone_too_short", "{err}");
+
+    let id = f.ready_draft(&mut store);
+    store
+        .update_draft(&id, |d| d.identity_number = Some("19900412-1234".into()))
+        .unwrap();
+    assert_eq!(
+        store.finalize(&id, &f.bundle).unwrap_err().code(),
+        "invalid_checksum"
+    );
+
+    // Nothing was lost: every refused draft is still there, and nothing was queued.
+    assert_eq!(count(&store, "SELECT count(*) FROM drafts"), 4);
+    assert_eq!(count(&store, "SELECT count(*) FROM outbox"), 0);
+}
+
+#[test]
+fn consent_is_checked_before_it_is_stored() {
+    let f = Fixture::new("consent");
+    let mut store = f.open();
+    let p = f.bundle.program("kalmar").unwrap();
+    let id = store.create_draft(p).unwrap();
+    let mut c = consent(p, &id);
+    c.capacity = Capacity::Doubtful;
+    let err = store.record_consent(&id, &c, p).unwrap_err();
+    assert_eq!(err.code(), "consent_capacity_not_adequate");
+    let c = consent(p, "someone-else");
+    assert_eq!(
+        store.record_consent(&id, &c, p).unwrap_err().code(),
+        "consent_mismatch"
+    );
+    assert!(store.draft(&id).unwrap().consent.is_none());
+}
+
+#[test]
+fn withdrawal_before_delivery_erases_the_sealed_payload() {
+    let f = Fixture::new("withdraw-early");
+    let mut store = f.open();
+    let id = f.ready_draft(&mut store);
+    store.finalize(&id, &f.bundle).unwrap();
+    assert_eq!(
+        store.withdraw(&id, None).unwrap(),
+        Withdrawn::ErasedBeforeDelivery
+    );
+    assert_eq!(
+        count(
+            &store,
+            "SELECT count(*) FROM outbox WHERE payload IS NOT NULL"
+        ),
+        0
+    );
+    assert_eq!(
+        store.queue_status().unwrap().items[0].state,
+        ItemState::Withdrawn
+    );
+    assert_eq!(
+        store.withdraw(&id, None).unwrap(),
+        Withdrawn::AlreadyWithdrawn
+    );
+    assert!(matches!(
+        store.sealed_payload(&id),
+        Err(StoreError::WrongState { .. })
+    ));
+    // A draft can be withdrawn too: it is erased.
+    let d = f.ready_draft(&mut store);
+    assert_eq!(store.withdraw(&d, None).unwrap(), Withdrawn::DraftErased);
+    assert!(matches!(store.draft(&d), Err(StoreError::NotFound { .. })));
+    assert!(matches!(
+        store.withdraw("no-such-id", None),
+        Err(StoreError::NotFound { .. })
+    ));
+}
+
+#[test]
+fn withdrawal_after_delivery_queues_a_message_for_the_clinic() {
+    let f = Fixture::new("withdraw-late");
+    let mut store = f.open();
+    let id = f.ready_draft(&mut store);
+    store.finalize(&id, &f.bundle).unwrap();
+    // Delivery is the sync issue's; here the state is set as it will be after a verified receipt.
+    store
+        .connection()
+        .execute(
+            "UPDATE outbox SET state = 'delivered', payload = NULL WHERE id = ?1",
+            [&id],
+        )
+        .unwrap();
+    let Withdrawn::QueuedForClinic { withdrawal_id } = store.withdraw(&id, None).unwrap() else {
+        panic!("expected a queued withdrawal");
+    };
+    // Asking twice does not queue twice.
+    assert_eq!(
+        store.withdraw(&id, None).unwrap(),
+        Withdrawn::QueuedForClinic {
+            withdrawal_id: withdrawal_id.clone()
+        }
+    );
+    let message: serde_json::Value =
+        serde_json::from_slice(&store.sealed_payload(&withdrawal_id).unwrap()).unwrap();
+    assert_eq!(message["handover_id"], id.as_str());
+    assert_eq!(message["schema"], "lotsa.withdrawal/1");
+    let status = store.queue_status().unwrap();
+    let w = status.items.iter().find(|i| i.id == withdrawal_id).unwrap();
+    assert_eq!(
+        (w.kind, w.state),
+        (ItemKind::Withdrawal, ItemState::Pending)
+    );
+}
+
+#[test]
+fn statistics_count_without_personal_data() {
+    let f = Fixture::new("stats");
+    let mut store = f.open();
+    let id = f.ready_draft(&mut store);
+    store.record_refusal("lots-for-livet").unwrap();
+    store.record_refusal("lots-for-livet").unwrap();
+    let facts = crate::eligibility::Facts {
+        age: Some(crate::eligibility::AgeEvidence::BirthDate(
+            NaiveDate::from_ymd_opt(2010, 1, 1).unwrap(),
+        )),
+        residency: None,
+    };
+    let p = f.bundle.program("lots-for-livet").unwrap();
+    let v = crate::eligibility::assess(&facts, &f.bundle, p, today());
+    store.record_ineligible(&v).unwrap();
+    store.finalize(&id, &f.bundle).unwrap();
+    store.withdraw(&id, None).unwrap();
+    let stats: Vec<(String, u64)> = store
+        .stats()
+        .unwrap()
+        .into_iter()
+        .map(|r| {
+            assert_eq!(
+                (r.day.as_str(), r.program_id.as_str()),
+                ("2026-11-23", "lots-for-livet")
+            );
+            (r.counter, r.count)
+        })
+        .collect();
+    assert_eq!(
+        stats,
+        [
+            ("consents".to_string(), 1),
+            ("ineligible:residency_missing".to_string(), 1),
+            ("ineligible:too_young".to_string(), 1),
+            ("offers".to_string(), 3),
+            ("refusals".to_string(), 2),
+            ("withdrawals".to_string(), 1),
+        ]
+    );
+}
+
+fn flip_byte(store: &Store, sql_select: &str, sql_update: &str, id: &str) {
+    let mut blob: Vec<u8> = store
+        .connection()
+        .query_row(sql_select, [id], |r| r.get(0))
+        .unwrap();
+    let i = blob.len() / 2;
+    blob[i] ^= 0x01;
+    store
+        .connection()
+        .execute(sql_update, rusqlite::params![blob, id])
+        .unwrap();
+}
+
+#[test]
+fn a_flipped_byte_in_a_draft_blob_flags_the_draft_and_never_gives_a_wrong_plaintext() {
+    let f = Fixture::new("tamper-body");
+    let mut store = f.open();
+    for (select, update) in [
+        (
+            "SELECT body FROM drafts WHERE id = ?1",
+            "UPDATE drafts SET body = ?1 WHERE id = ?2",
+        ),
+        (
+            "SELECT consent FROM drafts WHERE id = ?1",
+            "UPDATE drafts SET consent = ?1 WHERE id = ?2",
+        ),
+        (
+            "SELECT wrapped_key FROM drafts WHERE id = ?1",
+            "UPDATE drafts SET wrapped_key = ?1 WHERE id = ?2",
+        ),
+    ] {
+        let id = f.ready_draft(&mut store);
+        flip_byte(&store, select, update, &id);
+        assert!(
+            matches!(store.draft(&id), Err(StoreError::Damaged { .. })),
+            "{select}"
+        );
+        // Flagged and kept, not dropped; finalize refuses it too.
+        let flagged: Option<String> = store
+            .connection()
+            .query_row("SELECT damaged FROM drafts WHERE id = ?1", [&id], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert!(flagged.is_some(), "{select}");
+        assert!(matches!(
+            store.finalize(&id, &f.bundle),
+            Err(StoreError::Damaged { .. })
+        ));
+    }
+    // A blob moved to another row does not open either.
+    let a = f.ready_draft(&mut store);
+    let b = f.ready_draft(&mut store);
+    store
+        .connection()
+        .execute(
+            "UPDATE drafts SET body = (SELECT body FROM drafts WHERE id = ?1) WHERE id = ?2",
+            [&a, &b],
+        )
+        .unwrap();
+    assert!(matches!(store.draft(&b), Err(StoreError::Damaged { .. })));
+    assert!(store.draft(&a).is_ok());
+    assert!(store.verify_audit().is_ok());
+}
+
+#[test]
+fn a_flipped_byte_in_a_sealed_payload_is_caught_and_flagged() {
+    let f = Fixture::new("tamper-sealed");
+    let mut store = f.open();
+    let id = f.ready_draft(&mut store);
+    store.finalize(&id, &f.bundle).unwrap();
+    flip_byte(
+        &store,
+        "SELECT payload FROM outbox WHERE id = ?1",
+        "UPDATE outbox SET payload = ?1 WHERE id = ?2",
+        &id,
+    );
+    assert!(matches!(
+        store.sealed_payload(&id),
+        Err(StoreError::Damaged { .. })
+    ));
+    let item = &store.queue_status().unwrap().items[0];
+    assert_eq!(item.state, ItemState::Damaged);
+    assert_eq!(item.last_error_code.as_deref(), Some("payload_damaged"));
+}
+
+#[test]
+fn a_flipped_byte_in_the_wrapped_root_key_stops_the_open_with_a_typed_error() {
+    let f = Fixture::new("tamper-root");
+    let mut store = f.open();
+    let id = f.ready_draft(&mut store);
+    flip_byte(
+        &store,
+        "SELECT wrapped FROM root_keys WHERE epoch = ?1",
+        "UPDATE root_keys SET wrapped = ?1 WHERE epoch = ?2",
+        "1",
+    );
+    drop(store);
+    let err = Store::open(&f.path(), f.vault.clone(), f.clock.clone()).unwrap_err();
+    assert!(matches!(err, StoreError::Crypto(_)), "{err}");
+    // Nothing was deleted: the draft row is still there for when the key is restored.
+    let conn = rusqlite::Connection::open(f.path()).unwrap();
+    let n: i64 = conn
+        .query_row("SELECT count(*) FROM drafts WHERE id = ?1", [&id], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_eq!(n, 1);
+}
+
+#[test]
+fn a_locked_vault_is_temporary_and_loses_nothing() {
+    let f = Fixture::new("locked");
+    let mut store = f.open();
+    let id = f.ready_draft(&mut store);
+    drop(store);
+    f.vault.set_unavailable(true);
+    let err = Store::open(&f.path(), f.vault.clone(), f.clock.clone()).unwrap_err();
+    assert_eq!(err.code(), "vault_unavailable");
+    f.vault.set_unavailable(false);
+    let mut store = f.open();
+    assert!(store.draft(&id).is_ok());
+}
+
+#[test]
+fn errors_read_well_in_both_languages() {
+    let e = StoreError::ConsentMissing { id: "x".into() };
+    assert_eq!(e.code(), "consent_missing");
+    assert!(e.message(Lang::Sv).contains("samtycke"));
+    assert!(e.message(Lang::En).contains("consent"));
+}
