@@ -1,24 +1,33 @@
 //! `lotsa demo`: the main job, end to end, on embedded defaults. A shift at Sergels torg
 //! ("Plattan"): the example programs are signed with a throw-away administrator key and verified as
-//! the app does at start; then the officer meets six people, and for each the account shows the
-//! verdict, its reasons, the routing, and the consent script the officer reads — and, for those who
-//! consent, the handover payload the clinic would receive (only the fields the program needs).
+//! the app does at start; a temporary device (store + development key vault) is set up; then the
+//! officer meets seven people, and for each the account shows the verdict, its reasons, the
+//! routing, and the consent script the officer reads. Those who consent go draft → consent →
+//! finalize into the sealed outbox (and the account shows what the clinic will read: only the
+//! fields the program needs); a refusal and the ineligibility reasons are counted; one person
+//! withdraws before delivery. It ends with the queue, the statistics and the audit check.
 
 use crate::eligibility_cmd::{verdict_json, verdict_text};
+use crate::field_cmd::{print_stats, print_status};
 use crate::out::{Ctx, Failure};
 use crate::CmdResult;
 use chrono::{Duration, Months, NaiveDate};
 use lotsa_core::clock::{to_stockholm, Clock, SystemClock};
 use lotsa_core::consent::{Capacity, ConsentRecord, Method, Recorder, Role};
+use lotsa_core::crypto::seal::{open_from_device, ClinicKeyPair, SealBinding, Sealed};
+use lotsa_core::crypto::vault::DevFileVault;
 use lotsa_core::crypto::SigningKey;
-use lotsa_core::eligibility::{self, Outcome, Provenance};
+use lotsa_core::eligibility::{self, Provenance};
 use lotsa_core::identity;
-use lotsa_core::program::{self, Bundle, ProgramSet, EXAMPLE_PROGRAMS_JSON};
+use lotsa_core::program::{self, Bundle, HpkeKey, ProgramSet, EXAMPLE_PROGRAMS_JSON};
 use lotsa_core::referral::{
-    build_handover, new_referral_id, ContactDetails, Draft, ResidenceInput,
+    new_referral_id, ContactDetails, Draft, HandoverPayload, ResidenceInput,
 };
+use lotsa_core::store::{Store, StoreError, Withdrawn, PAYLOAD_SCHEMA_VERSION};
 use lotsa_core::text::{Lang, Reasoned};
 use serde_json::json;
+use std::path::PathBuf;
+use std::sync::Arc;
 
 /// One person the officer meets.
 struct Person {
@@ -104,6 +113,17 @@ fn people(today: NaiveDate) -> Vec<Person> {
             script_lang: Lang::Sv,
         },
         Person {
+            who: "Noor, lives in Stockholm, listens, and says no for now",
+            typed_number: pnr(years_ago(today, 52, 200), 816),
+            corrected_number: None,
+            municipality: "Stockholms stad",
+            provenance: Provenance::Register,
+            name: "Noor",
+            phone: "070-555 66 77",
+            consents: false,
+            script_lang: Lang::Sv,
+        },
+        Person {
             who: "Sam, lives in Stockholm (says so); the officer mistypes the number",
             typed_number: typo.into_iter().collect(),
             corrected_number: Some(sam),
@@ -117,20 +137,78 @@ fn people(today: NaiveDate) -> Vec<Person> {
     ]
 }
 
-/// Signs the embedded example programs with a throw-away key, valid from today for a year, and
-/// verifies the result exactly as the app verifies a bundle at start.
-fn example_bundle(now: chrono::DateTime<chrono::Utc>) -> Result<(Bundle, String), Failure> {
+/// The receiving side of the demo: the clinic's key pair (the clinic service holds the secret; the
+/// device only ever sees the public key in the bundle).
+struct DemoClinic {
+    keys: ClinicKeyPair,
+}
+
+/// Signs the embedded example programs with a throw-away administrator key, valid from today for
+/// a year, with a freshly generated clinic key, and verifies the result exactly as the app verifies
+/// a bundle at start.
+fn example_bundle(
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<(Bundle, String, DemoClinic), Failure> {
+    let crypto = |e: lotsa_core::crypto::CryptoError| Failure::other("crypto", e.to_string());
     let mut set = ProgramSet::from_json(EXAMPLE_PROGRAMS_JSON)
         .map_err(|e| Failure::other("bundle", e.to_string()))?;
     set.issued_at = to_stockholm(now);
     set.expires_at = to_stockholm(now + Duration::days(365));
-    let key = SigningKey::generate().map_err(|e| Failure::other("crypto", e.to_string()))?;
+    let clinic = ClinicKeyPair::generate().map_err(crypto)?;
+    set.replace_clinic_hpke_keys(&HpkeKey {
+        key_id: "demo-clinic-1".into(),
+        public_key: clinic.public_key_b64(),
+        not_before: to_stockholm(now - Duration::days(1)),
+        not_after: to_stockholm(now + Duration::days(365)),
+    });
+    let key = SigningKey::generate().map_err(crypto)?;
     let signed = set
         .sign(&key)
         .map_err(|e| Failure::other("bundle", e.to_string()))?;
     let bundle = program::verify(&signed, &key.public_key(), now)
         .map_err(|e| Failure::other("bundle", e.to_string()))?;
-    Ok((bundle, key.public_key().key_id()))
+    Ok((
+        bundle,
+        key.public_key().key_id(),
+        DemoClinic { keys: clinic },
+    ))
+}
+
+impl DemoClinic {
+    /// What the clinic reads when it opens a sealed referral.
+    fn open(&self, id: &str, program_id: &str, sealed: &[u8]) -> Result<HandoverPayload, Failure> {
+        let binding = SealBinding {
+            handover_id: id,
+            program_id,
+            clinic_key_id: "demo-clinic-1",
+            schema_version: PAYLOAD_SCHEMA_VERSION,
+        };
+        let sealed =
+            Sealed::from_bytes(sealed).map_err(|e| Failure::other("crypto", e.to_string()))?;
+        let plain = open_from_device(&self.keys, &binding, &sealed)
+            .map_err(|e| Failure::other("crypto", e.to_string()))?;
+        serde_json::from_slice(&plain).map_err(|e| Failure::other("payload", e.to_string()))
+    }
+}
+
+/// A temporary device: a store and a development key vault in a fresh folder, removed at the end.
+struct TempDevice {
+    dir: PathBuf,
+}
+
+impl TempDevice {
+    fn new() -> Result<TempDevice, Failure> {
+        let dir = std::env::temp_dir().join(format!("lotsa-demo-{}", new_referral_id()));
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| Failure::other("io", format!("cannot create {}: {e}", dir.display())))?;
+        Ok(TempDevice { dir })
+    }
+}
+
+impl Drop for TempDevice {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
 }
 
 pub fn run(ctx: &Ctx) -> CmdResult {
@@ -138,35 +216,55 @@ pub fn run(ctx: &Ctx) -> CmdResult {
     let now = clock.now();
     let today = clock.today();
     let lang = ctx.lang;
-    let (bundle, key_id) = example_bundle(now)?;
-    let home = bundle
-        .program("lots-for-livet")
-        .ok_or_else(|| Failure::other("bundle", "the example has no lots-for-livet"))?;
-    let officer = Recorder {
-        role: Role::Police,
-        officer_id: "P-1234".into(),
-        unit: "City polisområde, Plattan".into(),
-    };
-    let mut log = Vec::new();
     let say = |line: String| {
         if !ctx.json {
             println!("{line}");
         }
     };
+    let (bundle, key_id, clinic) = example_bundle(now)?;
+    let home = bundle
+        .program("lots-for-livet")
+        .ok_or_else(|| Failure::other("bundle", "the example has no lots-for-livet"))?;
+    let device = TempDevice::new()?;
+    let mut vault_warning = String::new();
+    let vault = DevFileVault::open_with_warning(device.dir.join("vault"), |w| {
+        vault_warning = w.to_string()
+    })
+    .map_err(|e| Failure::other("vault", e.to_string()))?;
+    let mut store = Store::open(
+        &device.dir.join("device.sqlite"),
+        Arc::new(vault),
+        Arc::new(clock),
+    )
+    .map_err(|e| ctx.fail(&e))?;
+    let sf = |e: StoreError| ctx.fail(&e);
+    let officer = Recorder {
+        role: Role::Police,
+        officer_id: "P-1234".into(),
+        unit: "City polisområde, Plattan".into(),
+    };
+
     say(format!(
         "Lotsa demo — a shift at Sergels torg (\"Plattan\"), Stockholm, {}",
         to_stockholm(now).format("%Y-%m-%d %H:%M %:z")
     ));
     say(format!(
-        "Program bundle: the example programs, signed with a throw-away administrator key {key_id} and verified as the app does at start ({} programs).",
+        "Program bundle: the example programs, signed with a throw-away administrator key {key_id} and verified as the app does at start ({} programs); the example clinic's encryption key is made fresh for this run.",
         bundle.programs().len()
     ));
+    say(format!(
+        "Device: a temporary store in {}",
+        device.dir.display()
+    ));
+    say(format!("  ({})", vault_warning.trim()));
     say(format!(
         "Officer {} ({}) offers {}.\n",
         officer.officer_id, officer.unit, home.name
     ));
 
-    let (mut offers, mut eligible, mut routed, mut handovers) = (0, 0, 0, 0);
+    let mut log = Vec::new();
+    let mut handovers: Vec<(String, String, &'static str)> = Vec::new();
+    let (mut offers, mut eligible, mut routed) = (0, 0, 0);
     for (i, p) in people(today).into_iter().enumerate() {
         say(format!("{}. {}", i + 1, p.who));
         let mut number = p.typed_number.clone();
@@ -195,20 +293,20 @@ pub fn run(ctx: &Ctx) -> CmdResult {
                 .map(|a| a.to_string())
                 .unwrap_or_else(|| format!("{}–{}", age.min, age.max))
         ));
-        let mut draft = Draft::new(new_referral_id(), home.id.clone(), to_stockholm(now));
-        draft.identity_number = Some(number.clone());
-        draft.residence = Some(ResidenceInput {
+        // What the officer has typed so far, checked before anything is stored.
+        let mut typed = Draft::new(String::new(), home.id.clone(), to_stockholm(now));
+        typed.identity_number = Some(number.clone());
+        typed.residence = Some(ResidenceInput {
             municipality: Some(p.municipality.to_string()),
             postal_code: None,
             provenance: p.provenance,
         });
-        let facts = draft.facts(today).map_err(|e| ctx.fail(&e))?;
+        let facts = typed.facts(today).map_err(|e| ctx.fail(&e))?;
         let verdict = eligibility::assess(&facts, &bundle, home, today);
         offers += 1;
         for line in verdict_text(&verdict, &home.name, lang).lines() {
             say(format!("   {line}"));
         }
-        // Where the person can go: this program, or the first route.
         let target = if verdict.may_refer {
             eligible += 1;
             Some((home, verdict.clone()))
@@ -217,39 +315,53 @@ pub fn run(ctx: &Ctx) -> CmdResult {
             let other = bundle
                 .program(&route.program_id)
                 .expect("routes name bundle programs");
-            draft.program_id = other.id.clone();
             Some((other, eligibility::assess(&facts, &bundle, other, today)))
         } else {
             None
         };
         let mut entry = json!({"person": i + 1, "verdict": verdict_json(&verdict, lang)});
-        if let Some((program, v)) = target {
-            let script = program
-                .consent_script(p.script_lang)
-                .ok_or_else(|| Failure::other("bundle", "no consent script"))?;
-            say(format!(
-                "   The officer reads {}'s consent script ({} v{}, {}):",
-                program.name,
-                script.id,
-                script.version,
-                p.script_lang.code()
-            ));
-            for line in wrap(&script.text, 92) {
-                say(format!("     │ {line}"));
-            }
-            if p.consents && v.may_refer {
-                draft.contact = ContactDetails {
-                    name: Some(p.name.into()),
-                    phone: Some(p.phone.into()),
-                    language: Some(p.script_lang.code().into()),
-                    best_time: Some("efter kl. 14".into()),
-                    note: None,
-                };
+        match target {
+            Some((program, v)) if v.may_refer => {
+                let script = program
+                    .consent_script(p.script_lang)
+                    .ok_or_else(|| Failure::other("bundle", "no consent script"))?;
+                say(format!(
+                    "   The officer reads {}'s consent script ({} v{}, {}):",
+                    program.name,
+                    script.id,
+                    script.version,
+                    p.script_lang.code()
+                ));
+                for line in wrap(&script.text, 92) {
+                    say(format!("     │ {line}"));
+                }
+                if !p.consents {
+                    store.record_refusal(&program.id).map_err(sf)?;
+                    say("   Declines for now. The refusal is counted; nothing about the person is kept.".into());
+                    entry["refused"] = json!(true);
+                    log.push(entry);
+                    say(String::new());
+                    continue;
+                }
+                let id = store.create_draft(program).map_err(sf)?;
+                store
+                    .update_draft(&id, |d| {
+                        d.identity_number = typed.identity_number.clone();
+                        d.residence = typed.residence.clone();
+                        d.contact = ContactDetails {
+                            name: Some(p.name.into()),
+                            phone: Some(p.phone.into()),
+                            language: Some(p.script_lang.code().into()),
+                            best_time: Some("efter kl. 14".into()),
+                            note: None,
+                        };
+                    })
+                    .map_err(sf)?;
                 let consent = ConsentRecord::for_program(
                     program,
                     p.script_lang,
                     new_referral_id(),
-                    draft.draft_id.clone(),
+                    id.clone(),
                     to_stockholm(now),
                     Method::Verbal {
                         witness: "P-4711".into(),
@@ -260,23 +372,17 @@ pub fn run(ctx: &Ctx) -> CmdResult {
                     Capacity::Adequate,
                 )
                 .map_err(|e| ctx.fail(&e))?;
-                let payload =
-                    build_handover(&draft, program, &v, &consent, to_stockholm(now), today)
-                        .map_err(|e| ctx.fail(&e))?;
-                handovers += 1;
-                let passed: Vec<String> = consent
-                    .data_items
-                    .iter()
-                    .map(|f| f.as_str().to_string())
-                    .collect();
+                store.record_consent(&id, &consent, program).map_err(sf)?;
+                let handover = store.finalize(&id, &bundle).map_err(sf)?;
+                let sealed = store.sealed_payload(&handover).map_err(sf)?;
                 say(format!(
-                    "   Consents (verbal, witness P-4711). Handover for {}: {} — the clinic receives only: {}",
+                    "   Consents (verbal, witness P-4711). Draft → consent → finalize: handover {handover} is sealed to {} ({} bytes the phone cannot open); the draft and its key are erased.",
                     program.clinic.name,
-                    program.callback_promise.get(lang),
-                    passed.join(", ")
+                    sealed.len()
                 ));
+                let payload = clinic.open(&handover, &program.id, &sealed)?;
                 say(format!(
-                    "   contact {} | person {} | eligibility {}{}",
+                    "   What the clinic will read: contact {} | person {} | eligibility {}{} — {}",
                     serde_json::to_string(&payload.contact).unwrap_or_default(),
                     serde_json::to_string(&payload.person).unwrap_or_default(),
                     payload.eligibility.outcome.as_str(),
@@ -284,27 +390,64 @@ pub fn run(ctx: &Ctx) -> CmdResult {
                         " (provisional: the clinic confirms residency)"
                     } else {
                         ""
-                    }
+                    },
+                    program.callback_promise.get(lang)
                 ));
+                entry["handover_id"] = json!(handover);
                 entry["handover"] = serde_json::to_value(&payload).unwrap_or_default();
-            } else if !p.consents {
-                say("   Declines for now; nothing about the person is kept.".into());
+                handovers.push((handover, program.id.clone(), p.name));
             }
-        } else if verdict.outcome != Outcome::Eligible {
-            say("   Nothing to offer today; the officer explains why. Nothing about the person is kept.".into());
+            _ => {
+                store.record_ineligible(&verdict).map_err(sf)?;
+                say("   Nothing to offer today; the officer explains why. Only the reason is counted.".into());
+            }
         }
         log.push(entry);
         say(String::new());
     }
+
+    // Sam changes their mind before the phone has had coverage: one call withdraws.
+    let mut withdrawals = Vec::new();
+    if let Some((id, _, name)) = handovers.iter().find(|(_, _, n)| *n == "Sam") {
+        let result = store.withdraw(id, Some(&officer)).map_err(sf)?;
+        say(format!(
+            "Twenty minutes later {name} comes back and withdraws consent. The phone has had no coverage, so: {}.",
+            match &result {
+                Withdrawn::ErasedBeforeDelivery => "the sealed referral is erased before delivery".to_string(),
+                other => format!("{other:?}"),
+            }
+        ));
+        withdrawals.push(json!({"handover_id": id, "result": result}));
+    }
+
     say(format!(
-        "End of shift: {offers} offers made, {eligible} eligible here, {routed} routed to another program, {handovers} referrals ready to hand over."
+        "\nEnd of shift: {offers} people met, {eligible} eligible here, {routed} routed to another program, {} referrals sealed for delivery.",
+        handovers.len()
     ));
-    if ctx.json {
+    let status = store.queue_status().map_err(sf)?;
+    let stats = store.stats().map_err(sf)?;
+    let audit = store.verify_audit().map_err(sf)?;
+    if !ctx.json {
+        println!("\nQueue (what the app shows; no personal data):");
+        print_status(ctx, &store)?;
+        println!("\nStatistics (anonymous counters):");
+        print_stats(ctx, &store)?;
+        println!(
+            "\nAudit log: {} entries, hash chain intact (head {}).",
+            audit.entries,
+            &audit.head[..16]
+        );
+        println!("Delivery to the clinic comes when the phone has coverage (the sync step).");
+    } else {
         ctx.print_json(&json!({
             "date": today,
             "bundle_signer": key_id,
             "people": log,
-            "totals": {"offers": offers, "eligible": eligible, "routed": routed, "handovers": handovers},
+            "withdrawals": withdrawals,
+            "totals": {"offers": offers, "eligible": eligible, "routed": routed, "handovers": handovers.len()},
+            "queue": status,
+            "stats": stats,
+            "audit": {"ok": true, "entries": audit.entries, "head": audit.head},
         }));
     }
     Ok(())

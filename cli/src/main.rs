@@ -5,6 +5,7 @@
 
 mod demo;
 mod eligibility_cmd;
+mod field_cmd;
 mod geo_cmd;
 mod id_cmd;
 mod out;
@@ -50,12 +51,15 @@ enum Command {
     Program(program_cmd::ProgramCommand),
     /// Eligibility verdict for one person and one program.
     Eligibility(eligibility_cmd::EligibilityArgs),
+    /// A scriptable field device: drafts, consent, finalize, withdraw, queue, statistics, audit.
+    Field(field_cmd::FieldArgs),
 }
 
 /// What every command returns: success, or a refusal already printed.
 pub type CmdResult = Result<(), out::Failure>;
 
 fn main() -> ExitCode {
+    restore_sigpipe();
     let cli = Cli::parse();
     let ctx = out::Ctx {
         json: cli.json,
@@ -67,6 +71,7 @@ fn main() -> ExitCode {
         Command::Geo(c) => geo_cmd::run(&ctx, c),
         Command::Program(c) => program_cmd::run(&ctx, c),
         Command::Eligibility(a) => eligibility_cmd::run(&ctx, a),
+        Command::Field(a) => field_cmd::run(&ctx, a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -74,5 +79,15 @@ fn main() -> ExitCode {
             ctx.report(&failure);
             ExitCode::from(1)
         }
+    }
+}
+
+/// Rust ignores SIGPIPE, so `lotsa … | head` would panic on the first write after `head` exits.
+/// A command-line tool should just stop, as every Unix tool does.
+fn restore_sigpipe() {
+    #[cfg(unix)]
+    // SAFETY: called once at start, before any thread exists; SIG_DFL is always a valid handler.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }

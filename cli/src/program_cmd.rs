@@ -58,14 +58,16 @@ fn keygen(ctx: &Ctx, out: &Path) -> CmdResult {
     let key = SigningKey::generate().map_err(|e| Failure::other("crypto", e.to_string()))?;
     let secret = out.with_extension("key");
     let public = out.with_extension("pub");
-    if secret.exists() {
-        return Err(Failure::other(
-            "exists",
-            format!(
-                "{} exists; refusing to overwrite a signing key",
-                secret.display()
-            ),
-        ));
+    for path in [&secret, &public] {
+        if path.exists() {
+            return Err(Failure::other(
+                "exists",
+                format!(
+                    "{} exists; refusing to overwrite a key file",
+                    path.display()
+                ),
+            ));
+        }
     }
     write_secret(
         &secret,

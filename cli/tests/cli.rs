@@ -1175,10 +1175,33 @@ fn demo_runs_and_its_json_is_consistent() {
     let out = run(&["--json", "demo"]);
     assert_eq!(code(&out), 0);
     let v = json_one(&out);
-    assert_eq!(v["totals"]["offers"], 6);
+    assert_eq!(v["totals"]["offers"], 7);
     assert_eq!(v["totals"]["handovers"], 3);
     let people = v["people"].as_array().unwrap();
-    assert_eq!(people.len(), 6);
+    assert_eq!(people.len(), 7);
+    // The device side: two referrals wait sealed, one was withdrawn before delivery, a refusal
+    // and three ineligibility reasons were counted, and the audit chain holds.
+    let counts: std::collections::HashMap<String, u64> = v["queue"]["counts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c[0].as_str().unwrap().to_string(), c[1].as_u64().unwrap()))
+        .collect();
+    assert_eq!((counts["pending"], counts["withdrawn"]), (2, 1));
+    assert_eq!(v["withdrawals"][0]["result"]["result"], "erased_before_delivery");
+    let stat = |name: &str| -> u64 {
+        v["stats"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["counter"] == name)
+            .map(|r| r["count"].as_u64().unwrap())
+            .sum()
+    };
+    assert_eq!((stat("refusals"), stat("consents"), stat("withdrawals")), (1, 3, 1));
+    assert_eq!(stat("ineligible:too_young"), 1);
+    assert_eq!(v["audit"]["ok"], true);
+    assert!(v["audit"]["entries"].as_u64().unwrap() >= 12);
 
     let handovers: Vec<&Value> = people.iter().filter_map(|p| p.get("handover")).collect();
     assert_eq!(handovers.len(), 3, "totals.handovers matches the payloads");

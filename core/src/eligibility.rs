@@ -363,6 +363,7 @@ impl Reasoned for Reason {
 
 /// What the verdict rests on: enough for the clinic to trust it without the personnummer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Basis {
     /// Which evidence gave the age, if any.
     #[serde(skip_serializing_if = "Option::is_none")]

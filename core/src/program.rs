@@ -488,6 +488,9 @@ impl ProgramSet {
         if self.bundle_id.trim().is_empty() {
             return Err(invalid("bundle_id", "must not be empty"));
         }
+        if self.administrator.trim().is_empty() {
+            return Err(invalid("administrator", "must not be empty"));
+        }
         if self.expires_at <= self.issued_at {
             return Err(invalid("expires_at", "must be after issued_at"));
         }
@@ -540,6 +543,12 @@ fn validate_program(p: &Program, at: &str) -> Result<(), BundleError> {
         ));
     }
     for (j, k) in rules.kommunkoder.iter().enumerate() {
+        if rules.kommunkoder[..j].contains(k) {
+            return Err(invalid(
+                format!("{at}.eligibility.kommunkoder[{j}]"),
+                format!("{k:?} is listed twice"),
+            ));
+        }
         if crate::geo::municipality_by_code(k).is_none() {
             return Err(invalid(
                 format!("{at}.eligibility.kommunkoder[{j}]"),
@@ -643,6 +652,12 @@ fn validate_program(p: &Program, at: &str) -> Result<(), BundleError> {
                 "must be after not_before",
             ));
         }
+    }
+    if clinic.receipt_key.key_id.trim().is_empty() {
+        return Err(invalid(
+            format!("{cat}.receipt_key.key_id"),
+            "must not be empty",
+        ));
     }
     PublicKey::from_b64(&clinic.receipt_key.public_key).map_err(|e: CryptoError| {
         invalid(format!("{cat}.receipt_key.public_key"), e.to_string())

@@ -325,6 +325,7 @@ fn field_error(field: &'static str, problem: Problem) -> ReferralError {
 
 /// Contact details that passed validation: trimmed, phone in E.164.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ValidContact {
     /// Name or chosen name.
     #[serde(skip_serializing_if = "Option::is_none")]

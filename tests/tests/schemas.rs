@@ -118,10 +118,13 @@ fn example_program_set_validates_and_parses() {
     assert_eq!(set.programs.len(), 4);
 }
 
+/// A change to a JSON value.
+type Change = fn(&mut Value);
+
 /// One change to the example program set that both layers must refuse.
 struct Broken {
     name: &'static str,
-    change: fn(&mut Value),
+    change: Change,
     /// The code `ProgramSet::from_json` must refuse it with.
     core_code: &'static str,
 }
@@ -280,7 +283,7 @@ fn the_core_is_at_least_as_strict_as_the_bundle_schema() {
     // `ProgramSet::validate` promises to check the rules a schema can express as well, "so a
     // bundle is never half-checked" (an app loads bundles with the core only). Each of these
     // sets is refused by the schema; the core must refuse it too.
-    let cases: Vec<(&str, fn(&mut Value))> = vec![
+    let cases: Vec<(&str, Change)> = vec![
         ("duplicate kommunkod", |v| {
             v["programs"][0]["eligibility"]["kommunkoder"] = json!(["0180", "0180"])
         }),

@@ -16,7 +16,7 @@ mod stats;
 
 pub use audit::{AuditReport, Event};
 pub use drafts::StoredDraft;
-pub use outbox::{ItemKind, ItemState, QueueItem, QueueStatus, Withdrawn};
+pub use outbox::{ItemKind, ItemState, QueueItem, QueueStatus, Withdrawn, PAYLOAD_SCHEMA_VERSION};
 pub use stats::{Counter, StatRow};
 
 use crate::clock::{stockholm_date, Clock};
