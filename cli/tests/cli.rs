@@ -167,6 +167,12 @@ fn example_set_valid_now(dir: &TempDir) -> PathBuf {
     let now = Utc::now();
     set["issued_at"] = Value::from((now - Duration::days(1)).to_rfc3339());
     set["expires_at"] = Value::from((now + Duration::days(365)).to_rfc3339());
+    for p in set["programs"].as_array_mut().unwrap() {
+        for k in p["clinic"]["hpke_keys"].as_array_mut().unwrap() {
+            k["not_before"] = Value::from((now - Duration::days(1)).to_rfc3339());
+            k["not_after"] = Value::from((now + Duration::days(365)).to_rfc3339());
+        }
+    }
     let path = dir.path("programs.json");
     std::fs::write(&path, serde_json::to_string_pretty(&set).unwrap()).unwrap();
     path
@@ -1188,7 +1194,10 @@ fn demo_runs_and_its_json_is_consistent() {
         .map(|c| (c[0].as_str().unwrap().to_string(), c[1].as_u64().unwrap()))
         .collect();
     assert_eq!((counts["pending"], counts["withdrawn"]), (2, 1));
-    assert_eq!(v["withdrawals"][0]["result"]["result"], "erased_before_delivery");
+    assert_eq!(
+        v["withdrawals"][0]["result"]["result"],
+        "erased_before_delivery"
+    );
     let stat = |name: &str| -> u64 {
         v["stats"]
             .as_array()
@@ -1198,7 +1207,10 @@ fn demo_runs_and_its_json_is_consistent() {
             .map(|r| r["count"].as_u64().unwrap())
             .sum()
     };
-    assert_eq!((stat("refusals"), stat("consents"), stat("withdrawals")), (1, 3, 1));
+    assert_eq!(
+        (stat("refusals"), stat("consents"), stat("withdrawals")),
+        (1, 3, 1)
+    );
     assert_eq!(stat("ineligible:too_young"), 1);
     assert_eq!(v["audit"]["ok"], true);
     assert!(v["audit"]["entries"].as_u64().unwrap() >= 12);
@@ -1237,4 +1249,251 @@ fn demo_runs_and_its_json_is_consistent() {
             assert!(identity::parse(r, today).is_err(), "{p}");
         }
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// field: the scriptable device
+
+/// A field device: a store and a development vault in the example's temp dir.
+struct Device {
+    ex: SignedExample,
+}
+
+impl Device {
+    fn new(tag: &str) -> Device {
+        Device {
+            ex: signed_example(tag),
+        }
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        let db = self.ex.dir.path("device.sqlite");
+        let vault = self.ex.dir.path("vault");
+        let mut all = vec![
+            "--json",
+            "field",
+            "--db",
+            s(&db),
+            "--vault",
+            s(&vault),
+            "--bundle",
+            s(&self.ex.bundle),
+            "--trust",
+            s(&self.ex.public),
+        ];
+        all.extend_from_slice(args);
+        run(&all)
+    }
+
+    fn ok(&self, args: &[&str]) -> Value {
+        let out = self.run(args);
+        assert_eq!(
+            code(&out),
+            0,
+            "{args:?}: {} {}",
+            stdout(&out),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        json_one(&out)
+    }
+
+    /// Every byte of the device's files (database, WAL, SHM, vault).
+    fn all_bytes(&self) -> Vec<u8> {
+        let mut bytes = Vec::new();
+        for entry in std::fs::read_dir(&self.ex.dir.0).unwrap() {
+            let path = entry.unwrap().path();
+            let name = path.file_name().unwrap().to_string_lossy().to_string();
+            if name.starts_with("device.sqlite") {
+                bytes.extend(std::fs::read(&path).unwrap());
+            }
+        }
+        bytes
+    }
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+#[test]
+fn field_device_runs_the_whole_path_as_the_issue_scripts_it() {
+    let dev = Device::new("field-path");
+    let number = compose(date(1979, 3, 14), 421, false);
+    let draft = dev.ok(&["new", "--program", "lots-for-livet"])["draft_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let saved = dev.ok(&[
+        "set",
+        &draft,
+        "--name",
+        "Qwzx Field-Canary",
+        "--phone",
+        "070-765 43 21",
+        "--language",
+        "sv",
+        "--best-time",
+        "efter 14",
+        "--id",
+        &number,
+        "--municipality",
+        "Stockholm",
+        "--provenance",
+        "document",
+    ]);
+    assert_eq!(saved["saved"], true);
+    assert!(saved["problem"].is_null());
+
+    let check = dev.ok(&["check", &draft]);
+    assert_eq!(check["outcome"], "eligible");
+    assert_eq!(check["consent_recorded"], false);
+    assert_eq!(check["ready_to_finalize"], false);
+
+    // Finalize without consent is refused and loses nothing.
+    let out = dev.run(&["finalize", &draft]);
+    assert_eq!(code(&out), 1);
+    assert_eq!(error_code(&json_one(&out)), "consent_missing");
+
+    let consent = dev.ok(&[
+        "consent",
+        &draft,
+        "--method",
+        "verbal",
+        "--witness",
+        "P-4711",
+        "--officer",
+        "P-1234",
+        "--unit",
+        "Plattan",
+        "--told-no-effect",
+        "--told-withdrawal",
+        "--capacity",
+        "adequate",
+    ]);
+    assert_eq!(consent["script"]["version"], 1);
+    assert_eq!(dev.ok(&["check", &draft])["ready_to_finalize"], true);
+
+    dev.ok(&["refuse", "--program", "lots-for-livet"]);
+    let handover = dev.ok(&["finalize", &draft])["handover_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        handover, draft,
+        "one id follows the referral from draft to handover"
+    );
+
+    let status = dev.ok(&["status"]);
+    assert_eq!(status["items"][0]["state"], "pending");
+    assert_eq!(status["items"][0]["kind"], "referral");
+    // Nothing typed is on the device in the clear.
+    let bytes = dev.all_bytes();
+    for canary in [
+        "Qwzx Field-Canary",
+        "+46707654321",
+        "070-765 43 21",
+        number.as_str(),
+        &number[2..],
+    ] {
+        assert!(
+            !contains(&bytes, canary.as_bytes()),
+            "{canary} found on disk"
+        );
+    }
+
+    let withdrawn = dev.ok(&["withdraw", &handover]);
+    assert_eq!(withdrawn["result"], "erased_before_delivery");
+    assert_eq!(dev.ok(&["status"])["items"][0]["state"], "withdrawn");
+
+    let stats = dev.ok(&["stats"]);
+    let count = |name: &str| -> u64 {
+        stats
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["counter"] == name)
+            .map(|r| r["count"].as_u64().unwrap())
+            .sum()
+    };
+    assert_eq!(
+        (
+            count("offers"),
+            count("consents"),
+            count("refusals"),
+            count("withdrawals")
+        ),
+        (2, 1, 1, 1)
+    );
+    let audit = dev.ok(&["audit", "verify"]);
+    assert_eq!(audit["ok"], true);
+    assert!(audit["entries"].as_u64().unwrap() >= 5);
+}
+
+#[test]
+fn field_consent_refusals_name_the_field() {
+    let dev = Device::new("field-consent");
+    let draft = dev.ok(&["new", "--program", "kalmar"])["draft_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let base = [
+        "consent",
+        &draft,
+        "--witness",
+        "P-4711",
+        "--officer",
+        "P-1234",
+        "--unit",
+        "Kalmar",
+    ];
+    let cases: [(&[&str], &str, &str); 4] = [
+        (
+            &["--told-withdrawal", "--capacity", "adequate"],
+            "consent_disclosure_missing",
+            "told_no_effect_on_police_matter",
+        ),
+        (
+            &["--told-no-effect", "--capacity", "adequate"],
+            "consent_disclosure_missing",
+            "told_can_withdraw",
+        ),
+        (
+            &[
+                "--told-no-effect",
+                "--told-withdrawal",
+                "--capacity",
+                "doubtful",
+            ],
+            "consent_capacity_not_adequate",
+            "capacity",
+        ),
+        (
+            &[
+                "--told-no-effect",
+                "--told-withdrawal",
+                "--capacity",
+                "adequate",
+                "--script-version",
+                "7",
+            ],
+            "consent_script_not_current",
+            "script",
+        ),
+    ];
+    for (extra, want_code, want_field) in cases {
+        let mut args = base.to_vec();
+        args.extend_from_slice(extra);
+        let out = dev.run(&args);
+        assert_eq!(code(&out), 1, "{extra:?}");
+        let v = json_one(&out);
+        assert_eq!(error_code(&v), want_code, "{extra:?}");
+        assert_eq!(v["error"]["field"], want_field, "{extra:?}");
+    }
+    // A bad value typed into a draft is kept, and reported at once.
+    let saved = dev.ok(&["set", &draft, "--phone", "070-12"]);
+    assert_eq!(saved["problem"]["code"], "phone_too_short");
+    let out = dev.run(&["close", &draft]);
+    assert_eq!(code(&out), 0);
+    let out = dev.run(&["check", &draft]);
+    assert_eq!(error_code(&json_one(&out)), "not_found");
 }
