@@ -1,8 +1,13 @@
 #!/usr/bin/env bash
 # The one entry point for the binding tests of lotsa-ffi:
 #   1. bindings/generate.sh        builds the host library, generates Python/Kotlin/Swift
-#   2. pytest bindings/python-tests  through the generated Python module
-#   3. mvn -B test in bindings/kotlin-tests  the generated Kotlin on the JVM (JNA + host library)
+#   2. cargo build -p lotsa        the CLI, which makes the test fixtures the way an administrator
+#                                  would: two keys (`program keygen`) and the example program set
+#                                  signed with each (`program sign`), in <target>/bindings/fixtures
+#   3. pytest bindings/python-tests  through the generated Python module
+#   4. mvn -B test in bindings/kotlin-tests  the generated Kotlin on the JVM (JNA + host library)
+# Both suites get the fixtures folder (LOTSA_FIXTURES, and -Dlotsa.fixtures for Maven) and fail
+# loudly, never skip, when it is missing.
 # Both suites always run; the script exits non-zero if either fails or cannot run
 # (no pytest, no mvn/java, bindings not generated, ...). Nothing is skipped silently.
 #
@@ -41,6 +46,26 @@ lib_dir="$target_dir/$profile"
 [[ -f "$kt_dir/se/lotsa/core/lotsa_ffi.kt" ]] || die "generated Kotlin missing in $kt_dir"
 [[ -f "$lib_dir/liblotsa_ffi.so" ]] || die "host library missing: $lib_dir/liblotsa_ffi.so"
 
+echo
+echo "==> test fixtures: a signed program bundle and trust keys, made with the lotsa CLI"
+cargo build -p lotsa
+lotsa="$target_dir/debug/lotsa"
+[[ -x "$lotsa" ]] || die "lotsa CLI missing: $lotsa"
+fixtures="$target_dir/bindings/fixtures"
+rm -rf "$fixtures"   # keygen refuses to overwrite a key: start from an empty folder
+mkdir -p "$fixtures"
+example="$root/schemas/examples/programs.example.json"
+"$lotsa" program keygen -o "$fixtures/admin" >/dev/null
+"$lotsa" program keygen -o "$fixtures/other" >/dev/null
+"$lotsa" program sign "$example" --key "$fixtures/admin.key" -o "$fixtures/bundle.json"
+"$lotsa" program sign "$example" --key "$fixtures/other.key" -o "$fixtures/other-bundle.json"
+"$lotsa" program verify "$fixtures/bundle.json" --trust "$fixtures/admin.pub" >/dev/null \
+    || die "the freshly signed fixture bundle does not verify"
+for f in bundle.json admin.pub other-bundle.json other.pub; do
+    [[ -s "$fixtures/$f" ]] || die "fixture $fixtures/$f was not made"
+done
+export LOTSA_FIXTURES="$fixtures"
+
 failed=()
 
 echo
@@ -53,7 +78,7 @@ echo
 echo "==> Kotlin binding tests on the JVM (mvn test)"
 # clean: the generated sources change under Maven; stale classes must not survive.
 if ! (cd bindings/kotlin-tests && mvn -B -ntp clean test \
-        -Dlotsa.bindings.kotlin="$kt_dir" -Dlotsa.lib.dir="$lib_dir"); then
+        -Dlotsa.bindings.kotlin="$kt_dir" -Dlotsa.lib.dir="$lib_dir" -Dlotsa.fixtures="$fixtures"); then
     failed+=(kotlin)
 fi
 

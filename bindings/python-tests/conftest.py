@@ -10,19 +10,32 @@ the typed error and its readable message):
 
     test_plumbing.py     the library loads, a string crosses the FFI
     test_errors.py       the public error enum crosses the FFI as a Python exception
-    test_identity.py     personnummer / samordningsnummer checks          (to come)
-    test_geo.py          municipality by code, name, postal code          (to come)
-    test_bundle.py       signed program bundle: valid, tampered, wrong key (to come)
-    test_eligibility.py  resident, routed non-resident, under 18, ...     (to come)
-    test_contact.py      phone normalisation, consent record validation   (to come)
+    test_identity.py     personnummer / samordningsnummer checks, ages, refusals
+    test_geo.py          municipality by code, name, postal code
+    test_bundle.py       signed program bundle: valid, tampered, wrong key, programs, scripts
+    test_eligibility.py  resident, routed non-resident, under 18, samordningsnummer, ...
+    test_consent.py      consent record validation against the current script
+    test_contact.py      phone normalisation, contact details
 
-Shared assertions (assert_api_error) are in helpers.py, shared inputs (bundles,
-keys) go in fixtures/ next to this file, and shared fixtures in this conftest.
+Shared assertions and inputs (assert_api_error, the Luhn personnummer generator,
+the fixed date ON) are in helpers.py, shared fixtures in this conftest.
+
+The signed program bundle and its trust keys are made by the real CLI
+(`lotsa program keygen` / `lotsa program sign schemas/examples/programs.example.json`):
+bundle.json signed with admin.key (trust key admin.pub), other-bundle.json signed with
+other.key (other.pub).
+bindings/test.sh writes them to target/bindings/fixtures and passes the folder in
+LOTSA_FIXTURES. Nothing secret is committed. If they are missing, every test that needs
+them errors with instructions (never a skip).
+
+The language (`set_language`) is process-wide state in the library: the autouse
+fixture `swedish` resets it to `sv`, the default, around every test.
 """
 
 from __future__ import annotations
 
 import importlib
+import json
 import os
 import pathlib
 import sys
@@ -33,7 +46,10 @@ REPO_ROOT = pathlib.Path(__file__).resolve().parents[2]
 BINDINGS_DIR = pathlib.Path(
     os.environ.get("LOTSA_BINDINGS_PYTHON", REPO_ROOT / "target" / "bindings" / "python")
 ).resolve()
-FIXTURES = pathlib.Path(__file__).resolve().parent / "fixtures"
+FIXTURES = pathlib.Path(
+    os.environ.get("LOTSA_FIXTURES", REPO_ROOT / "target" / "bindings" / "fixtures")
+).resolve()
+FIXTURE_FILES = ("bundle.json", "admin.pub", "other-bundle.json", "other.pub")
 
 
 def _load_generated_module():
@@ -72,3 +88,62 @@ def pytest_report_header(config):
 def ffi(pytestconfig):
     """The generated `lotsa_ffi` module."""
     return pytestconfig.lotsa_ffi
+
+
+@pytest.fixture(autouse=True)
+def swedish(ffi):
+    """Every test starts and ends with the default language, Swedish."""
+    ffi.set_language("sv")
+    yield
+    ffi.set_language("sv")
+
+
+@pytest.fixture(scope="session")
+def fixtures_dir():
+    """The folder with the signed bundle and the trust keys made by the real CLI."""
+    missing = [name for name in FIXTURE_FILES if not (FIXTURES / name).is_file()]
+    if missing:
+        pytest.fail(
+            f"binding test fixtures missing in {FIXTURES}: {', '.join(missing)}.\n"
+            "Run bindings/test.sh (it builds the lotsa CLI and signs "
+            "schemas/examples/programs.example.json into target/bindings/fixtures), "
+            "or point LOTSA_FIXTURES at a folder with bundle.json, admin.pub, other-bundle.json and other.pub.",
+            pytrace=False,
+        )
+    return FIXTURES
+
+
+@pytest.fixture(scope="session")
+def signed_bundle(fixtures_dir):
+    """The signed bundle file's text, as an app receives it."""
+    return (fixtures_dir / "bundle.json").read_text(encoding="utf-8")
+
+
+@pytest.fixture(scope="session")
+def trust_key(fixtures_dir):
+    """The administrator's public key (base64) that signed the bundle."""
+    return (fixtures_dir / "admin.pub").read_text(encoding="utf-8").strip()
+
+
+@pytest.fixture(scope="session")
+def other_trust_key(fixtures_dir):
+    """A second administrator key that did not sign the bundle."""
+    return (fixtures_dir / "other.pub").read_text(encoding="utf-8").strip()
+
+
+@pytest.fixture(scope="session")
+def other_signed_bundle(fixtures_dir):
+    """The same program set signed by the other administrator key (other.pub)."""
+    return (fixtures_dir / "other-bundle.json").read_text(encoding="utf-8")
+
+
+@pytest.fixture(scope="session")
+def bundle(ffi, signed_bundle, trust_key):
+    """The verified example bundle (lots-for-livet, snackan-gislaved, snackan-ggvv, kalmar)."""
+    return ffi.ProgramBundle.load(signed_bundle, trust_key)
+
+
+@pytest.fixture(scope="session")
+def example_programs():
+    """schemas/examples/programs.example.json, the unsigned set the bundle was signed from."""
+    return json.loads((REPO_ROOT / "schemas" / "examples" / "programs.example.json").read_text("utf-8"))

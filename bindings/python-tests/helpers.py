@@ -19,3 +19,46 @@ def assert_api_error(excinfo, variant, *, field=None, code=None, message_contain
         assert getattr(err, "field", None) == field
     if code is not None:
         assert getattr(err, "code", None) == code
+
+
+# The Stockholm calendar date every test decides on, so ages never drift with the clock.
+ON = "2026-11-23"
+
+
+def luhn_digit(nine_digits):
+    """The check digit of `YYMMDDNNN` by the Luhn rule (weights 2, 1, 2, ... from the left)."""
+    assert len(nine_digits) == 9 and nine_digits.isdigit(), nine_digits
+    total = 0
+    for i, c in enumerate(nine_digits):
+        v = int(c) * (2 if i % 2 == 0 else 1)
+        total += v // 10 + v % 10
+    return str((10 - total % 10) % 10)
+
+
+def personnummer(birth, serial="123", samordningsnummer=False):
+    """A valid 12-digit number `YYYYMMDDNNNC` for a birth date `YYYY-MM-DD`.
+
+    With `samordningsnummer=True` the day is raised by 60. `birth` may also be the raw
+    `YYYYMMDD` digits (to build a samordningsnummer with month 00 or day 60, or an
+    impossible date that still has a valid check digit).
+    """
+    digits = birth.replace("-", "")
+    assert len(digits) == 8 and digits.isdigit(), birth
+    if samordningsnummer:
+        digits = digits[:6] + f"{int(digits[6:]) + 60:02d}"
+    assert len(serial) == 3 and serial.isdigit(), serial
+    return digits + serial + luhn_digit(digits[2:] + serial)
+
+
+def with_wrong_check_digit(number):
+    """The same number with its last digit changed (always an invalid_checksum)."""
+    last = int(number[-1])
+    return number[:-1] + str((last + 1) % 10)
+
+
+def reason_codes(verdict):
+    return [r.code for r in verdict.reasons]
+
+
+def route_ids(verdict):
+    return [r.program_id for r in verdict.routing]

@@ -8,10 +8,12 @@
 
 use crate::language;
 use lotsa_core::consent::ConsentError;
+use lotsa_core::crypto::CryptoError;
 use lotsa_core::geo::GeoError;
 use lotsa_core::identity::IdError;
 use lotsa_core::program::BundleError;
 use lotsa_core::referral::{PhoneError, ReferralError};
+use lotsa_core::store::StoreError;
 use lotsa_core::text::Reasoned;
 
 /// What went wrong, in terms an app can act on.
@@ -62,6 +64,14 @@ pub enum ApiError {
     Configuration {
         /// Stable reason code (`bundle_bad_signature`, `unknown_program`, …).
         code: String,
+        /// Readable text.
+        msg: String,
+    },
+    /// The platform key store cannot be used right now (device locked, keystore busy): nothing
+    /// is lost; retry when the device is unlocked. A `KeyVault` implementation
+    /// throws it for a temporary failure, and the device store reports it back the same way.
+    #[error("{msg}")]
+    VaultLocked {
         /// Readable text.
         msg: String,
     },
@@ -138,6 +148,57 @@ impl From<ReferralError> for ApiError {
             ReferralError::Mismatch { .. } => ApiError::Internal {
                 msg: e.message(language()),
             },
+        }
+    }
+}
+
+/// The device store's errors, by what the app can do about them: fix a field (`InvalidInput`,
+/// including an id that names no draft or handover, code `not_found`), record consent
+/// (`ConsentMissing`), follow the verdict (`NotEligible`), load a newer bundle or app
+/// (`Configuration`), unlock the device and retry (`VaultLocked`), or report a storage failure
+/// (`Storage`: SQLite, the key store, a damaged item, a broken audit chain).
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> ApiError {
+        let msg = e.message(language());
+        match e {
+            StoreError::Consent(c) => c.into(),
+            StoreError::Referral(r) => match ApiError::from(r) {
+                // The draft's fields as `DraftUpdate` names them.
+                ApiError::InvalidInput { field, code, msg } => ApiError::InvalidInput {
+                    field: field
+                        .strip_prefix("residence.")
+                        .unwrap_or(&field)
+                        .to_string(),
+                    code,
+                    msg,
+                },
+                other => other,
+            },
+            StoreError::ConsentMissing { .. } => ApiError::ConsentMissing {
+                field: "consent".into(),
+                code: e.code().to_string(),
+                msg,
+            },
+            StoreError::NotFound { what, .. } => ApiError::InvalidInput {
+                field: format!("{what}_id"),
+                code: e.code().to_string(),
+                msg,
+            },
+            StoreError::WrongState { .. } => ApiError::InvalidInput {
+                field: "handover_id".into(),
+                code: e.code().to_string(),
+                msg,
+            },
+            StoreError::SchemaTooNew { .. }
+            | StoreError::UnknownProgram { .. }
+            | StoreError::NoClinicKey { .. } => ApiError::configuration(e.code(), msg),
+            StoreError::Crypto(CryptoError::Vault(ref v)) if v.is_temporary() => {
+                ApiError::VaultLocked { msg }
+            }
+            StoreError::Storage { .. }
+            | StoreError::Crypto(_)
+            | StoreError::Damaged { .. }
+            | StoreError::AuditBroken { .. } => ApiError::Storage { msg },
         }
     }
 }

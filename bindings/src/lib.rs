@@ -1,7 +1,8 @@
 //! The FFI face of the Lotsa core: the only crate that knows about uniffi.
 //!
-//! It exposes the core in the app's terms — records, enums and one object
-//! ([`programs::ProgramBundle`]) — and maps the core's many error enums to one small
+//! It exposes the core in the app's terms — records, enums, two objects
+//! ([`programs::ProgramBundle`], [`store::DeviceStore`]) and one trait the app implements
+//! ([`store::KeyVault`], its platform keystore) — and maps the core's many error enums to one small
 //! [`error::ApiError`] whose variants an app can act on. Nothing here holds domain logic; each call
 //! converts, calls the core, converts back. uniffi catches panics at the boundary, and the core
 //! returns typed errors for every bad input, so no panic crosses the FFI.
@@ -11,6 +12,7 @@ uniffi::setup_scaffolding!();
 pub mod error;
 pub mod lookup;
 pub mod programs;
+pub mod store;
 
 use chrono::NaiveDate;
 use error::ApiError;

@@ -350,40 +350,12 @@ impl ProgramBundle {
             None => today(),
         };
         let facts = to_facts(&facts, today)?;
-        let v = eligibility::assess(&facts, &self.bundle, p, today);
-        let lang = language();
-        Ok(Verdict {
-            program_id: v.program_id.clone(),
-            outcome: match v.outcome {
-                eligibility::Outcome::Eligible => Outcome::Eligible,
-                eligibility::Outcome::NotEligible => Outcome::NotEligible,
-                eligibility::Outcome::Undetermined => Outcome::Undetermined,
-            },
-            provisional: v.provisional,
-            may_refer: v.may_refer,
-            reasons: v
-                .reasons
-                .iter()
-                .map(|r| Reason {
-                    code: r.code().to_string(),
-                    text: r.message(lang),
-                })
-                .collect(),
-            routing: v
-                .routing
-                .iter()
-                .map(|r| Route {
-                    program_id: r.program_id.clone(),
-                    program_name: r.program_name.clone(),
-                    clinic_name: r.clinic_name.clone(),
-                    callback_promise: r.callback_promise.get(lang).to_string(),
-                    provisional: r.provisional,
-                })
-                .collect(),
-            age_min: v.basis.age_min,
-            age_max: v.basis.age_max,
-            kommunkod: v.basis.kommunkod.clone(),
-        })
+        Ok(verdict_from(&eligibility::assess(
+            &facts,
+            &self.bundle,
+            p,
+            today,
+        )))
     }
 
     /// Builds and checks a consent record: complete, citing the program's current script, both
@@ -391,56 +363,21 @@ impl ProgramBundle {
     /// naming the field to fix.
     pub fn validate_consent(&self, input: ConsentInput) -> Result<ConsentReceipt, ApiError> {
         let p = self.find(&input.program_id)?;
-        let lang = lang_of(&input.language)?;
-        let now = to_stockholm(SystemClock.now());
-        let mut record = ConsentRecord::for_program(
-            p,
-            lang,
-            lotsa_core::referral::new_referral_id(),
-            input.subject_ref,
-            now,
-            match input.method {
-                ConsentMethod::Verbal { witness } => consent::Method::Verbal { witness },
-                ConsentMethod::SignatureOnScreen { signature_sha256 } => {
-                    consent::Method::SignatureOnScreen { signature_sha256 }
-                }
-            },
-            consent::Recorder {
-                role: match input.role {
-                    Role::Police => consent::Role::Police,
-                    Role::Lots => consent::Role::Lots,
-                },
-                officer_id: input.officer_id,
-                unit: input.unit,
-            },
-            input.told_no_effect_on_police_matter,
-            input.told_can_withdraw,
-            match input.capacity {
-                Capacity::Adequate => consent::Capacity::Adequate,
-                Capacity::Doubtful => consent::Capacity::Doubtful,
-                Capacity::Lacking => consent::Capacity::Lacking,
-            },
-        )?;
-        record.script.version = input.script_version;
+        let subject_ref = input.subject_ref.clone();
+        let record = consent_record(p, input, subject_ref)?;
         record.validate(p)?;
-        Ok(ConsentReceipt {
-            consent_id: record.consent_id,
-            recipient: record.recipient,
-            data_items: record
-                .data_items
-                .iter()
-                .map(|f| f.as_str().to_string())
-                .collect(),
-            script_id: record.script.id,
-            script_version: record.script.version,
-            script_sha256: record.script.sha256,
-            given_at: record.given_at.to_rfc3339(),
-        })
+        Ok(receipt(&record))
     }
 }
 
 impl ProgramBundle {
-    fn find(&self, id: &str) -> Result<&program::Program, ApiError> {
+    /// The verified core bundle (for the device store).
+    pub(crate) fn core(&self) -> &Bundle {
+        &self.bundle
+    }
+
+    /// A program of the bundle, or `Configuration` / `unknown_program`.
+    pub(crate) fn find(&self, id: &str) -> Result<&program::Program, ApiError> {
         self.bundle.program(id).ok_or_else(|| {
             ApiError::configuration(
                 "unknown_program",
@@ -489,7 +426,7 @@ fn program_info(p: &program::Program) -> ProgramInfo {
     }
 }
 
-fn to_facts(f: &PersonFacts, today: chrono::NaiveDate) -> Result<Facts, ApiError> {
+pub(crate) fn to_facts(f: &PersonFacts, today: chrono::NaiveDate) -> Result<Facts, ApiError> {
     let present = |o: &Option<String>| {
         o.as_deref()
             .map(str::trim)
@@ -518,4 +455,105 @@ fn to_facts(f: &PersonFacts, today: chrono::NaiveDate) -> Result<Facts, ApiError
         );
     }
     Ok(facts)
+}
+
+/// The FFI verdict of a core verdict, its texts in the app's language.
+pub(crate) fn verdict_from(v: &eligibility::Verdict) -> Verdict {
+    let lang = language();
+    Verdict {
+        program_id: v.program_id.clone(),
+        outcome: match v.outcome {
+            eligibility::Outcome::Eligible => Outcome::Eligible,
+            eligibility::Outcome::NotEligible => Outcome::NotEligible,
+            eligibility::Outcome::Undetermined => Outcome::Undetermined,
+        },
+        provisional: v.provisional,
+        may_refer: v.may_refer,
+        reasons: v
+            .reasons
+            .iter()
+            .map(|r| Reason {
+                code: r.code().to_string(),
+                text: r.message(lang),
+            })
+            .collect(),
+        routing: v
+            .routing
+            .iter()
+            .map(|r| Route {
+                program_id: r.program_id.clone(),
+                program_name: r.program_name.clone(),
+                clinic_name: r.clinic_name.clone(),
+                callback_promise: r.callback_promise.get(lang).to_string(),
+                provisional: r.provisional,
+            })
+            .collect(),
+        age_min: v.basis.age_min,
+        age_max: v.basis.age_max,
+        kommunkod: v.basis.kommunkod.clone(),
+    }
+}
+
+/// Builds a consent record for a program from what the officer entered, naming the person by
+/// `subject_ref` only, given now (Stockholm time), citing the script version the officer read.
+/// Not yet validated: the caller validates it against the program (directly, or the store does).
+pub(crate) fn consent_record(
+    p: &program::Program,
+    input: ConsentInput,
+    subject_ref: String,
+) -> Result<ConsentRecord, ApiError> {
+    let lang = lang_of(&input.language)?;
+    let now = to_stockholm(SystemClock.now());
+    let mut record = ConsentRecord::for_program(
+        p,
+        lang,
+        lotsa_core::referral::new_referral_id(),
+        subject_ref,
+        now,
+        match input.method {
+            ConsentMethod::Verbal { witness } => consent::Method::Verbal { witness },
+            ConsentMethod::SignatureOnScreen { signature_sha256 } => {
+                consent::Method::SignatureOnScreen { signature_sha256 }
+            }
+        },
+        recorder(input.role, input.officer_id, input.unit),
+        input.told_no_effect_on_police_matter,
+        input.told_can_withdraw,
+        match input.capacity {
+            Capacity::Adequate => consent::Capacity::Adequate,
+            Capacity::Doubtful => consent::Capacity::Doubtful,
+            Capacity::Lacking => consent::Capacity::Lacking,
+        },
+    )?;
+    record.script.version = input.script_version;
+    Ok(record)
+}
+
+/// The core's record of who recorded something.
+pub(crate) fn recorder(role: Role, officer_id: String, unit: String) -> consent::Recorder {
+    consent::Recorder {
+        role: match role {
+            Role::Police => consent::Role::Police,
+            Role::Lots => consent::Role::Lots,
+        },
+        officer_id,
+        unit,
+    }
+}
+
+/// What a (validated) consent record says, for the app.
+pub(crate) fn receipt(record: &ConsentRecord) -> ConsentReceipt {
+    ConsentReceipt {
+        consent_id: record.consent_id.clone(),
+        recipient: record.recipient.clone(),
+        data_items: record
+            .data_items
+            .iter()
+            .map(|f| f.as_str().to_string())
+            .collect(),
+        script_id: record.script.id.clone(),
+        script_version: record.script.version,
+        script_sha256: record.script.sha256.clone(),
+        given_at: record.given_at.to_rfc3339(),
+    }
 }

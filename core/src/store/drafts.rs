@@ -126,9 +126,11 @@ impl Store {
     ) -> Result<(), StoreError> {
         let (row, key) = self.draft_row(id)?;
         if row.program_id != program.id {
-            return Err(StoreError::UnknownProgram {
-                program_id: program.id.clone(),
-            });
+            return Err(StoreError::Consent(
+                crate::consent::ConsentError::Mismatch {
+                    field: "program_id",
+                },
+            ));
         }
         if consent.subject_ref != id {
             return Err(StoreError::Consent(
@@ -169,11 +171,18 @@ impl Store {
 
     /// Deletes a draft and its key.
     pub fn delete_draft(&mut self, id: &str) -> Result<(), StoreError> {
-        self.erase_draft(id, Event::DraftDeleted)
+        self.erase_draft(id, Event::DraftDeleted, None)
     }
 
-    /// Erases a draft row (and with it the only copy of its data key), with an audit entry.
-    pub(super) fn erase_draft(&mut self, id: &str, event: Event) -> Result<(), StoreError> {
+    /// Erases a draft row (and with it the only copy of its data key), with an audit entry and,
+    /// if given, a counter bump — all in one transaction.
+    pub(super) fn erase_draft(
+        &mut self,
+        id: &str,
+        event: Event,
+        count: Option<Counter>,
+    ) -> Result<(), StoreError> {
+        let day = self.today();
         let now = self.now();
         let tx = self
             .conn
@@ -191,6 +200,9 @@ impl Store {
         };
         tx.execute("DELETE FROM drafts WHERE id = ?1", [id])?;
         audit::append(&tx, now, event, Some(id), Some(&program_id))?;
+        if let Some(counter) = count {
+            stats::bump(&tx, &day, &program_id, &counter)?;
+        }
         tx.commit()?;
         Ok(())
     }
@@ -258,7 +270,7 @@ impl Store {
             });
         };
         if row.expires_at <= self.now() {
-            self.erase_draft(id, Event::DraftExpired)?;
+            self.erase_draft(id, Event::DraftExpired, None)?;
             return Err(StoreError::NotFound {
                 what: "draft",
                 id: id.to_string(),

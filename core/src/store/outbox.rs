@@ -233,16 +233,7 @@ impl Store {
             .optional()?
             .unwrap_or(false);
         if is_draft {
-            let program_id: String =
-                self.conn
-                    .query_row("SELECT program_id FROM drafts WHERE id = ?1", [id], |r| {
-                        r.get(0)
-                    })?;
-            self.erase_draft(id, Event::DraftWithdrawn)?;
-            let day = self.today();
-            let tx = self.conn.transaction()?;
-            stats::bump(&tx, &day, &program_id, &Counter::Withdrawals)?;
-            tx.commit()?;
+            self.erase_draft(id, Event::DraftWithdrawn, Some(Counter::Withdrawals))?;
             return Ok(Withdrawn::DraftErased);
         }
         let now = self.now();

@@ -1,0 +1,491 @@
+"""DeviceStore: encrypted drafts, consent, finalize into the sealed outbox, withdrawal, queue,
+statistics and audit log, through the generated bindings, with a KeyVault written in Python.
+
+`TestVault` below is a TEST DOUBLE of the platform key store an app implements with Android
+Keystore / iOS Keychain. Its keys live in this process's memory (a real vault keeps them in
+hardware, non-exportable). It still wraps properly, so the store's contract is exercised: a
+random 32-byte key per alias, encrypt-then-MAC with HMAC-SHA256 (a CTR keystream and a tag over
+the alias, nonce and ciphertext), so altered bytes or another alias are refused. It can be told
+to fail, the way a locked phone or a broken keystore does, to show the store reports a typed
+error and loses nothing.
+"""
+
+import gc
+import hashlib
+import hmac
+import secrets
+import sqlite3
+
+import lotsa_ffi
+import pytest
+
+from helpers import assert_api_error, personnummer
+
+PROGRAM = "lots-for-livet"
+ADULT = personnummer("1990-04-12")
+
+
+class TestVault(lotsa_ffi.KeyVault):
+    """A KeyVault in Python (test double: keys in memory). See the module docstring."""
+
+    __test__ = False  # not a pytest test class
+    VERSION = b"\x01"
+
+    def __init__(self):
+        self.keys = {}
+        self.calls = []
+        self.failing = {}  # operation -> a function that raises
+
+    def fail(self, operation, raise_error):
+        """From now on, `operation` ("wrap", "unwrap", "destroy") calls `raise_error()`."""
+        self.failing[operation] = raise_error
+
+    def recover(self):
+        self.failing.clear()
+
+    def _enter(self, operation, alias):
+        self.calls.append((operation, alias))
+        if operation in self.failing:
+            self.failing[operation]()
+
+    @staticmethod
+    def _subkeys(key):
+        return (
+            hmac.new(key, b"encrypt", hashlib.sha256).digest(),
+            hmac.new(key, b"authenticate", hashlib.sha256).digest(),
+        )
+
+    @staticmethod
+    def _stream(key, nonce, length):
+        out = b""
+        counter = 0
+        while len(out) < length:
+            out += hmac.new(key, nonce + counter.to_bytes(8, "big"), hashlib.sha256).digest()
+            counter += 1
+        return out[:length]
+
+    @staticmethod
+    def _tag(key, alias, nonce, ciphertext):
+        a = alias.encode("utf-8")
+        return hmac.new(key, len(a).to_bytes(4, "big") + a + nonce + ciphertext, hashlib.sha256).digest()
+
+    def wrap(self, alias, plaintext):
+        self._enter("wrap", alias)
+        enc, mac = self._subkeys(self.keys.setdefault(alias, secrets.token_bytes(32)))
+        nonce = secrets.token_bytes(16)
+        ct = bytes(p ^ s for p, s in zip(plaintext, self._stream(enc, nonce, len(plaintext))))
+        return self.VERSION + nonce + ct + self._tag(mac, alias, nonce, ct)
+
+    def unwrap(self, alias, wrapped):
+        self._enter("unwrap", alias)
+        if alias not in self.keys:
+            raise lotsa_ffi.ApiError.Storage(msg="the key store has no key under this alias")
+        enc, mac = self._subkeys(self.keys[alias])
+        if len(wrapped) < 1 + 16 + 32 or wrapped[:1] != self.VERSION:
+            raise lotsa_ffi.ApiError.Storage(msg="the wrapped key was refused")
+        nonce, ct, tag = wrapped[1:17], wrapped[17:-32], wrapped[-32:]
+        if not hmac.compare_digest(tag, self._tag(mac, alias, nonce, ct)):
+            raise lotsa_ffi.ApiError.Storage(msg="the wrapped key was refused")
+        return bytes(c ^ s for c, s in zip(ct, self._stream(enc, nonce, len(ct))))
+
+    def destroy(self, alias):
+        self._enter("destroy", alias)
+        self.keys.pop(alias, None)
+
+
+def locked():
+    raise lotsa_ffi.ApiError.VaultLocked(msg="the device is locked")
+
+
+def broken():
+    raise lotsa_ffi.ApiError.Storage(msg="the keystore failed")
+
+
+def bug():
+    raise RuntimeError("a bug in the app's vault")
+
+
+@pytest.fixture
+def vault():
+    return TestVault()
+
+
+@pytest.fixture
+def db(tmp_path):
+    return str(tmp_path / "device.db")
+
+
+@pytest.fixture
+def store(ffi, db, vault):
+    return ffi.DeviceStore.open(db, vault)
+
+
+def close(store):
+    """Drops the last reference: the Rust object and its SQLite connection are freed."""
+    del store
+    gc.collect()
+
+
+@pytest.fixture
+def consent(ffi):
+    def build(**overrides):
+        fields = dict(
+            program_id=PROGRAM,
+            subject_ref="ignored: the store uses the draft id",
+            language="sv",
+            script_version=1,
+            method=ffi.ConsentMethod.VERBAL(witness="P-4711"),
+            role=ffi.Role.POLICE,
+            officer_id="P-1234",
+            unit="Polisen City, Sergels torg",
+            told_no_effect_on_police_matter=True,
+            told_can_withdraw=True,
+            capacity=ffi.Capacity.ADEQUATE,
+        )
+        fields.update(overrides)
+        return ffi.ConsentInput(**fields)
+
+    return build
+
+
+def eligible_draft(ffi, store, bundle, **overrides):
+    """A draft for lots-for-livet of an adult resident of Stockholm, name and phone given."""
+    draft_id = store.create_draft(bundle, PROGRAM)
+    fields = dict(
+        name="Kim Testsson",
+        phone="070-123 45 67",
+        identity_number=ADULT,
+        municipality="Stockholm",
+        provenance=ffi.Provenance.DOCUMENT,
+    )
+    fields.update(overrides)
+    store.update_draft(draft_id, ffi.DraftUpdate(**fields))
+    return draft_id
+
+
+def counters(store, program_id=PROGRAM):
+    return {r.counter: r.count for r in store.stats() if r.program_id == program_id}
+
+
+def test_the_whole_path_draft_consent_finalize_withdraw(ffi, bundle, store, vault, consent):
+    # Opening created the root key and had the Python vault wrap it.
+    assert vault.calls == [("wrap", "lotsa.root.1")]
+
+    draft_id = eligible_draft(ffi, store, bundle)
+    assert [(d.draft_id, d.program_id) for d in store.drafts()] == [(draft_id, PROGRAM)]
+    view = store.draft(draft_id)
+    assert (view.draft_id, view.program_id) == (draft_id, PROGRAM)
+    assert (view.name, view.phone, view.identity_number, view.municipality) == (
+        "Kim Testsson",
+        "070-123 45 67",
+        ADULT,
+        "Stockholm",
+    )
+    assert view.provenance == ffi.Provenance.DOCUMENT
+    assert view.consent is None
+    assert view.expires_at > view.created_at
+
+    verdict = store.check_draft(bundle, draft_id)
+    assert verdict.outcome == ffi.Outcome.ELIGIBLE
+    assert verdict.may_refer and not verdict.provisional
+    assert verdict.kommunkod == "0180"
+
+    receipt = store.record_consent(bundle, draft_id, consent())
+    assert receipt.script_id == "lfl-samtycke"
+    assert receipt.recipient == "Lots för livet, mottagningen (Stockholms stad)"
+    assert store.draft(draft_id).consent == receipt
+
+    handover_id = store.finalize(bundle, draft_id)
+    assert handover_id == draft_id
+    # The draft is gone: only the sealed outbox item remains.
+    with pytest.raises(ffi.ApiError) as excinfo:
+        store.draft(draft_id)
+    assert_api_error(excinfo, ffi.ApiError.InvalidInput, field="draft_id", code="not_found")
+    assert store.drafts() == []
+
+    status = store.queue_status()
+    assert status.counts.pending == 1
+    assert status.counts.withdrawn == status.counts.delivered == 0
+    assert 0 <= status.oldest_pending_secs < 120
+    [item] = status.items
+    assert (item.id, item.kind, item.program_id, item.state) == (
+        handover_id,
+        ffi.ItemKind.REFERRAL,
+        PROGRAM,
+        ffi.ItemState.PENDING,
+    )
+    assert item.attempts == 0 and item.last_error_code is None
+
+    assert store.withdraw(handover_id) == ffi.WithdrawResult.ERASED_BEFORE_DELIVERY()
+    status = store.queue_status()
+    assert (status.counts.pending, status.counts.withdrawn) == (0, 1)
+    assert status.oldest_pending_secs is None
+    assert status.items[0].state == ffi.ItemState.WITHDRAWN
+    assert store.withdraw(handover_id) == ffi.WithdrawResult.ALREADY_WITHDRAWN()
+
+    assert counters(store) == {"offers": 1, "consents": 1, "withdrawals": 1}
+    report = store.verify_audit()
+    assert report.intact and report.broken_at is None and report.problem is None
+    # created, updated, consent recorded, finalized, withdrawn before delivery
+    assert report.entries == 5
+    assert len(report.head) == 64
+    # The root key came from the Python vault once; nothing else needed it.
+    assert vault.calls == [("wrap", "lotsa.root.1")]
+
+
+def test_the_database_holds_the_python_vaults_wrapped_key_and_no_plaintext(ffi, bundle, store, db, vault, consent):
+    canaries = ["Zebulon Qwertyfjant", "+46709876543", "0709876543", personnummer("1985-07-30", "417")]
+    draft_id = eligible_draft(
+        ffi, store, bundle, name=canaries[0], phone="070-987 65 43", identity_number=canaries[3]
+    )
+    store.update_draft(draft_id, ffi.DraftUpdate(note="ringer efter 14"))
+    store.record_consent(bundle, draft_id, consent())
+    store.finalize(bundle, draft_id)
+    for suffix in ("", "-wal", "-shm"):
+        try:
+            data = open(db + suffix, "rb").read()
+        except FileNotFoundError:
+            continue
+        for c in canaries:
+            for encoding in ("utf-8", "utf-16-le", "utf-16-be"):
+                assert c.encode(encoding) not in data, f"{c!r} ({encoding}) in {db + suffix}"
+    with sqlite3.connect(db) as conn:
+        [(wrapped,)] = conn.execute("SELECT wrapped FROM root_keys").fetchall()
+    # The stored root key is what the Python vault produced: it unwraps there to 32 bytes.
+    assert wrapped[:1] == TestVault.VERSION
+    assert len(vault.unwrap("lotsa.root.1", wrapped)) == 32
+
+
+def test_reopening_unwraps_the_root_key_and_finds_the_draft(ffi, bundle, db, vault, consent):
+    store = ffi.DeviceStore.open(db, vault)
+    draft_id = eligible_draft(ffi, store, bundle)
+    receipt = store.record_consent(bundle, draft_id, consent())
+    close(store)
+
+    vault.calls.clear()
+    again = ffi.DeviceStore.open(db, vault)
+    assert vault.calls == [("unwrap", "lotsa.root.1")]
+    view = again.draft(draft_id)
+    assert view.name == "Kim Testsson" and view.consent == receipt
+    assert again.finalize(bundle, draft_id) == draft_id
+
+
+def test_update_none_keeps_a_blank_string_clears(ffi, bundle, store):
+    draft_id = store.create_draft(bundle, PROGRAM)
+    empty = store.draft(draft_id)
+    assert (empty.name, empty.phone, empty.municipality, empty.provenance) == (None, None, None, None)
+
+    store.update_draft(draft_id, ffi.DraftUpdate(name="Kim", phone="0701234567", postal_code="111 22"))
+    store.update_draft(draft_id, ffi.DraftUpdate(phone="  "))  # blank: cleared
+    store.update_draft(draft_id, ffi.DraftUpdate())  # nothing: unchanged
+    view = store.draft(draft_id)
+    assert (view.name, view.phone, view.postal_code) == ("Kim", None, "111 22")
+    # A residence given without provenance counts as stated until told otherwise.
+    assert view.provenance == ffi.Provenance.STATED
+    store.update_draft(draft_id, ffi.DraftUpdate(provenance=ffi.Provenance.REGISTER, postal_code=""))
+    view = store.draft(draft_id)
+    assert (view.postal_code, view.provenance, view.name) == (None, ffi.Provenance.REGISTER, "Kim")
+
+
+def test_check_draft_names_a_mistyped_field(ffi, bundle, store):
+    draft_id = store.create_draft(bundle, PROGRAM)
+    store.update_draft(draft_id, ffi.DraftUpdate(municipality="Atlantis"))
+    with pytest.raises(ffi.ApiError) as excinfo:
+        store.check_draft(bundle, draft_id)
+    assert_api_error(excinfo, ffi.ApiError.InvalidInput, field="municipality")
+    # Missing facts are an undetermined verdict, not an error.
+    store.update_draft(draft_id, ffi.DraftUpdate(municipality=""))
+    verdict = store.check_draft(bundle, draft_id)
+    assert verdict.outcome == ffi.Outcome.UNDETERMINED and not verdict.may_refer
+
+
+def test_finalize_without_consent_is_consent_missing_and_keeps_the_draft(ffi, bundle, store):
+    draft_id = eligible_draft(ffi, store, bundle)
+    with pytest.raises(ffi.ApiError) as excinfo:
+        store.finalize(bundle, draft_id)
+    assert_api_error(
+        excinfo, ffi.ApiError.ConsentMissing, field="consent", code="consent_missing", message_contains="samtycke"
+    )
+    assert store.draft(draft_id).name == "Kim Testsson"
+    assert store.queue_status().items == []
+
+
+def test_finalize_refuses_an_ineligible_person_and_a_missing_field(ffi, bundle, store, consent):
+    young = eligible_draft(ffi, store, bundle, identity_number=personnummer("2012-01-01"))
+    store.record_consent(bundle, young, consent())
+    with pytest.raises(ffi.ApiError) as excinfo:
+        store.finalize(bundle, young)
+    assert_api_error(excinfo, ffi.ApiError.NotEligible, code="not_eligible")
+
+    no_phone = eligible_draft(ffi, store, bundle, phone="")
+    store.record_consent(bundle, no_phone, consent())
+    with pytest.raises(ffi.ApiError) as excinfo:
+        store.finalize(bundle, no_phone)
+    assert_api_error(excinfo, ffi.ApiError.InvalidInput, field="phone", code="missing")
+    assert {d.draft_id for d in store.drafts()} == {young, no_phone}
+
+
+def test_record_consent_refuses_an_incomplete_record_or_another_program(ffi, bundle, store, consent):
+    draft_id = eligible_draft(ffi, store, bundle)
+    with pytest.raises(ffi.ApiError) as excinfo:
+        store.record_consent(bundle, draft_id, consent(told_can_withdraw=False))
+    assert_api_error(excinfo, ffi.ApiError.ConsentMissing, field="told_can_withdraw")
+    with pytest.raises(ffi.ApiError) as excinfo:
+        store.record_consent(bundle, draft_id, consent(program_id="kalmar"))
+    assert_api_error(excinfo, ffi.ApiError.ConsentMissing, field="program_id", code="consent_mismatch")
+    assert store.draft(draft_id).consent is None
+    assert "consents" not in counters(store)
+
+
+def test_a_refusal_is_counted_and_nothing_else_is_stored(ffi, bundle, store, db):
+    store.record_refusal("kalmar")
+    store.record_refusal("kalmar")
+    assert counters(store, "kalmar") == {"offers": 2, "refusals": 2}
+    assert store.drafts() == [] and store.queue_status().items == []
+    assert store.verify_audit().entries == 0
+
+
+def test_an_ineligible_person_is_counted_by_reason(ffi, bundle, store):
+    facts = ffi.PersonFacts(
+        identity_number=personnummer("2012-01-01"), municipality="Stockholm", provenance=ffi.Provenance.DOCUMENT
+    )
+    verdict = store.record_ineligible(bundle, PROGRAM, facts)
+    assert verdict.outcome == ffi.Outcome.NOT_ELIGIBLE
+    assert counters(store) == {"ineligible:too_young": 1}
+    # An eligible person is not counted.
+    facts.identity_number = ADULT
+    assert store.record_ineligible(bundle, PROGRAM, facts).may_refer
+    assert counters(store) == {"ineligible:too_young": 1}
+
+
+def test_withdrawing_a_draft_erases_it_and_unknown_ids_are_typed(ffi, bundle, store):
+    draft_id = eligible_draft(ffi, store, bundle)
+    assert store.withdraw(draft_id) == ffi.WithdrawResult.DRAFT_ERASED()
+    assert store.drafts() == []
+    with pytest.raises(ffi.ApiError) as excinfo:
+        store.withdraw(draft_id)
+    assert_api_error(excinfo, ffi.ApiError.InvalidInput, field="handover_id", code="not_found")
+    other = store.create_draft(bundle, PROGRAM)
+    store.delete_draft(other)
+    with pytest.raises(ffi.ApiError) as excinfo:
+        store.delete_draft(other)
+    assert_api_error(excinfo, ffi.ApiError.InvalidInput, field="draft_id", code="not_found")
+    with pytest.raises(ffi.ApiError) as excinfo:
+        store.create_draft(bundle, "no-such-program")
+    assert_api_error(excinfo, ffi.ApiError.Configuration, code="unknown_program")
+    assert counters(store) == {"offers": 2, "withdrawals": 1}
+    assert store.purge_expired() == 0
+
+
+def test_withdrawal_recorded_by_an_officer(ffi, bundle, store, consent):
+    draft_id = eligible_draft(ffi, store, bundle)
+    store.record_consent(bundle, draft_id, consent())
+    store.finalize(bundle, draft_id)
+    officer = ffi.Officer(role=ffi.Role.LOTS, officer_id="L-77", unit="Stadsmissionen")
+    assert store.withdraw(draft_id, officer) == ffi.WithdrawResult.ERASED_BEFORE_DELIVERY()
+
+
+def test_an_edited_audit_entry_is_reported(ffi, bundle, db, vault):
+    store = ffi.DeviceStore.open(db, vault)
+    for _ in range(3):
+        store.create_draft(bundle, PROGRAM)
+    close(store)
+    with sqlite3.connect(db) as conn:
+        conn.execute("UPDATE audit SET kind = 'draft_deleted' WHERE seq = 2")
+    store = ffi.DeviceStore.open(db, vault)
+    report = store.verify_audit()
+    assert not report.intact
+    assert (report.entries, report.broken_at, report.head) == (3, 2, None)
+    assert "2" in report.problem
+
+
+# A vault that fails: the store reports a typed error and loses nothing.
+
+
+def test_a_vault_failing_on_first_open_is_a_typed_error_and_nothing_is_half_made(ffi, db, vault):
+    vault.fail("wrap", broken)
+    with pytest.raises(ffi.ApiError) as excinfo:
+        ffi.DeviceStore.open(db, vault)
+    assert_api_error(excinfo, ffi.ApiError.Storage)
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT count(*) FROM root_keys").fetchone() == (0,)
+    vault.recover()
+    store = ffi.DeviceStore.open(db, vault)
+    assert store.verify_audit().intact
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT count(*) FROM root_keys").fetchone() == (1,)
+
+
+def test_a_python_exception_in_the_vault_is_a_typed_error_not_a_crash(ffi, db, vault):
+    ffi.set_language("en")
+    vault.fail("wrap", bug)
+    with pytest.raises(ffi.ApiError) as excinfo:
+        ffi.DeviceStore.open(db, vault)
+    # RuntimeError → Internal (UnexpectedUniFFICallbackError) → a failed key store → Storage.
+    assert_api_error(excinfo, ffi.ApiError.Storage, message_contains="key store failed")
+
+
+def test_a_locked_vault_loses_nothing(ffi, bundle, db, vault, consent):
+    store = ffi.DeviceStore.open(db, vault)
+    draft_id = eligible_draft(ffi, store, bundle)
+    receipt = store.record_consent(bundle, draft_id, consent())
+    close(store)
+
+    vault.fail("unwrap", locked)
+    with pytest.raises(ffi.ApiError) as excinfo:
+        ffi.DeviceStore.open(db, vault)
+    assert_api_error(excinfo, ffi.ApiError.VaultLocked, message_contains="lås upp")
+    ffi.set_language("en")
+    with pytest.raises(ffi.ApiError) as excinfo:
+        ffi.DeviceStore.open(db, vault)
+    assert_api_error(excinfo, ffi.ApiError.VaultLocked, message_contains="unlocked")
+
+    vault.recover()
+    store = ffi.DeviceStore.open(db, vault)
+    view = store.draft(draft_id)
+    assert (view.name, view.identity_number, view.consent) == ("Kim Testsson", ADULT, receipt)
+    assert store.finalize(bundle, draft_id) == draft_id
+    assert store.verify_audit().intact
+
+
+def test_a_vault_that_lost_its_key_is_a_typed_error_and_the_data_stays(ffi, bundle, db, vault):
+    store = ffi.DeviceStore.open(db, vault)
+    draft_id = eligible_draft(ffi, store, bundle)
+    close(store)
+
+    # Another vault (the app reinstalled, the key invalidated): the root key cannot be unwrapped.
+    with pytest.raises(ffi.ApiError) as excinfo:
+        ffi.DeviceStore.open(db, TestVault())
+    assert_api_error(excinfo, ffi.ApiError.Storage)
+    # A vault that raises anything at all on unwrap: the same typed error.
+    vault.fail("unwrap", bug)
+    with pytest.raises(ffi.ApiError) as excinfo:
+        ffi.DeviceStore.open(db, vault)
+    assert_api_error(excinfo, ffi.ApiError.Storage)
+
+    # Nothing was erased or flagged: with the right key the draft is there.
+    vault.recover()
+    store = ffi.DeviceStore.open(db, vault)
+    assert store.draft(draft_id).name == "Kim Testsson"
+
+
+def test_the_root_key_is_needed_only_at_open(ffi, bundle, store, vault):
+    # The store unwraps the root key once per open and keeps it: a vault that locks while the
+    # store is open does not stop the officer (drafts' own keys are wrapped by the root key).
+    vault.fail("wrap", locked)
+    vault.fail("unwrap", locked)
+    draft_id = eligible_draft(ffi, store, bundle)
+    assert store.draft(draft_id).name == "Kim Testsson"
+    assert vault.calls == [("wrap", "lotsa.root.1")]
+
+
+def test_the_development_file_vault(ffi, bundle, tmp_path, capfd):
+    db, keys = str(tmp_path / "dev.db"), tmp_path / "vault"
+    store = ffi.DeviceStore.open_with_dev_vault(db, str(keys))
+    assert "DEVELOPMENT KEY VAULT" in capfd.readouterr().err
+    draft_id = store.create_draft(bundle, PROGRAM)
+    close(store)
+    assert len(list(keys.glob("*.key"))) == 1
+    again = ffi.DeviceStore.open_with_dev_vault(db, str(keys))
+    assert "never use on a real device" in capfd.readouterr().err
+    assert again.draft(draft_id).program_id == PROGRAM
