@@ -1,7 +1,7 @@
 //! Drafts at rest: each draft has its own data key (wrapped under the epoch's root key) and two
 //! sealed blobs, the draft itself and its consent record. Every write seals afresh with a new
-//! nonce; erasing the row erases the only copy of the key, so the draft is gone even where flash
-//! memory keeps old pages.
+//! nonce; erasing the row (and checkpointing the WAL, see [`Store::checkpoint`]) erases the only
+//! copy of the key, so the draft is gone even where flash memory keeps old pages.
 
 use super::audit::{self, Event};
 use super::stats::{self, Counter};
@@ -204,7 +204,7 @@ impl Store {
             stats::bump(&tx, &day, &program_id, &counter)?;
         }
         tx.commit()?;
-        Ok(())
+        self.checkpoint()
     }
 
     /// Erases every draft past its program's draft lifetime; returns how many. Runs at open.
@@ -225,9 +225,7 @@ impl Store {
         }
         tx.commit()?;
         if !expired.is_empty() {
-            // Push the erased pages out of the WAL file too.
-            self.conn
-                .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+            self.checkpoint()?;
         }
         Ok(expired.len())
     }

@@ -215,7 +215,20 @@ impl Store {
         };
         store.root(CURRENT_EPOCH)?;
         store.purge_expired()?;
+        // A crash between an erasing commit and its checkpoint leaves old pages in the WAL file.
+        store.checkpoint()?;
         Ok(store)
+    }
+
+    /// Moves every committed page from the WAL file into the database and truncates the WAL.
+    /// Called after each commit that erases personal data (finalize, delete, withdraw, expiry):
+    /// with `secure_delete` the freed database pages are zeroed, but until the checkpoint the WAL
+    /// still holds the erased rows — including a draft's wrapped data key, which the root key
+    /// could still open.
+    pub(crate) fn checkpoint(&self) -> Result<(), StoreError> {
+        self.conn
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+        Ok(())
     }
 
     /// The underlying connection (read-only uses: tests, integrity checks).

@@ -216,6 +216,7 @@ impl Store {
         }
         audit::append(&tx, now, Event::Finalized, Some(id), Some(&program.id))?;
         tx.commit()?;
+        self.checkpoint()?;
         Ok(id.to_string())
     }
 
@@ -329,9 +330,8 @@ impl Store {
             stats::bump(&tx, &day, &program_id, &Counter::Withdrawals)?;
         }
         tx.commit()?;
-        if result == Withdrawn::ErasedBeforeDelivery {
-            self.conn
-                .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+        if result != Withdrawn::AlreadyWithdrawn {
+            self.checkpoint()?;
         }
         Ok(result)
     }

@@ -344,14 +344,20 @@ fn consent_is_checked_before_it_is_stored() {
         "consent_mismatch"
     );
     let other = f.bundle.program("lots-for-livet").unwrap();
-    let err = store.record_consent(&id, &consent(other, &id), other).unwrap_err();
+    let err = store
+        .record_consent(&id, &consent(other, &id), other)
+        .unwrap_err();
     assert_eq!(err.code(), "consent_mismatch");
     assert!(store.draft(&id).unwrap().consent.is_none());
     // Withdrawing the draft erases it and counts the withdrawal in the same step.
     assert_eq!(store.withdraw(&id, None).unwrap(), Withdrawn::DraftErased);
     let withdrawals: i64 = store
         .connection()
-        .query_row("SELECT count FROM stats WHERE counter = 'withdrawals'", [], |r| r.get(0))
+        .query_row(
+            "SELECT count FROM stats WHERE counter = 'withdrawals'",
+            [],
+            |r| r.get(0),
+        )
         .unwrap();
     assert_eq!(withdrawals, 1);
 }
