@@ -494,12 +494,13 @@ pub fn assess_program(facts: &Facts, program: &Program, today: NaiveDate) -> Ver
             basis.kommunkod = Some(r.kommunkod.clone());
             basis.residency_provenance = Some(r.provenance);
             basis.residency_from_postal_code = r.from_postal_code;
-            if !program.covers(&r.kommunkod) {
-                reasons.push(Reason::NotResident {
+            if r.from_postal_code {
+                // A hint decides nothing, neither in nor out of the program's area.
+                reasons.push(Reason::ResidencyFromPostalCode {
                     kommunkod: r.kommunkod.clone(),
                 });
-            } else if r.from_postal_code {
-                reasons.push(Reason::ResidencyFromPostalCode {
+            } else if !program.covers(&r.kommunkod) {
+                reasons.push(Reason::NotResident {
                     kommunkod: r.kommunkod.clone(),
                 });
             } else {
@@ -786,6 +787,15 @@ mod tests {
         assert_eq!(v.blocking_codes(), ["residency_from_postal_code"]);
         assert!(v.basis.residency_from_postal_code);
         assert_eq!(v.basis.age_source, Some(AgeSource::BirthDate));
+        // Outside the program's area it is no firmer: a hint never turns a person away.
+        let f = Facts {
+            residency: Some(Residency::from_postal_code("332 30", Provenance::Stated).unwrap()),
+            ..f
+        };
+        let v = assess(&f, &b, p, today());
+        assert_eq!(v.outcome, Outcome::Undetermined);
+        assert_eq!(v.blocking_codes(), ["residency_from_postal_code"]);
+        assert!(v.explain(Lang::En)[1].contains("Gislaved"));
     }
 
     #[test]
