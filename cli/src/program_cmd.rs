@@ -15,7 +15,7 @@ const SECRET_HEADER: &str = "lotsa-ed25519-pkcs8-v1";
 
 #[derive(Subcommand)]
 pub enum ProgramCommand {
-    /// Make an Ed25519 key pair for signing program bundles: <name>.key (secret) and <name>.pub.
+    /// Make an Ed25519 key pair for signing program bundles: OUT.key (secret) and OUT.pub.
     Keygen {
         /// Path prefix of the two files.
         #[arg(short, long, default_value = "program-admin")]

@@ -187,12 +187,7 @@ impl Store {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let program_id: Option<String> = tx
-            .query_row("SELECT program_id FROM drafts WHERE id = ?1", [id], |r| {
-                r.get(0)
-            })
-            .optional()?;
-        let Some(program_id) = program_id else {
+        let Some(program_id) = program_of(&tx, id)? else {
             return Err(StoreError::NotFound {
                 what: "draft",
                 id: id.to_string(),
@@ -316,11 +311,7 @@ impl Store {
             let tx = self
                 .conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let program_id: Option<String> = tx
-                .query_row("SELECT program_id FROM drafts WHERE id = ?1", [id], |r| {
-                    r.get(0)
-                })
-                .optional()?;
+            let program_id = program_of(&tx, id)?;
             tx.execute(
                 "UPDATE drafts SET damaged = ?1 WHERE id = ?2",
                 params![format!("{what}_does_not_open"), id],
@@ -337,6 +328,15 @@ impl Store {
             Err(e) => e,
         }
     }
+}
+
+/// The program a draft belongs to, if the draft exists.
+fn program_of(tx: &rusqlite::Transaction<'_>, id: &str) -> Result<Option<String>, StoreError> {
+    Ok(tx
+        .query_row("SELECT program_id FROM drafts WHERE id = ?1", [id], |r| {
+            r.get(0)
+        })
+        .optional()?)
 }
 
 fn to_json<T: serde::Serialize>(value: &T) -> Vec<u8> {

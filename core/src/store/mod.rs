@@ -7,6 +7,11 @@
 //! a per-draft key that the platform key vault protects, and after finalize the device keeps only
 //! HPKE ciphertext that only the clinic can open. A blob that fails to open is a typed error and
 //! its row is flagged — never a wrong plaintext, never a silent drop.
+//!
+//! The key vault is asked once per open: [`Store::open`] unwraps the current root key and keeps
+//! it in memory until the store is dropped. So a locked device (a vault that is temporarily
+//! unavailable) cannot open the store, and nothing is lost by trying later; an app that wants the
+//! store closed while the device is locked drops it on lock and opens it again on unlock.
 
 pub mod audit;
 mod drafts;
