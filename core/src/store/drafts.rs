@@ -46,7 +46,9 @@ impl Store {
         let key = new_data_key()?;
         let wrapped = self.root(super::CURRENT_EPOCH)?.wrap_data_key(&key, &id)?;
         let body = seal_field(&key, &draft_aad("body", &id), &to_json(&draft))?;
-        let expires_at = now + i64::from(program.draft_lifetime_hours) * 3600;
+        // Rounded up to the minute: a clear column keeps only coarse times.
+        let exact = now + i64::from(program.draft_lifetime_hours) * 3600;
+        let expires_at = exact + (60 - exact.rem_euclid(60)) % 60;
         let day = self.today();
         let tx = self
             .conn

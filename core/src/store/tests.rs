@@ -182,6 +182,12 @@ fn drafts_round_trip_encrypted_and_can_be_deleted() {
     assert_eq!(d.draft.program_id, "lots-for-livet");
     assert!(d.consent.is_some());
     assert_eq!(d.expires_at, f.clock.now().timestamp() + 72 * 3600);
+    // Clear times are coarse: a draft started at 12:00:17 expires at the whole minute after.
+    f.clock.advance(Duration::seconds(17));
+    let later = store.create_draft(f.bundle.program("kalmar").unwrap()).unwrap();
+    let expires = store.draft(&later).unwrap().expires_at;
+    assert_eq!(expires % 60, 0);
+    assert_eq!(expires - (f.clock.now().timestamp() + 72 * 3600), 43);
     // The id and program cannot be changed by an update.
     let changed = store
         .update_draft(&id, |d| {
