@@ -19,9 +19,8 @@ use std::path::{Path, PathBuf};
 /// The clinic key id the test bundles carry.
 pub const CLINIC_KEY_ID: &str = "it-clinic-1";
 
-/// The handover payload schema version finalize binds into the seal (`store::outbox` keeps its
-/// constant private, so the tests state it).
-pub const PAYLOAD_SCHEMA_VERSION: u32 = 1;
+/// The handover payload schema version finalize binds into the seal.
+pub use lotsa_core::store::PAYLOAD_SCHEMA_VERSION;
 
 /// The Stockholm date every store test runs on.
 pub fn today() -> NaiveDate {
