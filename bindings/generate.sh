@@ -4,6 +4,7 @@
 #
 #   bindings/generate.sh            # debug library (what the binding tests use)
 #   bindings/generate.sh --release  # release library (opt-level "s", LTO)
+#   bindings/generate.sh --dev-vault  # with the development file key vault (tests only)
 #
 # Output (never committed; regenerated from scratch on every run):
 #   <target>/bindings/python/lotsa_ffi.py + liblotsa_ffi.so   (importable as is)
@@ -12,13 +13,15 @@
 # where <target> is cargo's target dir (normally ./target at the repo root).
 set -euo pipefail
 
-usage() { sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; }
 
 profile=debug
 cargo_profile=()
+features=()
 while [[ $# -gt 0 ]]; do
     case "$1" in
         --release) profile=release; cargo_profile=(--release) ;;
+        --dev-vault) features=(--features dev-vault) ;;
         -h|--help) usage; exit 0 ;;
         *) echo "generate.sh: unknown option '$1'" >&2; usage >&2; exit 2 ;;
     esac
@@ -41,7 +44,7 @@ lib="$target_dir/$profile/$libfile"
 out="$target_dir/bindings"
 
 echo "==> building lotsa-ffi ($profile)"
-cargo build -p lotsa-ffi "${cargo_profile[@]}"
+cargo build -p lotsa-ffi "${cargo_profile[@]}" "${features[@]}"
 echo "==> building uniffi-bindgen"
 cargo build -p uniffi-bindgen --quiet
 bindgen="$target_dir/debug/uniffi-bindgen"

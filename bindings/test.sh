@@ -3,7 +3,8 @@
 #   1. bindings/generate.sh        builds the host library, generates Python/Kotlin/Swift
 #   2. cargo build -p lotsa        the CLI, which makes the test fixtures the way an administrator
 #                                  would: two keys (`program keygen`) and the example program set
-#                                  signed with each (`program sign`), in <target>/bindings/fixtures
+#                                  signed with each (`program sign`), and a variant of the set in
+#                                  which Kalmar requires the personnummer, in <target>/bindings/fixtures
 #   3. pytest bindings/python-tests  through the generated Python module
 #   4. mvn -B test in bindings/kotlin-tests  the generated Kotlin on the JVM (JNA + host library)
 # Both suites get the fixtures folder (LOTSA_FIXTURES, and -Dlotsa.fixtures for Maven) and fail
@@ -35,7 +36,7 @@ command -v "$python" >/dev/null || die "$python not found"
 command -v mvn >/dev/null || die "mvn not found: install Maven (apt-get install maven), see .ci/bindings-setup.sh"
 command -v java >/dev/null || die "java not found: install a JDK 17+"
 
-bindings/generate.sh "$@"
+bindings/generate.sh --dev-vault "$@"
 
 target_dir="$(cargo metadata --format-version 1 --no-deps \
     | "$python" -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')"
@@ -61,7 +62,19 @@ example="$root/schemas/examples/programs.example.json"
 "$lotsa" program sign "$example" --key "$fixtures/other.key" -o "$fixtures/other-bundle.json"
 "$lotsa" program verify "$fixtures/bundle.json" --trust "$fixtures/admin.pub" >/dev/null \
     || die "the freshly signed fixture bundle does not verify"
-for f in bundle.json admin.pub other-bundle.json other.pub; do
+# The same set with Kalmar's personnummer *required* (the example has no such program), signed with
+# admin.key: a consent must then cover the personnummer whatever the person ticked.
+"$python" - "$example" "$fixtures/programs.pnr-required.json" <<'PY'
+import json, sys
+programs = json.load(open(sys.argv[1], encoding="utf-8"))
+programs["bundle_id"] += "-pnr-required"
+[kalmar] = [p for p in programs["programs"] if p["id"] == "kalmar"]
+kalmar["fields"]["personnummer"] = "required"
+json.dump(programs, open(sys.argv[2], "w", encoding="utf-8"), ensure_ascii=False, indent=2)
+PY
+"$lotsa" program sign "$fixtures/programs.pnr-required.json" --key "$fixtures/admin.key" \
+    -o "$fixtures/pnr-required-bundle.json"
+for f in bundle.json admin.pub other-bundle.json other.pub pnr-required-bundle.json; do
     [[ -s "$fixtures/$f" ]] || die "fixture $fixtures/$f was not made"
 done
 export LOTSA_FIXTURES="$fixtures"

@@ -23,7 +23,8 @@ the fixed date ON) are in helpers.py, shared fixtures in this conftest.
 The signed program bundle and its trust keys are made by the real CLI
 (`lotsa program keygen` / `lotsa program sign schemas/examples/programs.example.json`):
 bundle.json signed with admin.key (trust key admin.pub), other-bundle.json signed with
-other.key (other.pub).
+other.key (other.pub), and pnr-required-bundle.json: the same set with Kalmar's personnummer
+required instead of optional, signed with admin.key.
 bindings/test.sh writes them to target/bindings/fixtures and passes the folder in
 LOTSA_FIXTURES. Nothing secret is committed. If they are missing, every test that needs
 them errors with instructions (never a skip).
@@ -49,7 +50,7 @@ BINDINGS_DIR = pathlib.Path(
 FIXTURES = pathlib.Path(
     os.environ.get("LOTSA_FIXTURES", REPO_ROOT / "target" / "bindings" / "fixtures")
 ).resolve()
-FIXTURE_FILES = ("bundle.json", "admin.pub", "other-bundle.json", "other.pub")
+FIXTURE_FILES = ("bundle.json", "admin.pub", "other-bundle.json", "other.pub", "pnr-required-bundle.json")
 
 
 def _load_generated_module():
@@ -107,7 +108,7 @@ def fixtures_dir():
             f"binding test fixtures missing in {FIXTURES}: {', '.join(missing)}.\n"
             "Run bindings/test.sh (it builds the lotsa CLI and signs "
             "schemas/examples/programs.example.json into target/bindings/fixtures), "
-            "or point LOTSA_FIXTURES at a folder with bundle.json, admin.pub, other-bundle.json and other.pub.",
+            f"or point LOTSA_FIXTURES at a folder with {', '.join(FIXTURE_FILES)}.",
             pytrace=False,
         )
     return FIXTURES
@@ -141,6 +142,12 @@ def other_signed_bundle(fixtures_dir):
 def bundle(ffi, signed_bundle, trust_key):
     """The verified example bundle (lots-for-livet, snackan-gislaved, snackan-ggvv, kalmar)."""
     return ffi.ProgramBundle.load(signed_bundle, trust_key)
+
+
+@pytest.fixture(scope="session")
+def pnr_required_bundle(ffi, fixtures_dir, trust_key):
+    """The example set with Kalmar's personnummer *required*, signed with admin.key."""
+    return ffi.ProgramBundle.load((fixtures_dir / "pnr-required-bundle.json").read_text(encoding="utf-8"), trust_key)
 
 
 @pytest.fixture(scope="session")

@@ -151,3 +151,36 @@ def test_an_unknown_program_is_a_configuration_error(ffi, bundle, consent):
     with pytest.raises(ffi.ApiError) as excinfo:
         bundle.validate_consent(consent(program_id="no-such-program"))
     assert_api_error(excinfo, ffi.ApiError.Configuration, code="unknown_program")
+
+
+# The personnummer is passed on only if the program needs it or the person agrees in so many words.
+
+
+def test_an_optional_personnummer_is_covered_only_when_the_person_agrees(ffi, bundle, consent):
+    # Kalmar accepts the personnummer as optional: by default the consent leaves it out ...
+    default = bundle.validate_consent(consent(program_id="kalmar"))
+    assert default.recipient == "Kalmar kommun, öppenvården"
+    assert default.data_items == ["name", "phone", "language", "best_time", "note", "kommunkod"]
+    # ... and covers it when the person agrees to share it too.
+    shared = bundle.validate_consent(consent(program_id="kalmar", share_personnummer=True))
+    assert shared.data_items == ["name", "phone", "language", "best_time", "note", "kommunkod", "personnummer"]
+    assert bundle.validate_consent(consent(program_id="kalmar", share_personnummer=False)).data_items == (
+        default.data_items
+    )
+
+
+def test_a_personnummer_the_program_never_takes_is_never_covered(ffi, bundle, consent):
+    # lots-for-livet never takes it: agreeing to share it changes nothing (and is no error).
+    for share in (False, True):
+        receipt = bundle.validate_consent(consent(share_personnummer=share))
+        assert "personnummer" not in receipt.data_items
+        assert receipt.data_items == ["name", "phone", "language", "best_time", "note", "kommunkod"]
+
+
+def test_a_required_personnummer_is_always_covered(ffi, pnr_required_bundle, consent):
+    # The same program set with Kalmar's personnummer required (fixture pnr-required-bundle.json).
+    info = pnr_required_bundle.program("kalmar")
+    assert [r.need for r in info.fields if r.field == "personnummer"] == [ffi.FieldNeed.REQUIRED]
+    for share in (False, True):
+        receipt = pnr_required_bundle.validate_consent(consent(program_id="kalmar", share_personnummer=share))
+        assert receipt.data_items.count("personnummer") == 1, receipt.data_items

@@ -16,7 +16,7 @@ pub enum IdKind {
 }
 
 /// A valid identity number.
-#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+#[derive(Clone, PartialEq, Eq, uniffi::Record)]
 pub struct IdentityCheck {
     /// Personnummer or samordningsnummer.
     pub kind: IdKind,
@@ -117,7 +117,7 @@ pub fn normalize_phone(phone: String) -> Result<String, ApiError> {
 }
 
 /// Contact details of the person (all optional; which are required depends on the program).
-#[derive(Debug, Clone, PartialEq, Eq, Default, uniffi::Record)]
+#[derive(Clone, PartialEq, Eq, Default, uniffi::Record)]
 pub struct ContactDetails {
     /// Name or chosen name.
     #[uniffi(default = None)]

@@ -98,7 +98,7 @@ pub struct ConsentScript {
 }
 
 /// What the officer knows about the person. Everything is optional: the verdict says what is missing.
-#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+#[derive(Clone, PartialEq, Eq, uniffi::Record)]
 pub struct PersonFacts {
     /// Personnummer or samordningsnummer as typed.
     #[uniffi(default = None)]
@@ -234,6 +234,11 @@ pub struct ConsentInput {
     pub told_can_withdraw: bool,
     /// Capacity assessment.
     pub capacity: Capacity,
+    /// The person agrees, in so many words, to pass on their personnummer too. Only matters for a
+    /// program that accepts it as optional: a program that requires it always gets it, one that
+    /// never takes it never does.
+    #[uniffi(default = false)]
+    pub share_personnummer: bool,
 }
 
 /// A consent record that passed validation.
@@ -526,6 +531,14 @@ pub(crate) fn consent_record(
         },
     )?;
     record.script.version = input.script_version;
+    // Only an optional personnummer is the person's to add: a required one is covered already,
+    // and one the program never takes stays out (the flag is then ignored, as documented).
+    if input.share_personnummer
+        && p.fields.need(program::Field::Personnummer) == Need::Optional
+        && !record.covers(program::Field::Personnummer)
+    {
+        record.data_items.push(program::Field::Personnummer);
+    }
     Ok(record)
 }
 

@@ -15,7 +15,7 @@ use crate::programs::{
 use crate::{language, today};
 use chrono::DateTime;
 use lotsa_core::clock::{to_stockholm, SystemClock};
-use lotsa_core::crypto::vault::{self, DevFileVault, VaultError};
+use lotsa_core::crypto::vault::{self, VaultError};
 use lotsa_core::eligibility;
 use lotsa_core::referral::{Draft, ResidenceInput};
 use lotsa_core::store::{self as core_store, Store, StoreError};
@@ -88,7 +88,7 @@ impl vault::KeyVault for PlatformVault {
 /// unchanged; an empty or blank string clears it. Values are stored exactly as typed; they are
 /// checked by `check_draft` (identity number, date of birth, municipality, postal code) and by
 /// `finalize` (everything the program needs), which name the field on error.
-#[derive(Debug, Clone, PartialEq, Eq, Default, uniffi::Record)]
+#[derive(Clone, PartialEq, Eq, Default, uniffi::Record)]
 pub struct DraftUpdate {
     /// Name or chosen name.
     #[uniffi(default = None)]
@@ -124,7 +124,7 @@ pub struct DraftUpdate {
 }
 
 /// A draft as read back: what was typed (blank fields are `None`), and its consent if recorded.
-#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+#[derive(Clone, PartialEq, Eq, uniffi::Record)]
 pub struct DraftView {
     /// The referral's id (it becomes the handover id).
     pub draft_id: String,
@@ -329,26 +329,13 @@ impl std::fmt::Debug for DeviceStore {
 
 #[uniffi::export]
 impl DeviceStore {
-    /// Opens (or creates) the store at `path` with the app's key vault: migrations, the root key
-    /// (wrapped by the vault on first use, unwrapped on every later open), then erases expired
-    /// drafts. A locked vault is `VaultLocked`: nothing is lost, open again when unlocked.
+    /// Opens (or creates) the store at `path` with the app's key vault: migrations, then erases
+    /// expired drafts. The vault is asked only when a draft is created or read (the root key is
+    /// made and wrapped with the first draft), so the store opens, and the outbox works, while the
+    /// device is locked; a draft call then is `VaultLocked`, and nothing is lost.
     #[uniffi::constructor]
     pub fn open(path: String, vault: Arc<dyn KeyVault>) -> Result<Arc<DeviceStore>, ApiError> {
         DeviceStore::open_on(&path, Arc::new(PlatformVault(vault)))
-    }
-
-    /// **Development only**: opens the store with the core's file-backed key vault in
-    /// `vault_dir` — keys in plain files that anyone who can read them can use to decrypt
-    /// everything. Prints a warning to standard error on every open. For the CLI, tests and
-    /// emulators; never on a real device.
-    #[uniffi::constructor]
-    pub fn open_with_dev_vault(
-        path: String,
-        vault_dir: String,
-    ) -> Result<Arc<DeviceStore>, ApiError> {
-        let vault =
-            DevFileVault::open(&vault_dir).map_err(|e| ApiError::Storage { msg: e.to_string() })?;
-        DeviceStore::open_on(&path, Arc::new(vault))
     }
 
     /// Starts a draft for a program of the bundle; returns its id. Counts an offer.
@@ -456,9 +443,42 @@ impl DeviceStore {
         })
     }
 
-    /// Counts an offer the person refused. Stores nothing about the person.
-    pub fn record_refusal(&self, program_id: String) -> Result<(), ApiError> {
-        Ok(self.lock().record_refusal(&program_id)?)
+    /// Counts an offer the person refused before any draft was started. Stores nothing about the
+    /// person. The program must be in the bundle (a typo must not invent a program in the
+    /// statistics).
+    pub fn record_refusal(
+        &self,
+        bundle: Arc<ProgramBundle>,
+        program_id: String,
+    ) -> Result<(), ApiError> {
+        let program = bundle.find(&program_id)?;
+        Ok(self.lock().record_refusal(&program.id)?)
+    }
+
+    /// The person declined after a draft was started: erases the draft and counts the refusal
+    /// (the offer was counted when the draft was started), in one step.
+    pub fn refuse_draft(&self, draft_id: String) -> Result<(), ApiError> {
+        Ok(self.lock().refuse_draft(&draft_id)?)
+    }
+
+    /// The program cannot take the person whose draft this is: erases the draft and counts the
+    /// verdict's blocking reasons, in one step. Returns the verdict.
+    pub fn close_ineligible(
+        &self,
+        bundle: Arc<ProgramBundle>,
+        draft_id: String,
+    ) -> Result<Verdict, ApiError> {
+        let mut store = self.lock();
+        let stored = store.draft(&draft_id)?;
+        let program = bundle.find(&stored.draft.program_id)?;
+        let today = today();
+        let facts = stored
+            .draft
+            .facts(today)
+            .map_err(core_store::StoreError::from)?;
+        let verdict = eligibility::assess(&facts, bundle.core(), program, today);
+        store.close_ineligible(&draft_id, &verdict)?;
+        Ok(programs::verdict_from(&verdict))
     }
 
     /// Assesses a person for a program and, when the verdict does not allow a referral, counts
@@ -656,4 +676,23 @@ fn rfc3339(secs: i64) -> String {
     DateTime::from_timestamp(secs, 0)
         .map(|t| to_stockholm(t).to_rfc3339())
         .unwrap_or_default()
+}
+
+#[cfg(feature = "dev-vault")]
+#[uniffi::export]
+impl DeviceStore {
+    /// **Development only**: opens the store with the core's file-backed key vault in
+    /// `vault_dir` — keys in plain files that anyone who can read them can use to decrypt
+    /// everything. Prints a warning to standard error on every open. For tests and emulators;
+    /// never on a real device, so it exists only in builds with the `dev-vault` feature
+    /// (`bindings/generate.sh` turns it on for the binding tests; release builds leave it out).
+    #[uniffi::constructor]
+    pub fn open_with_dev_vault(
+        path: String,
+        vault_dir: String,
+    ) -> Result<Arc<DeviceStore>, ApiError> {
+        let vault = vault::DevFileVault::open(&vault_dir)
+            .map_err(|e| ApiError::Storage { msg: e.to_string() })?;
+        DeviceStore::open_on(&path, Arc::new(vault))
+    }
 }

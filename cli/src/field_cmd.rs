@@ -88,9 +88,13 @@ enum FieldCommand {
         /// The recording officer's service number or staff id.
         #[arg(long)]
         officer: String,
-        /// The officer's unit.
-        #[arg(long, env = "LOTSA_UNIT", default_value = "")]
+        /// The officer's unit (or set LOTSA_UNIT once for the shift).
+        #[arg(long, env = "LOTSA_UNIT")]
         unit: String,
+        /// The person agrees to pass on their personnummer too (only asked when the program
+        /// accepts it as optional; a program that requires it always gets it).
+        #[arg(long)]
+        share_personnummer: bool,
         /// police or lots.
         #[arg(long, default_value = "police")]
         role: String,
@@ -110,10 +114,13 @@ enum FieldCommand {
         #[arg(long)]
         script_version: Option<u32>,
     },
-    /// Count an offer the person refused (nothing about the person is stored).
+    /// The person said no: erase their draft (--draft) or, with no draft started, count the
+    /// offer (--program). Only the refusal is counted; nothing about the person is stored.
     Refuse {
+        #[arg(long, required_unless_present = "draft", conflicts_with = "draft")]
+        program: Option<String>,
         #[arg(long)]
-        program: String,
+        draft: Option<String>,
     },
     /// The person cannot be offered the program: count the verdict's reasons and erase the draft.
     Close { draft: String },
@@ -300,6 +307,7 @@ pub fn run(ctx: &Ctx, a: FieldArgs) -> CmdResult {
             capacity,
             language,
             script_version,
+            share_personnummer,
         } => {
             let bundle = need_bundle(ctx, &a)?;
             let stored = store.draft(draft).map_err(sf)?;
@@ -349,6 +357,11 @@ pub fn run(ctx: &Ctx, a: FieldArgs) -> CmdResult {
             if let Some(v) = script_version {
                 record.script.version = *v;
             }
+            if *share_personnummer && !record.covers(lotsa_core::program::Field::Personnummer) {
+                record
+                    .data_items
+                    .push(lotsa_core::program::Field::Personnummer);
+            }
             store.record_consent(draft, &record, p).map_err(sf)?;
             if ctx.json {
                 ctx.print_json(&json!({
@@ -366,12 +379,34 @@ pub fn run(ctx: &Ctx, a: FieldArgs) -> CmdResult {
                 );
             }
         }
-        FieldCommand::Refuse { program } => {
-            store.record_refusal(program).map_err(sf)?;
+        FieldCommand::Refuse { program, draft } => {
+            let program_id = match (draft, program) {
+                (Some(d), _) => {
+                    let (_, program_id) = store
+                        .draft_ids()
+                        .map_err(sf)?
+                        .into_iter()
+                        .find(|(id, _)| id == d)
+                        .ok_or_else(|| {
+                            Failure::other("not_found", format!("no draft with id {d}"))
+                                .on_field("draft")
+                        })?;
+                    store.refuse_draft(d).map_err(sf)?;
+                    program_id
+                }
+                (None, Some(p)) => {
+                    // A typo must not invent a program in the statistics.
+                    let bundle = need_bundle(ctx, &a)?;
+                    find_program(&bundle, p)?;
+                    store.record_refusal(p).map_err(sf)?;
+                    p.clone()
+                }
+                (None, None) => unreachable!("clap requires --program or --draft"),
+            };
             if ctx.json {
-                ctx.print_json(&json!({ "program_id": program, "refusal_counted": true }));
+                ctx.print_json(&json!({ "program_id": program_id, "refusal_counted": true }));
             } else {
-                println!("refusal counted for {program} (nothing about the person is stored)");
+                println!("refusal counted for {program_id} (nothing about the person is kept)");
             }
         }
         FieldCommand::Close { draft } => {
@@ -384,8 +419,7 @@ pub fn run(ctx: &Ctx, a: FieldArgs) -> CmdResult {
                 .facts(today)
                 .map_err(|e| store_fail(ctx, e.into()))?;
             let verdict = eligibility::assess(&facts, &bundle, p, today);
-            store.record_ineligible(&verdict).map_err(sf)?;
-            store.delete_draft(draft).map_err(sf)?;
+            store.close_ineligible(draft, &verdict).map_err(sf)?;
             let codes = verdict.blocking_codes();
             if ctx.json {
                 ctx.print_json(&json!({ "draft_id": draft, "erased": true, "counted": codes }));

@@ -45,8 +45,12 @@ pub fn run(ctx: &Ctx, cmd: IdCommand) -> CmdResult {
     };
     let io = |e: std::io::Error| Failure::other("io", e.to_string());
     if numbers.is_empty() {
-        for line in std::io::stdin().lock().lines() {
-            each(&line.map_err(io)?, &mut w).map_err(io)?;
+        // Bytes, not `lines()`: one line that is not UTF-8 is refused on its own row
+        // (invalid_characters), it does not end the batch.
+        for line in std::io::stdin().lock().split(b'\n') {
+            let line = line.map_err(io)?;
+            let line = String::from_utf8_lossy(&line);
+            each(line.trim_end_matches('\r'), &mut w).map_err(io)?;
         }
     } else {
         for n in &numbers {

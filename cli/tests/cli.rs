@@ -1497,3 +1497,70 @@ fn field_consent_refusals_name_the_field() {
     let out = dev.run(&["check", &draft]);
     assert_eq!(error_code(&json_one(&out)), "not_found");
 }
+
+#[test]
+fn field_an_optional_personnummer_goes_only_when_the_person_agrees() {
+    let dev = Device::new("field-share");
+    let consent_items = |extra: &[&str]| -> Vec<String> {
+        let draft = dev.ok(&["new", "--program", "kalmar"])["draft_id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let mut args = vec![
+            "consent",
+            &draft,
+            "--witness",
+            "P-4711",
+            "--officer",
+            "P-1234",
+            "--unit",
+            "Kalmar",
+            "--told-no-effect",
+            "--told-withdrawal",
+            "--capacity",
+            "adequate",
+        ];
+        args.extend_from_slice(extra);
+        let v = dev.ok(&args);
+        v["data_items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_str().unwrap().to_string())
+            .collect()
+    };
+    let default = consent_items(&[]);
+    assert!(default.contains(&"phone".to_string()));
+    assert!(
+        !default.contains(&"personnummer".to_string()),
+        "{default:?}"
+    );
+    let shared = consent_items(&["--share-personnummer"]);
+    assert!(shared.contains(&"personnummer".to_string()), "{shared:?}");
+}
+
+#[test]
+fn field_refusing_a_started_draft_erases_it_and_counts_one_offer() {
+    let dev = Device::new("field-refuse");
+    let draft = dev.ok(&["new", "--program", "lots-for-livet"])["draft_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    dev.ok(&["refuse", "--draft", &draft]);
+    let out = dev.run(&["check", &draft]);
+    assert_eq!(error_code(&json_one(&out)), "not_found");
+    let out = dev.run(&["refuse", "--program", "no-such-program"]);
+    assert_eq!(code(&out), 1);
+    assert_eq!(error_code(&json_one(&out)), "unknown_program");
+    let stats = dev.ok(&["stats"]);
+    let count = |name: &str| -> u64 {
+        stats
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["counter"] == name)
+            .map(|r| r["count"].as_u64().unwrap())
+            .sum()
+    };
+    assert_eq!((count("offers"), count("refusals")), (1, 1));
+}

@@ -140,27 +140,29 @@ pub struct ConsentRecord {
     pub capacity: Capacity,
 }
 
-/// A withdrawal of consent: as easy as giving it, one call with the referral's id.
+/// A withdrawal of consent: as easy as giving it, one call with the referral's id. This is what
+/// the clinic is told when a delivered referral is withdrawn: ids, a time to the minute, and who
+/// took the withdrawal by role only — nothing about the person or the officer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Withdrawal {
-    /// The consent withdrawn.
-    pub consent_id: String,
-    /// The referral it covered.
-    pub subject_ref: String,
+    /// The referral withdrawn (its handover id).
+    pub handover_id: String,
+    /// The consent withdrawn, when the device still knows it.
+    pub consent_id: Option<String>,
     /// The program.
     pub program_id: String,
-    /// When.
+    /// When, rounded down to the minute.
     pub withdrawn_at: DateTime<FixedOffset>,
-    /// Who took it (an officer on the street), or `None` when the person told the clinic directly.
-    pub recorded_by: Option<Recorder>,
+    /// Taken by police or a lots on the street; `None` when the person told the clinic directly.
+    pub recorded_by_role: Option<Role>,
 }
 
 /// Why a consent record was refused. Each names the field to fix.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConsentError {
     /// A field is empty.
-    #[error("the consent record is missing {field}")]
+    #[error("the consent record is missing {}", label(field, Lang::En))]
     Missing {
         /// Which field.
         field: &'static str,
@@ -240,7 +242,9 @@ impl Reasoned for ConsentError {
         match lang {
             Lang::En => self.to_string(),
             Lang::Sv => match self {
-                ConsentError::Missing { field } => format!("Samtycket saknar {field}."),
+                ConsentError::Missing { field } => {
+                    format!("Samtycket saknar {}.", label(field, Lang::Sv))
+                }
                 ConsentError::Mismatch { field } => format!("Samtyckets {field} stämmer inte med programmet."),
                 ConsentError::ScriptNotCurrent { current } => format!(
                     "Samtyckestexten är inte programmets aktuella; läs upp den aktuella texten (version {current}) och registrera samtycket igen."
@@ -264,6 +268,26 @@ impl Reasoned for ConsentError {
     }
 }
 
+/// A record field as a person names it.
+fn label(field: &str, lang: Lang) -> &str {
+    let sv = lang == Lang::Sv;
+    match field {
+        "consent_id" if sv => "ett id",
+        "consent_id" => "an id",
+        "subject_ref" if sv => "referensen till remissen",
+        "subject_ref" => "the referral it belongs to",
+        "recorded_by.officer_id" if sv => "tjänstenumret på den som registrerar",
+        "recorded_by.officer_id" => "the recording officer's service number",
+        "recorded_by.unit" if sv => "enheten för den som registrerar",
+        "recorded_by.unit" => "the recording officer's unit",
+        "method.witness" if sv => "vittnet (tjänstenummer)",
+        "method.witness" => "the witness (service number)",
+        "method.signature_sha256" if sv => "den skärmsignerade underskriften",
+        "method.signature_sha256" => "the signature given on screen",
+        other => other,
+    }
+}
+
 fn capacity_name(c: Capacity) -> &'static str {
     match c {
         Capacity::Adequate => "adequate",
@@ -272,8 +296,21 @@ fn capacity_name(c: Capacity) -> &'static str {
     }
 }
 
+/// What a consent covers unless the person says otherwise: every field the program requires or
+/// accepts — except an optional personnummer, which is passed on only when the person agrees to
+/// it in so many words (push [`Field::Personnummer`] onto `data_items`). DESIGN.md: the
+/// personnummer goes to the clinic only if required.
+pub fn default_data_items(program: &Program) -> Vec<Field> {
+    program
+        .fields
+        .passed_on()
+        .into_iter()
+        .filter(|f| *f != Field::Personnummer || program.fields.need(*f) == Need::Required)
+        .collect()
+}
+
 impl ConsentRecord {
-    /// Starts a record for a program from what the program says (recipient, data items, the
+    /// Starts a record for a program from what the program says (recipient, [`default_data_items`], the
     /// current script in the language used); the caller fills in the rest.
     #[allow(clippy::too_many_arguments)]
     pub fn for_program(
@@ -298,7 +335,7 @@ impl ConsentRecord {
             program_id: program.id.clone(),
             subject_ref,
             recipient: program.clinic.name.clone(),
-            data_items: program.fields.passed_on(),
+            data_items: default_data_items(program),
             purpose: Purpose::FirstContact,
             given_at,
             script: ScriptRef {

@@ -492,7 +492,12 @@ pub fn assess_program(facts: &Facts, program: &Program, today: NaiveDate) -> Ver
         None => reasons.push(Reason::ResidencyMissing),
         Some(r) => {
             basis.kommunkod = Some(r.kommunkod.clone());
-            basis.residency_provenance = Some(r.provenance);
+            // A samordningsnummer holder's residency is never more than their own word.
+            basis.residency_provenance = Some(if samordningsnummer {
+                Provenance::Stated
+            } else {
+                r.provenance
+            });
             basis.residency_from_postal_code = r.from_postal_code;
             if r.from_postal_code {
                 // A hint decides nothing, neither in nor out of the program's area.
@@ -770,6 +775,9 @@ mod tests {
             v.provisional,
             "a samordningsnummer holder's residency is never more than stated"
         );
+        let f = facts(&n, "Stockholm", Provenance::Register);
+        let v = assess_program(&f, &p, later);
+        assert_eq!(v.basis.residency_provenance, Some(Provenance::Stated));
     }
 
     #[test]

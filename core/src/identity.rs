@@ -17,10 +17,10 @@
 //! # Century of a 10-digit number
 //!
 //! Against a reference date (normally today): the largest year ≤ the reference year that ends in
-//! those two digits; for `+`, 100 years before that. If that puts the birth date after the
-//! reference date (same year, later day), a number written with `-` or without separator is taken
-//! as 100 years earlier: a 10-digit number can never name a future birth date. A 12-digit number
-//! can, and is refused as `future_birth_date`.
+//! those two digits; for `+`, 100 years before that (DESIGN.md's rule). If that puts the birth
+//! date after the reference date (same year, a later day) the number is refused as
+//! `future_birth_date`, like a 12-digit one: it is not read as a century earlier, because a person
+//! born a century earlier writes `+` from the calendar year they turn 100.
 //!
 //! # Checks, in order
 //!
@@ -397,9 +397,6 @@ pub fn parse(input: &str, reference: NaiveDate) -> Result<IdentityNumber, IdErro
         }
         if shape.plus {
             year -= 100;
-        } else if earliest(kind, year, mm, day_raw) > today {
-            // Same year as the reference but a later day: born a century earlier.
-            year -= 100;
         }
         year
     };
@@ -440,9 +437,12 @@ pub fn parse(input: &str, reference: NaiveDate) -> Result<IdentityNumber, IdErro
     })
 }
 
+/// The oldest age a typed date of birth may give.
+pub const MAX_AGE_YEARS: i32 = 130;
+
 /// Parses a birth date written `YYYY-MM-DD` or `YYYYMMDD` (surrounding whitespace ignored).
-/// Refuses dates that do not exist (`invalid_date`) and dates after `reference`
-/// (`future_birth_date`).
+/// Refuses dates that do not exist or lie more than [`MAX_AGE_YEARS`] back (`invalid_date`) and
+/// dates after `reference` (`future_birth_date`).
 pub fn parse_birth_date(input: &str, reference: NaiveDate) -> Result<NaiveDate, IdError> {
     let s = input.trim().as_bytes();
     if s.is_empty() {
@@ -473,6 +473,10 @@ pub fn parse_birth_date(input: &str, reference: NaiveDate) -> Result<NaiveDate, 
     let date = NaiveDate::from_ymd_opt(year, num(4..6), num(6..8)).ok_or(IdError::InvalidDate)?;
     if date > reference {
         return Err(IdError::FutureBirthDate);
+    }
+    // Nobody alive was born more than 130 years ago: "0990-…" is a typo, not an age.
+    if reference.year() - year > MAX_AGE_YEARS {
+        return Err(IdError::InvalidDate);
     }
     Ok(date)
 }
@@ -633,14 +637,6 @@ fn samordning_birth(year: i32, month: u32, day: u32) -> BirthDate {
         _ => Some(day),
     };
     BirthDate { year, month, day }
-}
-
-/// The earliest date a number can mean in a given year (for the century fallback).
-fn earliest(kind: IdKind, year: i32, month: u32, day: u32) -> (i32, u32, u32) {
-    match kind {
-        IdKind::Personnummer => (year, month, day),
-        IdKind::Samordningsnummer => samordning_birth(year, month, day).earliest(),
-    }
 }
 
 fn ymd(date: NaiveDate) -> (i32, u32, u32) {
@@ -911,17 +907,37 @@ mod tests {
     }
 
     #[test]
+    fn a_typed_birth_date_more_than_130_years_back_is_a_typo() {
+        assert_eq!(
+            parse_birth_date("0990-04-12", today()),
+            Err(IdError::InvalidDate)
+        );
+        assert_eq!(
+            parse_birth_date("1895-03-15", today()),
+            Err(IdError::InvalidDate)
+        );
+        assert!(parse_birth_date("1896-03-15", today()).is_ok());
+    }
+
+    #[test]
     fn century_of_ten_digits_against_the_reference_date() {
         // Largest year ≤ 2026 ending in 26 is 2026; 27 → 1927.
         let n = parse(&with_check("260101123"), today()).unwrap();
         assert_eq!(n.birth().year, 2026);
         let n = parse(&with_check("270101123"), today()).unwrap();
         assert_eq!(n.birth().year, 1927);
-        // Same year but later than the reference day: a century earlier.
-        let n = parse(&with_check("260316123"), today()).unwrap();
-        assert_eq!(n.birth().year, 1926);
-        assert_eq!(n.normalized()[..4], *"1926");
-        let n = parse(&dash(&with_check("261231123")), today()).unwrap();
+        // Same year but later than the reference day: a future birth date, not a century
+        // earlier (that person would write `+` this year).
+        assert_eq!(
+            parse(&with_check("261231123"), today()),
+            Err(IdError::FutureBirthDate)
+        );
+        assert_eq!(
+            parse(&dash(&with_check("261231123")), today()),
+            Err(IdError::FutureBirthDate)
+        );
+        let t = with_check("261231123");
+        let n = parse(&format!("{}+{}", &t[..6], &t[6..]), today()).unwrap();
         assert_eq!(n.birth().year, 1926);
         // `+`: a hundred years before that.
         let t = with_check("260101123");
@@ -1045,15 +1061,13 @@ mod tests {
     }
 
     #[test]
-    fn samordningsnummer_future_and_fallback() {
-        // Day unknown in April 2026 is after the reference date: 12 digits refuse it …
+    fn samordningsnummer_in_the_future() {
+        // Day unknown in April 2026 is after the reference date, in 12 digits and in 10.
         assert_eq!(
             code(&format!("20{}", with_check("260460123"))),
             "future_birth_date"
         );
-        // … and 10 digits fall back a century.
-        let n = parse(&with_check("260460123"), today()).unwrap();
-        assert_eq!(n.birth().year, 1926);
+        assert_eq!(code(&with_check("260460123")), "future_birth_date");
         // Month unknown in the reference year is possible (earliest 1 January).
         let n = parse(&with_check("260060123"), today()).unwrap();
         assert_eq!(n.birth().year, 2026);

@@ -4,6 +4,20 @@
 //! Modules are listed in dependency order (see `DESIGN.md`, "Layout"): each may use those above
 //! it, never those below. `text` is the shared vocabulary of reason codes and sv/en messages.
 
+/// `Debug` that shows only the named (non-personal) fields of a type holding personal data, so a
+/// stray `{:?}`, `dbg!` or failed `unwrap` never prints a name, a phone number or a number.
+macro_rules! debug_without_personal_data {
+    ($t:ty $(, $field:ident)*) => {
+        impl std::fmt::Debug for $t {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.debug_struct(stringify!($t))
+                    $(.field(stringify!($field), &self.$field))*
+                    .finish_non_exhaustive()
+            }
+        }
+    };
+}
+
 pub mod text;
 
 // 1. The time source and the Stockholm calendar.

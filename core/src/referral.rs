@@ -26,7 +26,7 @@ pub fn new_referral_id() -> String {
 }
 
 /// Contact details as typed.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ContactDetails {
     /// Name or chosen name.
@@ -47,7 +47,7 @@ pub struct ContactDetails {
 }
 
 /// Where the person lives, as typed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ResidenceInput {
     /// A kommunkod or municipality name.
@@ -61,7 +61,7 @@ pub struct ResidenceInput {
 }
 
 /// A referral being filled in.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Draft {
     /// The referral's id (UUID); it becomes the handover id.
@@ -324,7 +324,7 @@ fn field_error(field: &'static str, problem: Problem) -> ReferralError {
 }
 
 /// Contact details that passed validation: trimmed, phone in E.164.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ValidContact {
     /// Name or chosen name.
@@ -471,11 +471,8 @@ impl Draft {
     }
 }
 
-/// The contact part of a handover.
-pub type HandoverContact = ValidContact;
-
 /// What the clinic learns about the person beyond contact details (only what the program needs).
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HandoverPerson {
     /// 12-digit personnummer or samordningsnummer.
@@ -504,7 +501,7 @@ pub struct HandoverEligibility {
 }
 
 /// The handover payload: what is sealed to the clinic. Schema: `schemas/handover.schema.json`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HandoverPayload {
     /// Always [`HANDOVER_SCHEMA`].
@@ -516,7 +513,7 @@ pub struct HandoverPayload {
     /// When it was finalized.
     pub created_at: DateTime<FixedOffset>,
     /// How to reach the person.
-    pub contact: HandoverContact,
+    pub contact: ValidContact,
     /// What else the program needs.
     pub person: HandoverPerson,
     /// The verdict.
@@ -696,3 +693,10 @@ mod tests {
         assert_eq!(e.to_string(), "phone: the phone number has too few digits");
     }
 }
+
+debug_without_personal_data!(ContactDetails);
+debug_without_personal_data!(ResidenceInput, provenance);
+debug_without_personal_data!(Draft, draft_id, program_id);
+debug_without_personal_data!(ValidContact);
+debug_without_personal_data!(HandoverPerson);
+debug_without_personal_data!(HandoverPayload, handover_id, program_id);

@@ -576,13 +576,14 @@ fn after_finalize_no_openable_copy_of_the_draft_is_left_in_the_store_files() {
         let vault =
             Arc::new(DevFileVault::open_with_warning(dir.path().join("v"), |_| {}).unwrap());
         let mut store = Store::open(&db, vault.clone(), Arc::new(clock())).unwrap();
+        let id = store.create_draft(kalmar).unwrap();
+        // The root key is made (and wrapped by the vault) with the first draft.
         let root_wrapped: Vec<u8> = store
             .connection()
             .query_row("SELECT wrapped FROM root_keys WHERE epoch = 1", [], |r| {
                 r.get(0)
             })
             .unwrap();
-        let id = store.create_draft(kalmar).unwrap();
         let mut versions = Vec::new();
         for e in &edits {
             store.update_draft(&id, |d| e.apply(d)).unwrap();

@@ -477,6 +477,9 @@ fn referral(
         Capacity::Adequate,
     )
     .unwrap();
+    // The person agrees to pass on everything the program accepts (the personnummer too, where it
+    // is optional: by default it stays on the device, see `default_data_items`).
+    consent.data_items = program.fields.passed_on();
     narrow_consent(&mut consent);
     let payload = build_handover(
         &draft,
@@ -570,6 +573,15 @@ fn lots_for_livet_gets_no_personnummer_and_kalmar_does() {
         r.payload.person.personnummer.as_deref(),
         Some(r.number.as_str())
     );
+
+    // By default a consent does not cover an optional personnummer: it goes only when the
+    // person agrees to it in so many words (DESIGN.md: only if required).
+    let defaults = lotsa_core::consent::default_data_items(kalmar);
+    assert!(!defaults.contains(&Field::Personnummer));
+    let r = referral(&bundle, kalmar, Provenance::Register, |c| {
+        c.data_items = defaults.clone()
+    });
+    assert_eq!(r.payload.person.personnummer, None);
 
     // The person may decline an optional item: then it is not passed on, though it was typed.
     let r = referral(&bundle, kalmar, Provenance::Register, |c| {

@@ -37,6 +37,12 @@ pub enum Event {
     WithdrawalQueued,
     /// A draft was withdrawn before finalize: erased.
     DraftWithdrawn,
+    /// The person declined after a draft was started: erased.
+    DraftRefused,
+    /// The program could not take the person: the draft was erased, the reasons counted.
+    DraftClosed,
+    /// The identity number or date of birth changed after consent: the consent was cleared.
+    ConsentCleared,
 }
 
 impl Event {
@@ -53,6 +59,9 @@ impl Event {
             Event::WithdrawnBeforeDelivery => "withdrawn_before_delivery",
             Event::WithdrawalQueued => "withdrawal_queued",
             Event::DraftWithdrawn => "draft_withdrawn",
+            Event::DraftRefused => "draft_refused",
+            Event::DraftClosed => "draft_closed",
+            Event::ConsentCleared => "consent_cleared",
         }
     }
 }

@@ -5,16 +5,17 @@
 
 use super::audit::{self, Event};
 use super::stats::{self, Counter};
-use super::{draft_aad, new_data_key, Store, StoreError};
+use super::{draft_aad, Store, StoreError};
 use crate::clock::to_stockholm;
 use crate::consent::ConsentRecord;
 use crate::crypto::field::{open_field, seal_field, DataKey};
+use crate::eligibility::Verdict;
 use crate::program::Program;
 use crate::referral::{new_referral_id, Draft};
 use rusqlite::{params, OptionalExtension, TransactionBehavior};
 
 /// A draft as read back: what was typed, and the consent if one was recorded.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct StoredDraft {
     /// The draft.
     pub draft: Draft,
@@ -23,6 +24,8 @@ pub struct StoredDraft {
     /// When it will be erased unless finalized (unix seconds).
     pub expires_at: i64,
 }
+
+debug_without_personal_data!(StoredDraft, draft, expires_at);
 
 struct Row {
     program_id: String,
@@ -43,7 +46,7 @@ impl Store {
             program.id.clone(),
             to_stockholm(self.clock.now()),
         );
-        let key = new_data_key()?;
+        let key = DataKey::generate()?;
         let wrapped = self.root(super::CURRENT_EPOCH)?.wrap_data_key(&key, &id)?;
         let body = seal_field(&key, &draft_aad("body", &id), &to_json(&draft))?;
         // Rounded up to the minute: a clear column keeps only coarse times.
@@ -85,8 +88,8 @@ impl Store {
     }
 
     /// Changes a draft (contact details, number, residence). The id and program cannot change.
-    /// A recorded consent stays only if the change leaves it valid for the same referral; the
-    /// caller re-records consent after changing what is passed on.
+    /// Changing the identity number or date of birth clears a recorded consent (it may be another
+    /// person); correcting contact details keeps it.
     pub fn update_draft(
         &mut self,
         id: &str,
@@ -95,9 +98,15 @@ impl Store {
         let (row, key) = self.draft_row(id)?;
         let body = self.open_or_flag(id, "body", &key, &row.body)?;
         let mut draft: Draft = self.parse_or_flag(id, "body", &body)?;
+        let before = (draft.identity_number.clone(), draft.birth_date.clone());
         change(&mut draft);
         draft.draft_id = id.to_string();
         draft.program_id = row.program_id.clone();
+        // A consent belongs to the person who gave it: a different number or date of birth may be
+        // a different person, so the consent must be given again. Corrections to contact details
+        // keep it.
+        let person_changed = before != (draft.identity_number.clone(), draft.birth_date.clone());
+        let clear_consent = person_changed && row.consent.is_some();
         let sealed = seal_field(&key, &draft_aad("body", id), &to_json(&draft))?;
         let now = self.now();
         let tx = self
@@ -114,6 +123,16 @@ impl Store {
             Some(id),
             Some(&row.program_id),
         )?;
+        if clear_consent {
+            tx.execute("UPDATE drafts SET consent = NULL WHERE id = ?1", [id])?;
+            audit::append(
+                &tx,
+                now,
+                Event::ConsentCleared,
+                Some(id),
+                Some(&row.program_id),
+            )?;
+        }
         tx.commit()?;
         Ok(draft)
     }
@@ -148,8 +167,9 @@ impl Store {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        // One consent per draft in the statistics, however often it is recorded again.
         let had_consent: bool = tx.query_row(
-            "SELECT consent IS NOT NULL FROM drafts WHERE id = ?1",
+            "SELECT EXISTS (SELECT 1 FROM audit WHERE subject = ?1 AND kind = 'consent_recorded')",
             [id],
             |r| r.get(0),
         )?;
@@ -173,16 +193,40 @@ impl Store {
 
     /// Deletes a draft and its key.
     pub fn delete_draft(&mut self, id: &str) -> Result<(), StoreError> {
-        self.erase_draft(id, Event::DraftDeleted, None)
+        self.erase_draft(id, Event::DraftDeleted, &[])
     }
 
-    /// Erases a draft row (and with it the only copy of its data key), with an audit entry and,
-    /// if given, a counter bump — all in one transaction.
+    /// The person declined after a draft was started: erases the draft and counts the refusal
+    /// (the offer was counted when the draft was started), in one transaction.
+    pub fn refuse_draft(&mut self, id: &str) -> Result<(), StoreError> {
+        self.erase_draft(id, Event::DraftRefused, &[Counter::Refusals])
+    }
+
+    /// The program cannot take the person: erases the draft and counts the verdict's blocking
+    /// reasons, in one transaction.
+    pub fn close_ineligible(&mut self, id: &str, verdict: &Verdict) -> Result<(), StoreError> {
+        if verdict.may_refer {
+            return Err(StoreError::WrongState {
+                id: id.to_string(),
+                state: "eligible",
+                reason: "the person can be referred: refuse or delete the draft instead",
+            });
+        }
+        let counters: Vec<Counter> = verdict
+            .blocking_codes()
+            .into_iter()
+            .map(Counter::Ineligible)
+            .collect();
+        self.erase_draft(id, Event::DraftClosed, &counters)
+    }
+
+    /// Erases a draft row (and with it the only copy of its data key), with an audit entry and
+    /// the given counter bumps — all in one transaction.
     pub(super) fn erase_draft(
         &mut self,
         id: &str,
         event: Event,
-        count: Option<Counter>,
+        counters: &[Counter],
     ) -> Result<(), StoreError> {
         let day = self.today();
         let now = self.now();
@@ -197,11 +241,12 @@ impl Store {
         };
         tx.execute("DELETE FROM drafts WHERE id = ?1", [id])?;
         audit::append(&tx, now, event, Some(id), Some(&program_id))?;
-        if let Some(counter) = count {
-            stats::bump(&tx, &day, &program_id, &counter)?;
+        for counter in counters {
+            stats::bump(&tx, &day, &program_id, counter)?;
         }
         tx.commit()?;
-        self.checkpoint()
+        self.checkpoint();
+        Ok(())
     }
 
     /// Erases every draft past its program's draft lifetime; returns how many. Runs at open.
@@ -222,7 +267,7 @@ impl Store {
         }
         tx.commit()?;
         if !expired.is_empty() {
-            self.checkpoint()?;
+            self.checkpoint();
         }
         Ok(expired.len())
     }
@@ -265,7 +310,7 @@ impl Store {
             });
         };
         if row.expires_at <= self.now() {
-            self.erase_draft(id, Event::DraftExpired, None)?;
+            self.erase_draft(id, Event::DraftExpired, &[])?;
             return Err(StoreError::NotFound {
                 what: "draft",
                 id: id.to_string(),

@@ -8,10 +8,12 @@
 //! HPKE ciphertext that only the clinic can open. A blob that fails to open is a typed error and
 //! its row is flagged — never a wrong plaintext, never a silent drop.
 //!
-//! The key vault is asked once per open: [`Store::open`] unwraps the current root key and keeps
-//! it in memory until the store is dropped. So a locked device (a vault that is temporarily
-//! unavailable) cannot open the store, and nothing is lost by trying later; an app that wants the
-//! store closed while the device is locked drops it on lock and opens it again on unlock.
+//! The key vault is asked only when a draft is created or read: the first such call unwraps the
+//! root key (creating it on first use) and keeps it in memory until the store is dropped. So the
+//! store opens, and the outbox, statistics and audit log work, while the device is locked — the
+//! background sync job needs no key to send what is already sealed — and a draft call on a locked
+//! device is a temporary error that loses nothing. An app that wants drafts closed while the
+//! device is locked drops the store on lock.
 
 pub mod audit;
 mod drafts;
@@ -26,7 +28,7 @@ pub use stats::{Counter, StatRow};
 
 use crate::clock::{stockholm_date, Clock};
 use crate::consent::ConsentError;
-use crate::crypto::field::{DataKey, FieldAad, RootKey};
+use crate::crypto::field::{FieldAad, RootKey};
 use crate::crypto::CryptoError;
 use crate::referral::ReferralError;
 use crate::text::{Lang, Reasoned};
@@ -108,7 +110,7 @@ pub enum StoreError {
         reason: String,
     },
     /// The operation does not fit the item's state (e.g. editing a finalized referral).
-    #[error("handover {id} is {state}; {reason}")]
+    #[error("{id} is {state}; {reason}")]
     WrongState {
         /// The item.
         id: String,
@@ -193,6 +195,7 @@ pub struct Store {
     vault: Arc<dyn KeyVault>,
     clock: Arc<dyn Clock>,
     roots: HashMap<u32, RootKey>,
+    erasure_pending: bool,
 }
 
 impl std::fmt::Debug for Store {
@@ -217,12 +220,18 @@ impl Store {
             vault,
             clock,
             roots: HashMap::new(),
+            erasure_pending: false,
         };
-        store.root(CURRENT_EPOCH)?;
         store.purge_expired()?;
         // A crash between an erasing commit and its checkpoint leaves old pages in the WAL file.
-        store.checkpoint()?;
+        store.checkpoint();
         Ok(store)
+    }
+
+    /// Whether erased data may still sit in the WAL file because the last checkpoint could not
+    /// complete (another connection was reading). The next erasing commit or open tries again.
+    pub fn erasure_pending(&self) -> bool {
+        self.erasure_pending
     }
 
     /// Moves every committed page from the WAL file into the database and truncates the WAL.
@@ -230,10 +239,22 @@ impl Store {
     /// with `secure_delete` the freed database pages are zeroed, but until the checkpoint the WAL
     /// still holds the erased rows — including a draft's wrapped data key, which the root key
     /// could still open.
-    pub(crate) fn checkpoint(&self) -> Result<(), StoreError> {
-        self.conn
-            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
-        Ok(())
+    ///
+    /// A reader on another connection (a sync worker, say) can block it; then it waits a little,
+    /// not the full busy timeout, leaves [`Store::erasure_pending`] set and returns `false`. It
+    /// never turns the commit before it into an error.
+    pub(crate) fn checkpoint(&mut self) -> bool {
+        let short = std::time::Duration::from_millis(100);
+        let done = self.conn.busy_timeout(short).is_ok()
+            && matches!(
+                self.conn
+                    .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r
+                        .get::<_, i64>(0)),
+                Ok(0)
+            );
+        let _ = self.conn.busy_timeout(schema::BUSY_TIMEOUT);
+        self.erasure_pending = !done;
+        done
     }
 
     /// The underlying connection (read-only uses: tests, integrity checks).
@@ -305,19 +326,20 @@ impl Store {
     }
 }
 
+/// The format version of a draft's blobs, bound into their AAD. It is not the store's schema
+/// version: a migration that adds a column must not make every stored draft unreadable. It
+/// changes only when the blobs' contents change shape (and then old blobs are read with the old
+/// version and rewritten).
+const DRAFT_BLOB_VERSION: u32 = 1;
+
 /// The AAD of a draft's blob column.
 fn draft_aad<'a>(column: &'a str, id: &'a str) -> FieldAad<'a> {
     FieldAad {
         table: "drafts",
         column,
         record_id: id,
-        schema_version: schema::SCHEMA_VERSION,
+        schema_version: DRAFT_BLOB_VERSION,
     }
-}
-
-/// A fresh data key for a new draft (kept here so drafts.rs only composes).
-fn new_data_key() -> Result<DataKey, StoreError> {
-    Ok(DataKey::generate()?)
 }
 
 #[cfg(test)]

@@ -7,12 +7,13 @@ use super::audit::{self, Event};
 use super::stats::{self, Counter};
 use super::{Store, StoreError};
 use crate::clock::to_stockholm;
-use crate::consent::Recorder;
+use crate::consent::{Recorder, Withdrawal};
 use crate::crypto::seal::{seal_to_clinic_b64, SealBinding};
 use crate::crypto::sha256_hex;
 use crate::eligibility;
 use crate::program::Bundle;
 use crate::referral::{build_handover, new_referral_id};
+use chrono::Timelike;
 use rusqlite::{params, OptionalExtension, TransactionBehavior};
 use serde::Serialize;
 
@@ -99,16 +100,14 @@ pub enum Withdrawn {
     AlreadyWithdrawn,
 }
 
-/// The withdrawal message the clinic receives: ids and a time, nothing personal.
+/// The withdrawal message the clinic receives: the consent module's [`Withdrawal`] with a schema
+/// name and an id of its own. Nothing personal, so it is stored as it will be sent.
 #[derive(Debug, Clone, Serialize)]
 struct WithdrawalMessage<'a> {
     schema: &'static str,
     withdrawal_id: &'a str,
-    handover_id: &'a str,
-    consent_id: Option<&'a str>,
-    program_id: &'a str,
-    withdrawn_at: String,
-    recorded_by: Option<&'a Recorder>,
+    #[serde(flatten)]
+    withdrawal: &'a Withdrawal,
 }
 
 /// One item, as the app's queue screen shows it. No personal data.
@@ -187,6 +186,8 @@ impl Store {
         drop(payload);
 
         let now = self.now();
+        // Clear columns keep coarse times: an item is due from the minute it was queued.
+        let minute = now - now.rem_euclid(60);
         let day = self.today();
         let tx = self
             .conn
@@ -202,8 +203,8 @@ impl Store {
                 key.key_id,
                 sealed,
                 sha256_hex(&sealed),
-                now,
-                now - now.rem_euclid(60),
+                minute,
+                minute,
                 day
             ],
         )?;
@@ -216,7 +217,7 @@ impl Store {
         }
         audit::append(&tx, now, Event::Finalized, Some(id), Some(&program.id))?;
         tx.commit()?;
-        self.checkpoint()?;
+        self.checkpoint();
         Ok(id.to_string())
     }
 
@@ -228,16 +229,27 @@ impl Store {
         id: &str,
         recorded_by: Option<&Recorder>,
     ) -> Result<Withdrawn, StoreError> {
-        let is_draft: bool = self
+        let draft_consented: Option<bool> = self
             .conn
-            .query_row("SELECT 1 FROM drafts WHERE id = ?1", [id], |_| Ok(true))
-            .optional()?
-            .unwrap_or(false);
-        if is_draft {
-            self.erase_draft(id, Event::DraftWithdrawn, Some(Counter::Withdrawals))?;
+            .query_row(
+                "SELECT consent IS NOT NULL FROM drafts WHERE id = ?1",
+                [id],
+                |r| r.get(0),
+            )
+            .optional()?;
+        if let Some(consented) = draft_consented {
+            // Only a consent that was given can be withdrawn; an unconsented draft is just erased.
+            let counters: &[Counter] = if consented {
+                &[Counter::Withdrawals]
+            } else {
+                &[]
+            };
+            self.erase_draft(id, Event::DraftWithdrawn, counters)?;
             return Ok(Withdrawn::DraftErased);
         }
         let now = self.now();
+        // Clear columns keep coarse times: an item is due from the minute it was queued.
+        let minute = now - now.rem_euclid(60);
         let day = self.today();
         let tx = self
             .conn
@@ -291,14 +303,21 @@ impl Store {
                     )?;
                 }
                 let withdrawal_id = new_referral_id();
+                let at = to_stockholm(self.clock.now());
+                let withdrawal = Withdrawal {
+                    handover_id: id.to_string(),
+                    consent_id,
+                    program_id: program_id.clone(),
+                    withdrawn_at: at
+                        - chrono::Duration::nanoseconds(
+                            i64::from(at.second()) * 1_000_000_000 + i64::from(at.nanosecond()),
+                        ),
+                    recorded_by_role: recorded_by.map(|r| r.role),
+                };
                 let message = WithdrawalMessage {
                     schema: "lotsa.withdrawal/1",
                     withdrawal_id: &withdrawal_id,
-                    handover_id: id,
-                    consent_id: consent_id.as_deref(),
-                    program_id: &program_id,
-                    withdrawn_at: to_stockholm(self.clock.now()).to_rfc3339(),
-                    recorded_by,
+                    withdrawal: &withdrawal,
                 };
                 let bytes = serde_json::to_vec(&message).expect("a withdrawal always serialises");
                 tx.execute(
@@ -311,8 +330,8 @@ impl Store {
                         id,
                         bytes,
                         sha256_hex(&bytes),
-                        now,
-                        now - now.rem_euclid(60),
+                        minute,
+                        minute,
                         day
                     ],
                 )?;
@@ -331,7 +350,7 @@ impl Store {
         }
         tx.commit()?;
         if result != Withdrawn::AlreadyWithdrawn {
-            self.checkpoint()?;
+            self.checkpoint();
         }
         Ok(result)
     }

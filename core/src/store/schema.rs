@@ -12,8 +12,11 @@ use rusqlite::{Connection, TransactionBehavior};
 
 use super::StoreError;
 
-/// The schema version this build writes (also bound into every field blob's AAD).
+/// The schema version this build writes.
 pub const SCHEMA_VERSION: u32 = 1;
+
+/// How long a write waits for another connection's lock before it gives up.
+pub const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Migration `i` takes the database from version `i` to `i + 1`.
 const MIGRATIONS: &[&str] = &[V1];
@@ -88,7 +91,7 @@ CREATE TABLE stats (
 /// Sets the connection up as DESIGN.md decides: WAL, full sync (a consent must survive a dead
 /// battery), secure delete, foreign keys, and a busy timeout for a second connection.
 pub fn configure(conn: &Connection) -> Result<(), StoreError> {
-    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
     let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
     if !mode.eq_ignore_ascii_case("wal") {
         return Err(StoreError::Storage {

@@ -184,7 +184,9 @@ fn drafts_round_trip_encrypted_and_can_be_deleted() {
     assert_eq!(d.expires_at, f.clock.now().timestamp() + 72 * 3600);
     // Clear times are coarse: a draft started at 12:00:17 expires at the whole minute after.
     f.clock.advance(Duration::seconds(17));
-    let later = store.create_draft(f.bundle.program("kalmar").unwrap()).unwrap();
+    let later = store
+        .create_draft(f.bundle.program("kalmar").unwrap())
+        .unwrap();
     let expires = store.draft(&later).unwrap().expires_at;
     assert_eq!(expires % 60, 0);
     assert_eq!(expires - (f.clock.now().timestamp() + 72 * 3600), 43);
@@ -324,6 +326,8 @@ fn finalize_refuses_without_consent_with_a_bad_verdict_or_a_bad_field() {
     store
         .update_draft(&id, |d| d.identity_number = Some("19900412-1234".into()))
         .unwrap();
+    // A new number clears the consent; with consent given again, the number itself is refused.
+    store.record_consent(&id, &consent(p, &id), p).unwrap();
     assert_eq!(
         store.finalize(&id, &f.bundle).unwrap_err().code(),
         "invalid_checksum"
@@ -355,17 +359,20 @@ fn consent_is_checked_before_it_is_stored() {
         .unwrap_err();
     assert_eq!(err.code(), "consent_mismatch");
     assert!(store.draft(&id).unwrap().consent.is_none());
-    // Withdrawing the draft erases it and counts the withdrawal in the same step.
+    // Withdrawing a draft nobody consented to erases it and counts no withdrawal …
     assert_eq!(store.withdraw(&id, None).unwrap(), Withdrawn::DraftErased);
-    let withdrawals: i64 = store
-        .connection()
-        .query_row(
-            "SELECT count FROM stats WHERE counter = 'withdrawals'",
-            [],
-            |r| r.get(0),
+    let withdrawals = |store: &Store| {
+        count(
+            store,
+            "SELECT coalesce(sum(count), 0) FROM stats WHERE counter = 'withdrawals'",
         )
-        .unwrap();
-    assert_eq!(withdrawals, 1);
+    };
+    assert_eq!(withdrawals(&store), 0);
+    // … a consented one counts the withdrawal in the same step.
+    let id = store.create_draft(p).unwrap();
+    store.record_consent(&id, &consent(p, &id), p).unwrap();
+    assert_eq!(store.withdraw(&id, None).unwrap(), Withdrawn::DraftErased);
+    assert_eq!(withdrawals(&store), 1);
 }
 
 #[test]
@@ -573,9 +580,11 @@ fn a_flipped_byte_in_a_sealed_payload_is_caught_and_flagged() {
 }
 
 #[test]
-fn a_flipped_byte_in_the_wrapped_root_key_stops_the_open_with_a_typed_error() {
+fn a_flipped_byte_in_the_wrapped_root_key_stops_drafts_but_not_the_outbox() {
     let f = Fixture::new("tamper-root");
     let mut store = f.open();
+    let sealed = f.ready_draft(&mut store);
+    store.finalize(&sealed, &f.bundle).unwrap();
     let id = f.ready_draft(&mut store);
     flip_byte(
         &store,
@@ -584,16 +593,18 @@ fn a_flipped_byte_in_the_wrapped_root_key_stops_the_open_with_a_typed_error() {
         "1",
     );
     drop(store);
-    let err = Store::open(&f.path(), f.vault.clone(), f.clock.clone()).unwrap_err();
+    // The store opens: what is already sealed needs no device key.
+    let mut store = f.open();
+    assert_eq!(store.queue_status().unwrap().items.len(), 1);
+    assert!(store.sealed_payload(&sealed).is_ok());
+    let err = store.draft(&id).unwrap_err();
     assert!(matches!(err, StoreError::Crypto(_)), "{err}");
-    // Nothing was deleted: the draft row is still there for when the key is restored.
-    let conn = rusqlite::Connection::open(f.path()).unwrap();
-    let n: i64 = conn
-        .query_row("SELECT count(*) FROM drafts WHERE id = ?1", [&id], |r| {
-            r.get(0)
-        })
-        .unwrap();
-    assert_eq!(n, 1);
+    // Nothing was deleted or flagged: the draft is there for when the key is restored.
+    assert_eq!(store.draft_ids().unwrap().len(), 1);
+    assert_eq!(
+        count(&store, "SELECT count(*) FROM drafts WHERE damaged IS NULL"),
+        1
+    );
 }
 
 #[test]
@@ -601,13 +612,167 @@ fn a_locked_vault_is_temporary_and_loses_nothing() {
     let f = Fixture::new("locked");
     let mut store = f.open();
     let id = f.ready_draft(&mut store);
+    let sealed = f.ready_draft(&mut store);
+    store.finalize(&sealed, &f.bundle).unwrap();
     drop(store);
     f.vault.set_unavailable(true);
-    let err = Store::open(&f.path(), f.vault.clone(), f.clock.clone()).unwrap_err();
-    assert_eq!(err.code(), "vault_unavailable");
-    f.vault.set_unavailable(false);
+    // Locked: the store opens and the outbox is usable (the sync job needs no key) …
     let mut store = f.open();
+    assert!(store.sealed_payload(&sealed).is_ok());
+    store.record_refusal("lots-for-livet").unwrap();
+    // … while drafts wait for the unlock, untouched.
+    assert_eq!(store.draft(&id).unwrap_err().code(), "vault_unavailable");
+    let p = f.bundle.program("kalmar").unwrap();
+    assert_eq!(
+        store.create_draft(p).unwrap_err().code(),
+        "vault_unavailable"
+    );
+    f.vault.set_unavailable(false);
     assert!(store.draft(&id).is_ok());
+}
+
+#[test]
+fn refusing_or_closing_a_draft_erases_it_and_counts_once() {
+    let f = Fixture::new("refuse-close");
+    let mut store = f.open();
+    let p = f.bundle.program("lots-for-livet").unwrap();
+    let declined = store.create_draft(p).unwrap();
+    store.refuse_draft(&declined).unwrap();
+    let young = store.create_draft(p).unwrap();
+    store
+        .update_draft(&young, |d| d.birth_date = Some("2010-01-01".into()))
+        .unwrap();
+    let facts = store.draft(&young).unwrap().draft.facts(today()).unwrap();
+    let verdict = crate::eligibility::assess(&facts, &f.bundle, p, today());
+    store.close_ineligible(&young, &verdict).unwrap();
+    assert_eq!(store.draft_ids().unwrap(), Vec::<(String, String)>::new());
+    let stats: Vec<(String, u64)> = store
+        .stats()
+        .unwrap()
+        .into_iter()
+        .map(|r| (r.counter, r.count))
+        .collect();
+    assert_eq!(
+        stats,
+        [
+            ("ineligible:residency_missing".to_string(), 1),
+            ("ineligible:too_young".to_string(), 1),
+            ("offers".to_string(), 2),
+            ("refusals".to_string(), 1),
+        ]
+    );
+    let kinds: Vec<_> = store
+        .audit_entries()
+        .unwrap()
+        .into_iter()
+        .map(|e| e.kind)
+        .collect();
+    assert!(kinds.contains(&"draft_refused".to_string()));
+    assert!(kinds.contains(&"draft_closed".to_string()));
+}
+
+#[test]
+fn another_identity_number_clears_the_consent_but_a_phone_fix_keeps_it() {
+    let f = Fixture::new("consent-cleared");
+    let mut store = f.open();
+    let id = f.ready_draft(&mut store);
+    store
+        .update_draft(&id, |d| d.contact.phone = Some("070-123 45 68".into()))
+        .unwrap();
+    assert!(store.draft(&id).unwrap().consent.is_some());
+    store
+        .update_draft(&id, |d| d.identity_number = Some("19850412-1230".into()))
+        .unwrap();
+    assert!(store.draft(&id).unwrap().consent.is_none());
+    assert!(matches!(
+        store.finalize(&id, &f.bundle),
+        Err(StoreError::ConsentMissing { .. })
+    ));
+    assert!(store.verify_audit().is_ok());
+    // Consenting again counts no second consent for the same person.
+    let p = f.bundle.program("lots-for-livet").unwrap();
+    store.record_consent(&id, &consent(p, &id), p).unwrap();
+    assert_eq!(
+        count(&store, "SELECT count FROM stats WHERE counter = 'consents'"),
+        1
+    );
+    // An eligible draft is not closed as ineligible.
+    let facts = store.draft(&id).unwrap().draft.facts(today()).unwrap();
+    let verdict = crate::eligibility::assess(&facts, &f.bundle, p, today());
+    assert_eq!(
+        store.close_ineligible(&id, &verdict).unwrap_err().code(),
+        "wrong_state"
+    );
+    assert!(store.draft(&id).is_ok());
+}
+
+#[test]
+fn a_reader_on_another_connection_leaves_the_erasure_pending_not_failed() {
+    let f = Fixture::new("checkpoint-busy");
+    let mut store = f.open();
+    let id = f.ready_draft(&mut store);
+    // Another connection (a sync worker, say) in the middle of a read.
+    let reader = rusqlite::Connection::open(f.path()).unwrap();
+    reader
+        .execute_batch("BEGIN; SELECT count(*) FROM outbox;")
+        .unwrap();
+    let started = std::time::Instant::now();
+    store.finalize(&id, &f.bundle).unwrap();
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(2),
+        "no long wait"
+    );
+    assert!(store.erasure_pending());
+    reader.execute_batch("COMMIT").unwrap();
+    drop(reader);
+    // The next erasing step (or the next open) completes it.
+    let other = f.ready_draft(&mut store);
+    store.delete_draft(&other).unwrap();
+    assert!(!store.erasure_pending());
+    let wal = std::fs::metadata(f.dir.join("device.sqlite-wal"))
+        .unwrap()
+        .len();
+    assert_eq!(wal, 0);
+}
+
+#[test]
+fn the_withdrawal_message_holds_ids_a_minute_and_a_role_only() {
+    let f = Fixture::new("withdrawal-message");
+    let mut store = f.open();
+    f.clock.advance(Duration::seconds(17));
+    let id = f.ready_draft(&mut store);
+    store.finalize(&id, &f.bundle).unwrap();
+    store
+        .connection()
+        .execute(
+            "UPDATE outbox SET state = 'delivered', payload = NULL WHERE id = ?1",
+            [&id],
+        )
+        .unwrap();
+    let officer = crate::consent::Recorder {
+        role: Role::Lots,
+        officer_id: "L-5555".into(),
+        unit: "Uppsökarteamet".into(),
+    };
+    let Withdrawn::QueuedForClinic { withdrawal_id } = store.withdraw(&id, Some(&officer)).unwrap()
+    else {
+        panic!("expected a queued withdrawal");
+    };
+    let bytes = store.sealed_payload(&withdrawal_id).unwrap();
+    let text = String::from_utf8(bytes).unwrap();
+    assert!(
+        !text.contains("L-5555") && !text.contains("Uppsökarteamet"),
+        "{text}"
+    );
+    let message: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(message["recorded_by_role"], "lots");
+    assert_eq!(message["withdrawn_at"], "2026-11-23T12:00:00+01:00");
+    // Clear times are whole minutes.
+    let odd: i64 = count(
+        &store,
+        "SELECT count(*) FROM outbox WHERE next_attempt_at % 60 != 0 OR queued_at % 60 != 0",
+    );
+    assert_eq!(odd, 0);
 }
 
 #[test]

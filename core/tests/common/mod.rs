@@ -134,9 +134,11 @@ pub fn officer() -> Recorder {
     }
 }
 
-/// A valid verbal consent for draft `id`.
+/// A valid verbal consent for draft `id`, in which the person agrees to pass on everything the
+/// program accepts — their personnummer too, where it is optional (Kalmar), so that the scans
+/// look for it inside the sealed payload as well.
 pub fn consent(p: &Program, id: &str) -> ConsentRecord {
-    ConsentRecord::for_program(
+    let mut record = ConsentRecord::for_program(
         p,
         Lang::Sv,
         uuid::Uuid::new_v4().to_string(),
@@ -150,7 +152,9 @@ pub fn consent(p: &Program, id: &str) -> ConsentRecord {
         true,
         Capacity::Adequate,
     )
-    .unwrap()
+    .unwrap();
+    record.data_items = p.fields.passed_on();
+    record
 }
 
 /// Contact details, number and residence a Kalmar referral needs.

@@ -28,11 +28,22 @@ class ConsentTest : LotsaTest() {
         toldNoEffectOnPoliceMatter: Boolean = true,
         toldCanWithdraw: Boolean = true,
         capacity: Capacity = Capacity.ADEQUATE,
-    ) = ConsentInput(
-        programId = programId, subjectRef = subjectRef, language = language, scriptVersion = scriptVersion,
-        method = method, role = role, officerId = officerId, unit = unit,
-        toldNoEffectOnPoliceMatter = toldNoEffectOnPoliceMatter, toldCanWithdraw = toldCanWithdraw, capacity = capacity,
-    )
+        sharePersonnummer: Boolean? = null,
+    ) = if (sharePersonnummer == null) {
+        // The field left out, as an app that never asks would: its default applies.
+        ConsentInput(
+            programId = programId, subjectRef = subjectRef, language = language, scriptVersion = scriptVersion,
+            method = method, role = role, officerId = officerId, unit = unit,
+            toldNoEffectOnPoliceMatter = toldNoEffectOnPoliceMatter, toldCanWithdraw = toldCanWithdraw, capacity = capacity,
+        )
+    } else {
+        ConsentInput(
+            programId = programId, subjectRef = subjectRef, language = language, scriptVersion = scriptVersion,
+            method = method, role = role, officerId = officerId, unit = unit,
+            toldNoEffectOnPoliceMatter = toldNoEffectOnPoliceMatter, toldCanWithdraw = toldCanWithdraw, capacity = capacity,
+            sharePersonnummer = sharePersonnummer,
+        )
+    }
 
     private fun missing(input: ConsentInput) = assertFailsWith<ApiException.ConsentMissing> { bundle.validateConsent(input) }
 
@@ -124,6 +135,39 @@ class ConsentTest : LotsaTest() {
         assertApiError(lang, field = "language", code = "unsupported_language")
         val program = assertFailsWith<ApiException.Configuration> { bundle.validateConsent(consent(programId = "nope")) }
         assertEquals("unknown_program", program.code)
+    }
+
+    private val withoutPersonnummer = listOf("name", "phone", "language", "best_time", "note", "kommunkod")
+
+    @Test
+    fun `an optional personnummer is covered only when the person agrees`() {
+        // Kalmar accepts the personnummer as optional: by default the consent leaves it out ...
+        val default = bundle.validateConsent(consent(programId = "kalmar"))
+        assertEquals("Kalmar kommun, öppenvården", default.recipient)
+        assertEquals(withoutPersonnummer, default.dataItems)
+        assertEquals(withoutPersonnummer, bundle.validateConsent(consent(programId = "kalmar", sharePersonnummer = false)).dataItems)
+        // ... and covers it when the person agrees to share it too.
+        val shared = bundle.validateConsent(consent(programId = "kalmar", sharePersonnummer = true))
+        assertEquals(withoutPersonnummer + "personnummer", shared.dataItems)
+    }
+
+    @Test
+    fun `a personnummer the program never takes is never covered`() {
+        // lots-for-livet never takes it: agreeing to share it changes nothing (and is no error).
+        for (share in listOf(null, false, true)) {
+            assertEquals(withoutPersonnummer, bundle.validateConsent(consent(sharePersonnummer = share)).dataItems, "share=$share")
+        }
+    }
+
+    @Test
+    fun `a required personnummer is always covered`() {
+        // The same program set with Kalmar's personnummer required (fixture pnr-required-bundle.json).
+        val required = Fixtures.pnrRequiredBundle
+        assertEquals(FieldNeed.REQUIRED, required.program("kalmar").fields.single { it.field == "personnummer" }.need)
+        for (share in listOf(null, false, true)) {
+            val items = required.validateConsent(consent(programId = "kalmar", sharePersonnummer = share)).dataItems
+            assertEquals(1, items.count { it == "personnummer" }, "share=$share: $items")
+        }
     }
 
     companion object {

@@ -83,11 +83,16 @@ class StoreTest : LotsaTest() {
 
     private val db get() = tmp.resolve("device.db").path
 
-    private fun consent(programId: String = program, toldCanWithdraw: Boolean = true) = ConsentInput(
+    private fun consent(
+        programId: String = program,
+        toldCanWithdraw: Boolean = true,
+        unit: String = "Polisen City, Sergels torg",
+        sharePersonnummer: Boolean = false,
+    ) = ConsentInput(
         programId = programId, subjectRef = "ignored: the store uses the draft id", language = "sv",
         scriptVersion = 1u, method = ConsentMethod.Verbal("P-4711"), role = Role.POLICE, officerId = "P-1234",
-        unit = "Polisen City, Sergels torg", toldNoEffectOnPoliceMatter = true, toldCanWithdraw = toldCanWithdraw,
-        capacity = Capacity.ADEQUATE,
+        unit = unit, toldNoEffectOnPoliceMatter = true, toldCanWithdraw = toldCanWithdraw,
+        capacity = Capacity.ADEQUATE, sharePersonnummer = sharePersonnummer,
     )
 
     /** A draft of an adult resident of Stockholm with name and phone. */
@@ -103,15 +108,26 @@ class StoreTest : LotsaTest() {
         return id
     }
 
+    /** A draft that is already a sealed handover in the outbox. */
+    private fun sealedHandover(store: DeviceStore): String {
+        val id = eligibleDraft(store)
+        store.recordConsent(bundle, id, consent())
+        return store.finalize(bundle, id)
+    }
+
     private fun counters(store: DeviceStore, programId: String = program) =
         store.stats().filter { it.programId == programId }.associate { it.counter to it.count.toLong() }
+
+    private val root = "lotsa.root.1"
 
     @Test
     fun `the whole path - draft, consent, finalize, withdraw`() {
         val vault = TestVault()
         DeviceStore.open(db, vault).use { store ->
-            assertEquals(listOf("wrap" to "lotsa.root.1"), vault.calls)
+            // Opening asks the vault nothing: the root key is made with the first draft.
+            assertEquals(emptyList(), vault.calls)
             val id = eligibleDraft(store)
+            assertEquals(listOf("wrap" to root), vault.calls)
             val view = store.draft(id)
             assertEquals("Kim Testsson", view.name)
             assertEquals(Ids.ADULT, view.identityNumber)
@@ -154,8 +170,28 @@ class StoreTest : LotsaTest() {
             assertEquals(5uL, audit.entries)
             assertEquals(64, audit.head?.length)
         }
-        // Only the first open needed the vault, to wrap the new root key.
-        assertEquals(listOf("wrap" to "lotsa.root.1"), vault.calls)
+        // Only the first draft needed the vault, to wrap the new root key.
+        assertEquals(listOf("wrap" to root), vault.calls)
+    }
+
+    @Test
+    fun `reopening unwraps the root key once, at the first draft call`() {
+        val vault = TestVault()
+        val (id, receipt) = DeviceStore.open(db, vault).use { store ->
+            val id = eligibleDraft(store)
+            id to store.recordConsent(bundle, id, consent())
+        }
+        vault.calls.clear()
+        DeviceStore.open(db, vault).use { store ->
+            assertEquals(emptyList(), vault.calls)
+            assertEquals(receipt, store.draft(id).consent)
+            assertEquals(listOf("unwrap" to root), vault.calls)
+            val second = store.createDraft(bundle, program)
+            assertEquals(id, store.finalize(bundle, id))
+            assertEquals(program, store.draft(second).programId)
+            // Kept while the store is open; the existing root key is reused, not replaced.
+            assertEquals(listOf("unwrap" to root), vault.calls)
+        }
     }
 
     @Test
@@ -188,12 +224,130 @@ class StoreTest : LotsaTest() {
 
     @Test
     fun `a refusal is counted and nothing about the person is stored`() {
-        DeviceStore.open(db, TestVault()).use { store ->
-            store.recordRefusal("kalmar")
+        val vault = TestVault()
+        DeviceStore.open(db, vault).use { store ->
+            store.recordRefusal(bundle, "kalmar")
             assertEquals(mapOf("offers" to 1L, "refusals" to 1L), counters(store, "kalmar"))
             assertTrue(store.drafts().isEmpty())
             assertTrue(store.queueStatus().items.isEmpty())
             assertEquals(0uL, store.verifyAudit().entries)
+            // A program not in the bundle is refused: a typo must not invent a program in the statistics.
+            val e = assertFailsWith<ApiException.Configuration> { store.recordRefusal(bundle, "kalmr") }
+            assertApiError(e, code = "unknown_program")
+            assertEquals(listOf("kalmar"), store.stats().map { it.programId }.distinct())
+        }
+        assertEquals(emptyList(), vault.calls)
+    }
+
+    @Test
+    fun `refusing a started draft erases it and counts one refusal`() {
+        DeviceStore.open(db, TestVault()).use { store ->
+            val id = eligibleDraft(store)
+            val kept = store.createDraft(bundle, program)
+            val entries = store.verifyAudit().entries
+            store.refuseDraft(id)
+            assertEquals(listOf(kept), store.drafts().map { it.draftId })
+            assertApiError(assertFailsWith<ApiException.InvalidInput> { store.draft(id) }, field = "draft_id", code = "not_found")
+            // The offer was counted when the draft was started: no second one.
+            assertEquals(mapOf("offers" to 2L, "refusals" to 1L), counters(store))
+            assertEquals(entries + 1uL, store.verifyAudit().entries)
+            assertTrue(store.verifyAudit().intact)
+            val again = assertFailsWith<ApiException.InvalidInput> { store.refuseDraft(id) }
+            assertApiError(again, field = "draft_id", code = "not_found")
+            assertEquals(mapOf("offers" to 2L, "refusals" to 1L), counters(store))
+        }
+    }
+
+    @Test
+    fun `closing an ineligible draft erases it and counts each blocking reason`() {
+        DeviceStore.open(db, TestVault()).use { store ->
+            val young = eligibleDraft(store, identityNumber = Ids.personnummer("2012-01-01"))
+            val expected = store.checkDraft(bundle, young)
+            val verdict = store.closeIneligible(bundle, young)
+            assertEquals(expected, verdict)
+            assertEquals(Outcome.NOT_ELIGIBLE, verdict.outcome)
+            assertTrue("too_young" in codes(verdict))
+            assertTrue(store.drafts().isEmpty())
+            assertApiError(assertFailsWith<ApiException.InvalidInput> { store.draft(young) }, field = "draft_id", code = "not_found")
+            assertEquals(mapOf("offers" to 1L, "ineligible:too_young" to 1L), counters(store))
+
+            // Reasons that leave the verdict open are blocking too: each is counted.
+            val noResidence = store.createDraft(bundle, program)
+            store.updateDraft(noResidence, DraftUpdate(birthDate = "2012-01-01"))
+            val open = store.closeIneligible(bundle, noResidence)
+            assertTrue(codes(open).containsAll(listOf("too_young", "residency_missing")), codes(open).toString())
+            assertEquals(
+                mapOf("offers" to 2L, "ineligible:too_young" to 2L, "ineligible:residency_missing" to 1L),
+                counters(store),
+            )
+            assertTrue(store.drafts().isEmpty())
+            assertTrue(store.verifyAudit().intact)
+            val gone = assertFailsWith<ApiException.InvalidInput> { store.closeIneligible(bundle, young) }
+            assertApiError(gone, field = "draft_id", code = "not_found")
+        }
+    }
+
+    @Test
+    fun `withdrawing a draft counts a withdrawal only when consent was given`() {
+        DeviceStore.open(db, TestVault()).use { store ->
+            val bare = eligibleDraft(store)
+            val consented = eligibleDraft(store)
+            store.recordConsent(bundle, consented, consent())
+            assertEquals(WithdrawResult.DraftErased, store.withdraw(bare))
+            assertEquals(mapOf("offers" to 2L, "consents" to 1L), counters(store))
+            assertEquals(WithdrawResult.DraftErased, store.withdraw(consented))
+            assertEquals(mapOf("offers" to 2L, "consents" to 1L, "withdrawals" to 1L), counters(store))
+            assertTrue(store.drafts().isEmpty())
+            val e = assertFailsWith<ApiException.InvalidInput> { store.withdraw(bare) }
+            assertApiError(e, field = "handover_id", code = "not_found")
+        }
+    }
+
+    @Test
+    fun `a new identity number or birth date clears the consent, contact details keep it`() {
+        DeviceStore.open(db, TestVault()).use { store ->
+            val id = eligibleDraft(store)
+            val receipt = store.recordConsent(bundle, id, consent())
+            val entries = store.verifyAudit().entries
+            store.updateDraft(id, DraftUpdate(name = "Kim T.", phone = "070-123 45 68", note = "ringer efter 14"))
+            store.updateDraft(id, DraftUpdate(identityNumber = Ids.ADULT)) // the same number: no change
+            assertEquals(receipt, store.draft(id).consent)
+            assertEquals(entries + 2uL, store.verifyAudit().entries) // two updates, nothing cleared
+
+            val other = Ids.personnummer("1985-07-30", "417")
+            store.updateDraft(id, DraftUpdate(identityNumber = other))
+            val view = store.draft(id)
+            assertNull(view.consent)
+            assertEquals(other, view.identityNumber)
+            assertEquals("Kim T.", view.name)
+            assertEquals(entries + 4uL, store.verifyAudit().entries) // the update and consent_cleared
+            val e = assertFailsWith<ApiException.ConsentMissing> { store.finalize(bundle, id) }
+            assertApiError(e, field = "consent", code = "consent_missing")
+
+            store.recordConsent(bundle, id, consent())
+            store.updateDraft(id, DraftUpdate(birthDate = "1985-07-30"))
+            assertNull(store.draft(id).consent)
+
+            store.recordConsent(bundle, id, consent())
+            assertEquals(id, store.finalize(bundle, id))
+            assertTrue(store.verifyAudit().intact)
+        }
+    }
+
+    @Test
+    fun `a Kalmar consent covers the optional personnummer only when the person agrees`() {
+        DeviceStore.open(db, TestVault()).use { store ->
+            val plain = store.createDraft(bundle, "kalmar")
+            val shared = store.createDraft(bundle, "kalmar")
+            val r1 = store.recordConsent(bundle, plain, consent(programId = "kalmar", unit = "Polisen Kalmar"))
+            assertTrue("personnummer" !in r1.dataItems, r1.dataItems.toString())
+            assertTrue(r1.dataItems.containsAll(listOf("name", "phone", "kommunkod")))
+            assertEquals(r1, store.draft(plain).consent)
+            val r2 = store.recordConsent(
+                bundle, shared, consent(programId = "kalmar", unit = "Polisen Kalmar", sharePersonnummer = true),
+            )
+            assertTrue("personnummer" in r2.dataItems, r2.dataItems.toString())
+            assertEquals(r2, store.draft(shared).consent)
         }
     }
 
@@ -212,38 +366,77 @@ class StoreTest : LotsaTest() {
     }
 
     @Test
-    fun `a vault failing on first open is a typed error and nothing is half made`() {
+    fun `a vault failing to wrap fails the first draft, not the open, and nothing is half made`() {
         val vault = TestVault()
         vault.fail("wrap", ::broken)
-        assertApiError(assertFailsWith<ApiException.Storage> { DeviceStore.open(db, vault) })
-        // A Kotlin exception that is not an ApiException: a typed error too, not a crash.
-        vault.fail("wrap", ::bug)
-        setLanguage("en")
-        val e = assertFailsWith<ApiException.Storage> { DeviceStore.open(db, vault) }
-        assertTrue(e.msg.contains("key store failed"), e.msg)
-        vault.recover()
-        DeviceStore.open(db, vault).use { store -> assertTrue(store.verifyAudit().intact) }
+        DeviceStore.open(db, vault).use { store ->
+            assertEquals(emptyList(), vault.calls)
+            assertTrue(store.verifyAudit().intact)
+            assertApiError(assertFailsWith<ApiException.Storage> { store.createDraft(bundle, program) })
+            // A Kotlin exception that is not an ApiException: a typed error too, not a crash.
+            vault.fail("wrap", ::bug)
+            setLanguage("en")
+            val e = assertFailsWith<ApiException.Storage> { store.createDraft(bundle, program) }
+            assertTrue(e.msg.contains("key store failed"), e.msg)
+            // Locked: a temporary error.
+            vault.fail("wrap", ::locked)
+            val locked = assertFailsWith<ApiException.VaultLocked> { store.createDraft(bundle, program) }
+            assertTrue(locked.msg.contains("unlocked"), locked.msg)
+            assertEquals(List(3) { "wrap" to root }, vault.calls)
+            // No draft, no offer counted, no audit entry.
+            assertTrue(store.drafts().isEmpty())
+            assertTrue(store.stats().isEmpty())
+            assertEquals(0uL, store.verifyAudit().entries)
+
+            vault.recover()
+            val id = store.createDraft(bundle, program)
+            assertEquals(program, store.draft(id).programId)
+            assertEquals(mapOf("offers" to 1L), counters(store))
+        }
     }
 
     @Test
-    fun `a locked or failing vault loses nothing`() {
+    fun `a locked vault opens the store, keeps the outbox working and loses nothing`() {
         val vault = TestVault()
-        val (id, receipt) = DeviceStore.open(db, vault).use { store ->
+        val (id, receipt, sealed) = DeviceStore.open(db, vault).use { store ->
             val id = eligibleDraft(store)
-            id to store.recordConsent(bundle, id, consent())
+            Triple(id, store.recordConsent(bundle, id, consent()), sealedHandover(store))
         }
-
         vault.fail("unwrap", ::locked)
-        val e = assertFailsWith<ApiException.VaultLocked> { DeviceStore.open(db, vault) }
-        assertTrue(e.msg.contains("lås upp"), e.msg)
-        assertReadable(e.msg)
-        vault.fail("unwrap", ::bug)
-        assertFailsWith<ApiException.Storage> { DeviceStore.open(db, vault) }
-        // Another vault (app reinstalled, key invalidated): the root key does not unwrap.
-        assertFailsWith<ApiException.Storage> { DeviceStore.open(db, TestVault()) }
-
-        vault.recover()
+        vault.calls.clear()
         DeviceStore.open(db, vault).use { store ->
+            // The outbox, statistics and audit log need no key.
+            assertEquals(listOf(sealed), store.queueStatus().items.map { it.id })
+            val entries = store.verifyAudit().entries
+            assertTrue(store.verifyAudit().intact)
+            store.recordRefusal(bundle, "kalmar")
+            assertEquals(mapOf("offers" to 1L, "refusals" to 1L), counters(store, "kalmar"))
+            assertEquals(listOf(id), store.drafts().map { it.draftId })
+            assertEquals(emptyList(), vault.calls)
+
+            // Every call that opens or makes a draft waits for the unlock.
+            val draftCalls = listOf<() -> Unit>(
+                { store.draft(id) },
+                { store.updateDraft(id, DraftUpdate(name = "Someone Else")) },
+                { store.checkDraft(bundle, id) },
+                { store.recordConsent(bundle, id, consent()) },
+                { store.finalize(bundle, id) },
+                { store.closeIneligible(bundle, id) },
+                { store.createDraft(bundle, program) },
+            )
+            for (call in draftCalls) {
+                val e = assertFailsWith<ApiException.VaultLocked> { call() }
+                assertTrue(e.msg.contains("lås upp"), e.msg)
+                assertReadable(e.msg)
+            }
+            assertEquals(List(draftCalls.size) { "unwrap" to root }, vault.calls)
+            // Nothing changed meanwhile.
+            assertEquals(listOf(id), store.drafts().map { it.draftId })
+            assertEquals(mapOf("offers" to 2L, "consents" to 2L), counters(store))
+            assertEquals(entries, store.verifyAudit().entries)
+
+            // Unlocked: the same store carries on.
+            vault.recover()
             val view = store.draft(id)
             assertEquals("Kim Testsson", view.name)
             assertEquals(receipt, view.consent)
@@ -253,9 +446,43 @@ class StoreTest : LotsaTest() {
     }
 
     @Test
+    fun `a vault that lost its key fails drafts only and the data stays`() {
+        val vault = TestVault()
+        val (id, sealed) = DeviceStore.open(db, vault).use { store -> eligibleDraft(store) to sealedHandover(store) }
+
+        // Another vault (app reinstalled, key invalidated): the root key does not unwrap.
+        DeviceStore.open(db, TestVault()).use { store ->
+            assertApiError(assertFailsWith<ApiException.Storage> { store.draft(id) })
+            assertApiError(assertFailsWith<ApiException.Storage> { store.createDraft(bundle, program) })
+            // The outbox stays usable: what is sealed needs no device key.
+            assertEquals(listOf(sealed to ItemState.PENDING), store.queueStatus().items.map { it.id to it.state })
+            assertEquals(WithdrawResult.ErasedBeforeDelivery, store.withdraw(sealed))
+            store.recordRefusal(bundle, program)
+            assertEquals(
+                mapOf("offers" to 3L, "consents" to 1L, "refusals" to 1L, "withdrawals" to 1L),
+                counters(store),
+            )
+            assertTrue(store.verifyAudit().intact)
+        }
+        // A vault that throws anything at all on unwrap: the same typed error.
+        vault.fail("unwrap", ::bug)
+        DeviceStore.open(db, vault).use { store ->
+            assertFailsWith<ApiException.Storage> { store.draft(id) }
+            // Nothing was erased or flagged: with the right key the draft is there.
+            vault.recover()
+            assertEquals("Kim Testsson", store.draft(id).name)
+            assertEquals(listOf(id), store.drafts().map { it.draftId })
+        }
+    }
+
+    @Test
     fun `the development file vault`() {
         val keys = tmp.resolve("vault")
-        val id = DeviceStore.openWithDevVault(db, keys.path).use { store -> store.createDraft(bundle, program) }
+        val id = DeviceStore.openWithDevVault(db, keys.path).use { store ->
+            // Asked lazily like any vault: no key until the first draft.
+            assertEquals(0, keys.listFiles { f -> f.name.endsWith(".key") }?.size ?: 0)
+            store.createDraft(bundle, program)
+        }
         assertEquals(1, keys.listFiles { f -> f.name.endsWith(".key") }?.size)
         DeviceStore.openWithDevVault(db, keys.path).use { store -> assertEquals(program, store.draft(id).programId) }
     }

@@ -59,11 +59,13 @@ object Fixtures {
         val dir = configured?.let(::File)
             ?: System.getProperty("jna.library.path")?.let { File(it).absoluteFile.parentFile.resolve("bindings/fixtures") }
             ?: File("../../target/bindings/fixtures")
-        val missing = listOf("bundle.json", "admin.pub", "other-bundle.json", "other.pub").filterNot { dir.resolve(it).isFile }
+        val missing = listOf("bundle.json", "admin.pub", "other-bundle.json", "other.pub", "pnr-required-bundle.json")
+            .filterNot { dir.resolve(it).isFile }
         check(missing.isEmpty()) {
             "binding test fixtures missing in $dir: $missing. Run bindings/test.sh (it builds the lotsa CLI " +
                 "and signs schemas/examples/programs.example.json into target/bindings/fixtures), or pass " +
-                "-Dlotsa.fixtures=/folder (or LOTSA_FIXTURES) with bundle.json, admin.pub, other-bundle.json, other.pub."
+                "-Dlotsa.fixtures=/folder (or LOTSA_FIXTURES) with bundle.json, admin.pub, other-bundle.json, other.pub, " +
+                "pnr-required-bundle.json."
         }
         dir
     }
@@ -81,6 +83,9 @@ object Fixtures {
 
     /** The verified example bundle, loaded once for the whole run. */
     val bundle: ProgramBundle by lazy { ProgramBundle.load(signedBundle, trustKey) }
+
+    /** pnr-required-bundle.json: the example set with Kalmar's personnummer required, signed with admin.key. */
+    val pnrRequiredBundle: ProgramBundle by lazy { ProgramBundle.load(read("pnr-required-bundle.json"), trustKey) }
 }
 
 /** A string field of the signed envelope (`payload`, `signature`, `key_id`). */
