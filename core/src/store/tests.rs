@@ -146,6 +146,17 @@ pub(crate) fn consent(p: &crate::program::Program, id: &str) -> ConsentRecord {
     .unwrap()
 }
 
+/// Delivery is the sync issue's; this sets the state as it will be after a verified receipt.
+fn mark_delivered(store: &Store, id: &str) {
+    store
+        .connection()
+        .execute(
+            "UPDATE outbox SET state = 'delivered', payload = NULL WHERE id = ?1",
+            [id],
+        )
+        .unwrap();
+}
+
 fn count(store: &Store, sql: &str) -> i64 {
     store.connection().query_row(sql, [], |r| r.get(0)).unwrap()
 }
@@ -420,14 +431,7 @@ fn withdrawal_after_delivery_queues_a_message_for_the_clinic() {
     let mut store = f.open();
     let id = f.ready_draft(&mut store);
     store.finalize(&id, &f.bundle).unwrap();
-    // Delivery is the sync issue's; here the state is set as it will be after a verified receipt.
-    store
-        .connection()
-        .execute(
-            "UPDATE outbox SET state = 'delivered', payload = NULL WHERE id = ?1",
-            [&id],
-        )
-        .unwrap();
+    mark_delivered(&store, &id);
     let Withdrawn::QueuedForClinic { withdrawal_id } = store.withdraw(&id, None).unwrap() else {
         panic!("expected a queued withdrawal");
     };
@@ -742,13 +746,7 @@ fn the_withdrawal_message_holds_ids_a_minute_and_a_role_only() {
     f.clock.advance(Duration::seconds(17));
     let id = f.ready_draft(&mut store);
     store.finalize(&id, &f.bundle).unwrap();
-    store
-        .connection()
-        .execute(
-            "UPDATE outbox SET state = 'delivered', payload = NULL WHERE id = ?1",
-            [&id],
-        )
-        .unwrap();
+    mark_delivered(&store, &id);
     let officer = crate::consent::Recorder {
         role: Role::Lots,
         officer_id: "L-5555".into(),
