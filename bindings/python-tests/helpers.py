@@ -19,6 +19,11 @@ def assert_api_error(excinfo, variant, *, field=None, code=None, message_contain
         assert getattr(err, "field", None) == field
     if code is not None:
         assert getattr(err, "code", None) == code
+    # Every variant has a stable code; where it carries one as a field, the two agree.
+    stable = err.error_code()
+    assert isinstance(stable, str) and stable, f"no stable code on {err!r}"
+    if code is not None:
+        assert stable == code, f"error_code() {stable} != {code} on {err!r}"
 
 
 # The Stockholm calendar date every test decides on, so ages never drift with the clock.

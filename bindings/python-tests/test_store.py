@@ -587,7 +587,7 @@ def test_a_vault_failing_to_wrap_fails_the_first_draft_not_the_open(ffi, bundle,
     assert store.verify_audit().intact and store.queue_status().items == []
     with pytest.raises(ffi.ApiError) as excinfo:
         store.create_draft(bundle, PROGRAM)
-    assert_api_error(excinfo, ffi.ApiError.Storage)
+    assert_api_error(excinfo, ffi.ApiError.VaultFailed)
     # A vault that is only locked now: a temporary error.
     vault.fail("wrap", locked)
     with pytest.raises(ffi.ApiError) as excinfo:
@@ -612,8 +612,8 @@ def test_a_python_exception_in_the_vault_is_a_typed_error_not_a_crash(ffi, bundl
     store = ffi.DeviceStore.open(db, vault)
     with pytest.raises(ffi.ApiError) as excinfo:
         store.create_draft(bundle, PROGRAM)
-    # RuntimeError → Internal (UnexpectedUniFFICallbackError) → a failed key store → Storage.
-    assert_api_error(excinfo, ffi.ApiError.Storage, message_contains="key store failed")
+    # RuntimeError → Internal (UnexpectedUniFFICallbackError) → a failed key store → VaultFailed.
+    assert_api_error(excinfo, ffi.ApiError.VaultFailed, message_contains="key store failed")
     assert store.drafts() == []
 
 
@@ -686,7 +686,7 @@ def test_a_vault_that_lost_its_key_fails_drafts_only_and_the_data_stays(ffi, bun
     for call in (lambda: store.draft(draft_id), lambda: store.create_draft(bundle, PROGRAM)):
         with pytest.raises(ffi.ApiError) as excinfo:
             call()
-        assert_api_error(excinfo, ffi.ApiError.Storage)
+        assert_api_error(excinfo, ffi.ApiError.VaultFailed)
     # The outbox stays usable: what is sealed needs no device key.
     assert [(i.id, i.state) for i in store.queue_status().items] == [(sealed, ffi.ItemState.PENDING)]
     assert store.withdraw(sealed) == ffi.WithdrawResult.ERASED_BEFORE_DELIVERY()
@@ -701,7 +701,7 @@ def test_a_vault_that_lost_its_key_fails_drafts_only_and_the_data_stays(ffi, bun
     store = ffi.DeviceStore.open(db, vault)
     with pytest.raises(ffi.ApiError) as excinfo:
         store.draft(draft_id)
-    assert_api_error(excinfo, ffi.ApiError.Storage)
+    assert_api_error(excinfo, ffi.ApiError.VaultFailed)
 
     # Nothing was erased or flagged: with the right key the draft is there.
     vault.recover()

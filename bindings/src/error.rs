@@ -16,15 +16,22 @@ use lotsa_core::referral::{PhoneError, ReferralError};
 use lotsa_core::store::StoreError;
 use lotsa_core::text::Reasoned;
 
-/// What went wrong, in terms an app can act on.
+/// What went wrong, in terms an app can act on: one variant per thing an app does differently,
+/// each with a readable `msg` and a stable code, [`ApiError::error_code`] (`e.errorCode()` in
+/// Kotlin and Swift, `e.error_code()` in Python). Variants that can have many reasons (`InvalidInput`, `NotEligible`,
+/// `ConsentMissing`, `Configuration`) carry their code as a field; every other variant has one
+/// code, named in its doc. Those hold only `msg`, so foreign code that throws them (a `KeyVault`
+/// in Kotlin, Swift or Python: `VaultLocked(msg)`, `Storage(msg)`) is written as before. (uniffi
+/// allows no default values in error fields, so a `code` field there would break such code.)
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, uniffi::Error)]
 pub enum ApiError {
-    /// Something the officer typed is wrong: highlight `field`, show `msg`.
+    /// Something the officer typed is wrong: highlight `field`, show `msg`. An id that names no
+    /// draft or handover, or one in the wrong state, is reported on `draft_id` or `handover_id`.
     #[error("{msg}")]
     InvalidInput {
-        /// The input field (`identity_number`, `phone`, `municipality`, …).
+        /// The input field (`identity_number`, `phone`, `municipality`, `draft_id`, …).
         field: String,
-        /// Stable reason code (`invalid_checksum`, `phone_too_short`, …).
+        /// Stable reason code (`invalid_checksum`, `phone_too_short`, `not_found`, …).
         code: String,
         /// Readable text.
         msg: String,
@@ -47,13 +54,40 @@ pub enum ApiError {
         /// Readable text.
         msg: String,
     },
-    /// The device's storage failed.
+    /// The device's storage failed (SQLite, or a platform store a `KeyVault` uses). Code
+    /// `storage`.
     #[error("{msg}")]
     Storage {
         /// Readable text.
         msg: String,
     },
-    /// The clinic could not be reached or refused the request.
+    /// The phone's storage is full: nothing was written; free space and retry. Code `disk_full`.
+    #[error("{msg}")]
+    DiskFull {
+        /// Readable text.
+        msg: String,
+    },
+    /// A draft or sealed item does not open (tampered or corrupted); it is kept and flagged, and
+    /// the other items go on working. Code `damaged`.
+    #[error("{msg}")]
+    Damaged {
+        /// Readable text.
+        msg: String,
+    },
+    /// The audit log's hash chain is broken. Code `audit_broken`.
+    #[error("{msg}")]
+    AuditBroken {
+        /// Readable text.
+        msg: String,
+    },
+    /// The platform key store refused or failed to use a key (not a locked device: that is
+    /// `VaultLocked`). Code `vault_failed`.
+    #[error("{msg}")]
+    VaultFailed {
+        /// Readable text.
+        msg: String,
+    },
+    /// The clinic could not be reached or refused the request. Code `network`.
     #[error("{msg}")]
     Network {
         /// Readable text.
@@ -70,12 +104,13 @@ pub enum ApiError {
     /// The platform key store cannot be used right now (device locked, keystore busy): nothing
     /// is lost; retry when the device is unlocked. A `KeyVault` implementation
     /// throws it for a temporary failure, and the device store reports it back the same way.
+    /// Code `vault_unavailable`.
     #[error("{msg}")]
     VaultLocked {
         /// Readable text.
         msg: String,
     },
-    /// A bug or a failure of a platform service; the app should report it.
+    /// A bug or a failure of a platform service; the app should report it. Code `internal`.
     #[error("{msg}")]
     Internal {
         /// Readable text.
@@ -96,6 +131,27 @@ impl ApiError {
         ApiError::Configuration {
             code: code.to_string(),
             msg: msg.into(),
+        }
+    }
+}
+
+#[uniffi::export]
+impl ApiError {
+    /// The stable, machine-readable code of the error, whatever its variant.
+    pub fn error_code(&self) -> String {
+        match self {
+            ApiError::InvalidInput { code, .. }
+            | ApiError::NotEligible { code, .. }
+            | ApiError::ConsentMissing { code, .. }
+            | ApiError::Configuration { code, .. } => code.clone(),
+            ApiError::Storage { .. } => "storage".into(),
+            ApiError::DiskFull { .. } => "disk_full".into(),
+            ApiError::Damaged { .. } => "damaged".into(),
+            ApiError::AuditBroken { .. } => "audit_broken".into(),
+            ApiError::VaultFailed { .. } => "vault_failed".into(),
+            ApiError::Network { .. } => "network".into(),
+            ApiError::VaultLocked { .. } => "vault_unavailable".into(),
+            ApiError::Internal { .. } => "internal".into(),
         }
     }
 }
@@ -124,81 +180,74 @@ impl From<BundleError> for ApiError {
 
 impl From<ConsentError> for ApiError {
     fn from(e: ConsentError) -> ApiError {
-        ApiError::ConsentMissing {
-            field: e.field().to_string(),
-            code: e.code().to_string(),
-            msg: e.message(language()),
+        let (field, code, msg) = (
+            e.field().to_string(),
+            e.code().to_string(),
+            e.message(language()),
+        );
+        match e {
+            // A language the app offers is a choice on the form, not a gap in the record.
+            ConsentError::UnsupportedLanguage => ApiError::InvalidInput { field, code, msg },
+            _ => ApiError::ConsentMissing { field, code, msg },
         }
     }
 }
 
 impl From<ReferralError> for ApiError {
     fn from(e: ReferralError) -> ApiError {
+        let msg = e.message(language());
+        let code = e.code().to_string();
         match e {
             ReferralError::Consent(c) => c.into(),
             ReferralError::NotEligible { outcome } => ApiError::NotEligible {
                 code: outcome.to_string(),
-                msg: e.message(language()),
+                msg,
             },
             ReferralError::Field { field, .. } => ApiError::InvalidInput {
                 field: field.to_string(),
-                code: e.code().to_string(),
-                msg: e.message(language()),
+                code,
+                msg,
             },
-            ReferralError::Mismatch { .. } => ApiError::Internal {
-                msg: e.message(language()),
-            },
+            ReferralError::UnknownProgram { .. } => ApiError::Configuration { code, msg },
+            ReferralError::Mismatch { .. } => ApiError::Internal { msg },
         }
     }
 }
 
 /// The device store's errors, by what the app can do about them: fix a field (`InvalidInput`,
-/// including an id that names no draft or handover, code `not_found`), record consent
-/// (`ConsentMissing`), follow the verdict (`NotEligible`), load a newer bundle or app
-/// (`Configuration`), unlock the device and retry (`VaultLocked`), or report a storage failure
-/// (`Storage`: SQLite, the key store, a damaged item, a broken audit chain).
+/// including an id that names no draft or handover, or one in the wrong state, on `draft_id` or
+/// `handover_id`), record consent (`ConsentMissing`), follow the verdict (`NotEligible`), load a
+/// newer bundle or app (`Configuration`), unlock the device and retry (`VaultLocked`), free space
+/// (`DiskFull`), show a damaged item (`Damaged`), report a broken audit chain (`AuditBroken`) or
+/// a failing key store (`VaultFailed`), or report a storage failure (`Storage`).
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> ApiError {
         let msg = e.message(language());
+        let code = e.code().to_string();
         match e {
             StoreError::Consent(c) => c.into(),
-            StoreError::Referral(r) => match ApiError::from(r) {
-                // The draft's fields as `DraftUpdate` names them.
-                ApiError::InvalidInput { field, code, msg } => ApiError::InvalidInput {
-                    field: field
-                        .strip_prefix("residence.")
-                        .unwrap_or(&field)
-                        .to_string(),
-                    code,
-                    msg,
-                },
-                other => other,
-            },
+            StoreError::Referral(r) => r.into(),
             StoreError::ConsentMissing { .. } => ApiError::ConsentMissing {
-                field: "consent".into(),
-                code: e.code().to_string(),
+                field: e.field().unwrap_or("consent").into(),
+                code,
                 msg,
             },
-            StoreError::NotFound { what, .. } => ApiError::InvalidInput {
-                field: format!("{what}_id"),
-                code: e.code().to_string(),
+            StoreError::NotFound { .. } | StoreError::WrongState { .. } => ApiError::InvalidInput {
+                field: e.field().unwrap_or("id").into(),
+                code,
                 msg,
             },
-            StoreError::WrongState { .. } => ApiError::InvalidInput {
-                field: "handover_id".into(),
-                code: e.code().to_string(),
-                msg,
-            },
-            StoreError::SchemaTooNew { .. }
-            | StoreError::UnknownProgram { .. }
-            | StoreError::NoClinicKey { .. } => ApiError::configuration(e.code(), msg),
+            StoreError::SchemaTooNew { .. } | StoreError::NoClinicKey { .. } => {
+                ApiError::Configuration { code, msg }
+            }
             StoreError::Crypto(CryptoError::Vault(ref v)) if v.is_temporary() => {
                 ApiError::VaultLocked { msg }
             }
-            StoreError::Storage { .. }
-            | StoreError::Crypto(_)
-            | StoreError::Damaged { .. }
-            | StoreError::AuditBroken { .. } => ApiError::Storage { msg },
+            StoreError::Crypto(CryptoError::Vault(_)) => ApiError::VaultFailed { msg },
+            StoreError::DiskFull => ApiError::DiskFull { msg },
+            StoreError::Damaged { .. } => ApiError::Damaged { msg },
+            StoreError::AuditBroken { .. } => ApiError::AuditBroken { msg },
+            StoreError::Storage { .. } | StoreError::Crypto(_) => ApiError::Storage { msg },
         }
     }
 }

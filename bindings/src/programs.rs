@@ -6,12 +6,13 @@
 use crate::error::ApiError;
 use crate::{language, lookup::Municipality, parse_date, today};
 use lotsa_core::clock::{to_stockholm, Clock, SystemClock};
-use lotsa_core::consent::{self, ConsentRecord};
+use lotsa_core::consent::{self, ConsentForm, ConsentRecord, GivenConsent};
 use lotsa_core::crypto::PublicKey;
-use lotsa_core::eligibility::{self, AgeEvidence, Facts, Residency};
+use lotsa_core::eligibility;
+use lotsa_core::geo;
 use lotsa_core::program::{self, Bundle, Need};
+use lotsa_core::referral;
 use lotsa_core::text::{Lang, Reasoned};
-use lotsa_core::{geo, identity};
 use std::sync::Arc;
 
 /// How residency is known.
@@ -31,6 +32,16 @@ impl From<Provenance> for eligibility::Provenance {
             Provenance::Stated => eligibility::Provenance::Stated,
             Provenance::Document => eligibility::Provenance::Document,
             Provenance::Register => eligibility::Provenance::Register,
+        }
+    }
+}
+
+impl From<eligibility::Provenance> for Provenance {
+    fn from(p: eligibility::Provenance) -> Provenance {
+        match p {
+            eligibility::Provenance::Stated => Provenance::Stated,
+            eligibility::Provenance::Document => Provenance::Document,
+            eligibility::Provenance::Register => Provenance::Register,
         }
     }
 }
@@ -258,6 +269,10 @@ pub struct ConsentReceipt {
     pub script_sha256: String,
     /// When (RFC 3339, Stockholm offset).
     pub given_at: String,
+    /// What the officer should be told: a choice that did not apply (code
+    /// `personnummer_never_taken` when the person agreed to share a personnummer the program
+    /// never takes). Empty for a record read back from a draft.
+    pub notes: Vec<Reason>,
 }
 
 /// A verified program bundle.
@@ -349,18 +364,12 @@ impl ProgramBundle {
         facts: PersonFacts,
         on: Option<String>,
     ) -> Result<Verdict, ApiError> {
-        let p = self.find(&program_id)?;
         let today = match on {
             Some(d) => parse_date(&d, "on")?,
             None => today(),
         };
-        let facts = to_facts(&facts, today)?;
-        Ok(verdict_from(&eligibility::assess(
-            &facts,
-            &self.bundle,
-            p,
-            today,
-        )))
+        let verdict = referral::assess_typed(&self.bundle, &program_id, &facts.into(), today)?;
+        Ok(verdict_from(&verdict))
     }
 
     /// Builds and checks a consent record: complete, citing the program's current script, both
@@ -369,9 +378,9 @@ impl ProgramBundle {
     pub fn validate_consent(&self, input: ConsentInput) -> Result<ConsentReceipt, ApiError> {
         let p = self.find(&input.program_id)?;
         let subject_ref = input.subject_ref.clone();
-        let record = consent_record(p, input, subject_ref)?;
-        record.validate(p)?;
-        Ok(receipt(&record))
+        let given =
+            ConsentForm::from(input).record(p, &subject_ref, to_stockholm(SystemClock.now()))?;
+        Ok(receipt_with_notes(&given))
     }
 }
 
@@ -383,15 +392,7 @@ impl ProgramBundle {
 
     /// A program of the bundle, or `Configuration` / `unknown_program`.
     pub(crate) fn find(&self, id: &str) -> Result<&program::Program, ApiError> {
-        self.bundle.program(id).ok_or_else(|| {
-            ApiError::configuration(
-                "unknown_program",
-                match language() {
-                    Lang::Sv => "Programmet finns inte i programfilen.".to_string(),
-                    Lang::En => "The program is not in the program bundle.".to_string(),
-                },
-            )
-        })
+        Ok(referral::find_program(&self.bundle, id)?)
     }
 }
 
@@ -431,35 +432,16 @@ fn program_info(p: &program::Program) -> ProgramInfo {
     }
 }
 
-pub(crate) fn to_facts(f: &PersonFacts, today: chrono::NaiveDate) -> Result<Facts, ApiError> {
-    let present = |o: &Option<String>| {
-        o.as_deref()
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(str::to_string)
-    };
-    let mut facts = Facts::default();
-    if let Some(n) = present(&f.identity_number) {
-        facts.age = Some(AgeEvidence::Number(
-            identity::parse(&n, today).map_err(|e| ApiError::input("identity_number", &e))?,
-        ));
-    } else if let Some(d) = present(&f.birth_date) {
-        facts.age = Some(AgeEvidence::BirthDate(
-            identity::parse_birth_date(&d, today).map_err(|e| ApiError::input("birth_date", &e))?,
-        ));
+impl From<PersonFacts> for referral::TypedFacts {
+    fn from(f: PersonFacts) -> referral::TypedFacts {
+        referral::TypedFacts {
+            identity_number: f.identity_number,
+            birth_date: f.birth_date,
+            municipality: f.municipality,
+            postal_code: f.postal_code,
+            provenance: f.provenance.into(),
+        }
     }
-    if let Some(m) = present(&f.municipality) {
-        facts.residency = Some(
-            Residency::from_municipality(&m, f.provenance.into())
-                .map_err(|e| ApiError::input("municipality", &e))?,
-        );
-    } else if let Some(p) = present(&f.postal_code) {
-        facts.residency = Some(
-            Residency::from_postal_code(&p, f.provenance.into())
-                .map_err(|e| ApiError::input("postal_code", &e))?,
-        );
-    }
-    Ok(facts)
 }
 
 /// The FFI verdict of a core verdict, its texts in the app's language.
@@ -499,47 +481,29 @@ pub(crate) fn verdict_from(v: &eligibility::Verdict) -> Verdict {
     }
 }
 
-/// Builds a consent record for a program from what the officer entered, naming the person by
-/// `subject_ref` only, given now (Stockholm time), citing the script version the officer read.
-/// Not yet validated: the caller validates it against the program (directly, or the store does).
-pub(crate) fn consent_record(
-    p: &program::Program,
-    input: ConsentInput,
-    subject_ref: String,
-) -> Result<ConsentRecord, ApiError> {
-    let lang = lang_of(&input.language)?;
-    let now = to_stockholm(SystemClock.now());
-    let mut record = ConsentRecord::for_program(
-        p,
-        lang,
-        lotsa_core::referral::new_referral_id(),
-        subject_ref,
-        now,
-        match input.method {
-            ConsentMethod::Verbal { witness } => consent::Method::Verbal { witness },
-            ConsentMethod::SignatureOnScreen { signature_sha256 } => {
-                consent::Method::SignatureOnScreen { signature_sha256 }
-            }
-        },
-        recorder(input.role, input.officer_id, input.unit),
-        input.told_no_effect_on_police_matter,
-        input.told_can_withdraw,
-        match input.capacity {
-            Capacity::Adequate => consent::Capacity::Adequate,
-            Capacity::Doubtful => consent::Capacity::Doubtful,
-            Capacity::Lacking => consent::Capacity::Lacking,
-        },
-    )?;
-    record.script.version = input.script_version;
-    // Only an optional personnummer is the person's to add: a required one is covered already,
-    // and one the program never takes stays out (the flag is then ignored, as documented).
-    if input.share_personnummer
-        && p.fields.need(program::Field::Personnummer) == Need::Optional
-        && !record.covers(program::Field::Personnummer)
-    {
-        record.data_items.push(program::Field::Personnummer);
+impl From<ConsentInput> for ConsentForm {
+    fn from(input: ConsentInput) -> ConsentForm {
+        ConsentForm {
+            program_id: Some(input.program_id),
+            language: input.language,
+            script_version: Some(input.script_version),
+            method: match input.method {
+                ConsentMethod::Verbal { witness } => consent::Method::Verbal { witness },
+                ConsentMethod::SignatureOnScreen { signature_sha256 } => {
+                    consent::Method::SignatureOnScreen { signature_sha256 }
+                }
+            },
+            recorded_by: recorder(input.role, input.officer_id, input.unit),
+            told_no_effect_on_police_matter: input.told_no_effect_on_police_matter,
+            told_can_withdraw: input.told_can_withdraw,
+            capacity: match input.capacity {
+                Capacity::Adequate => consent::Capacity::Adequate,
+                Capacity::Doubtful => consent::Capacity::Doubtful,
+                Capacity::Lacking => consent::Capacity::Lacking,
+            },
+            share_personnummer: input.share_personnummer,
+        }
     }
-    Ok(record)
 }
 
 /// The core's record of who recorded something.
@@ -568,5 +532,22 @@ pub(crate) fn receipt(record: &ConsentRecord) -> ConsentReceipt {
         script_version: record.script.version,
         script_sha256: record.script.sha256.clone(),
         given_at: record.given_at.to_rfc3339(),
+        notes: Vec::new(),
+    }
+}
+
+/// The receipt of a consent just given, with the notes for the officer.
+pub(crate) fn receipt_with_notes(given: &GivenConsent) -> ConsentReceipt {
+    let lang = language();
+    ConsentReceipt {
+        notes: given
+            .notes
+            .iter()
+            .map(|n| Reason {
+                code: n.code().to_string(),
+                text: n.message(lang),
+            })
+            .collect(),
+        ..receipt(&given.record)
     }
 }

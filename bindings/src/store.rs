@@ -9,15 +9,14 @@
 //! must never call back into the store.
 
 use crate::error::ApiError;
+use crate::language;
 use crate::programs::{
     self, ConsentInput, ConsentReceipt, PersonFacts, ProgramBundle, Provenance, Role, Verdict,
 };
-use crate::{language, today};
 use chrono::DateTime;
 use lotsa_core::clock::{to_stockholm, SystemClock};
 use lotsa_core::crypto::vault::{self, VaultError};
-use lotsa_core::eligibility;
-use lotsa_core::referral::{Draft, ResidenceInput};
+use lotsa_core::referral;
 use lotsa_core::store::{self as core_store, Store, StoreError};
 use lotsa_core::text::Reasoned;
 use std::path::Path;
@@ -344,28 +343,25 @@ impl DeviceStore {
         bundle: Arc<ProgramBundle>,
         program_id: String,
     ) -> Result<String, ApiError> {
-        let program = bundle.find(&program_id)?;
-        Ok(self.lock().create_draft(program)?)
+        Ok(self.lock().create_draft(bundle.core(), &program_id)?)
     }
 
     /// Changes a draft: `None` fields stay, blank strings clear (see [`DraftUpdate`]).
     pub fn update_draft(&self, draft_id: String, update: DraftUpdate) -> Result<(), ApiError> {
-        self.lock().update_draft(&draft_id, |d| apply(d, update))?;
+        self.lock().update_draft(&draft_id, update.into())?;
         Ok(())
     }
 
     /// Reads a draft back. An id that names no draft (never made, expired, finalized, deleted)
     /// is `InvalidInput` on `draft_id`, code `not_found`.
     pub fn draft(&self, draft_id: String) -> Result<DraftView, ApiError> {
-        let stored = self.lock().draft(&draft_id)?;
-        Ok(view(stored))
+        Ok(view(self.lock().draft(&draft_id)?))
     }
 
     /// The drafts on the device (ids and programs only), oldest first.
     pub fn drafts(&self) -> Result<Vec<DraftSummary>, ApiError> {
-        Ok(self
-            .lock()
-            .draft_ids()?
+        let ids = self.lock().draft_ids()?;
+        Ok(ids
             .into_iter()
             .map(|(draft_id, program_id)| DraftSummary {
                 draft_id,
@@ -382,33 +378,26 @@ impl DeviceStore {
         bundle: Arc<ProgramBundle>,
         draft_id: String,
     ) -> Result<Verdict, ApiError> {
-        let stored = self.lock().draft(&draft_id)?;
-        let program = bundle.find(&stored.draft.program_id)?;
-        let today = today();
-        let facts = stored.draft.facts(today).map_err(StoreError::from)?;
-        Ok(programs::verdict_from(&eligibility::assess(
-            &facts,
-            bundle.core(),
-            program,
-            today,
-        )))
+        let check = self.lock().check_draft(&draft_id, bundle.core())?;
+        Ok(programs::verdict_from(&check.verdict))
     }
 
-    /// Records the person's consent with the draft: builds the record like
-    /// `ProgramBundle.validate_consent` (the input's `subject_ref` is replaced by the draft id),
-    /// checks it against the program and stores it encrypted. Counts a consent (once per draft).
-    /// An incomplete record is `ConsentMissing` naming the field; a `program_id` other than the
-    /// draft's is `ConsentMissing` on `program_id`, code `consent_mismatch`.
+    /// Records the person's consent with the draft: the core builds the record like
+    /// `ProgramBundle.validate_consent` (naming the person by the draft id; the input's
+    /// `subject_ref` is not used), checks it against the program and stores it encrypted.
+    /// Counts a consent (once per draft). An incomplete record is `ConsentMissing` naming the
+    /// field; a `program_id` other than the draft's is `ConsentMissing` on `program_id`, code
+    /// `consent_mismatch`. A choice that does not apply comes back as a note in the receipt.
     pub fn record_consent(
         &self,
         bundle: Arc<ProgramBundle>,
         draft_id: String,
         consent: ConsentInput,
     ) -> Result<ConsentReceipt, ApiError> {
-        let program = bundle.find(&consent.program_id)?;
-        let record = programs::consent_record(program, consent, draft_id.clone())?;
-        self.lock().record_consent(&draft_id, &record, program)?;
-        Ok(programs::receipt(&record))
+        let given = self
+            .lock()
+            .record_consent(&draft_id, bundle.core(), &consent.into())?;
+        Ok(programs::receipt_with_notes(&given))
     }
 
     /// Turns the draft into a sealed handover in the outbox and erases the draft; returns the
@@ -425,7 +414,7 @@ impl DeviceStore {
 
     /// Withdraws consent, whatever the referral's state: a draft is erased; an undelivered
     /// handover has its sealed payload erased; a delivered one gets a withdrawal message queued
-    /// for the clinic (naming `recorded_by`, if given). Counts a withdrawal.
+    /// for the clinic (naming `recorded_by`'s role, if given). Counts a withdrawal.
     #[uniffi::method(default(recorded_by = None))]
     pub fn withdraw(
         &self,
@@ -451,33 +440,24 @@ impl DeviceStore {
         bundle: Arc<ProgramBundle>,
         program_id: String,
     ) -> Result<(), ApiError> {
-        let program = bundle.find(&program_id)?;
-        Ok(self.lock().record_refusal(&program.id)?)
+        Ok(self.lock().record_refusal(bundle.core(), &program_id)?)
     }
 
     /// The person declined after a draft was started: erases the draft and counts the refusal
     /// (the offer was counted when the draft was started), in one step.
     pub fn refuse_draft(&self, draft_id: String) -> Result<(), ApiError> {
-        Ok(self.lock().refuse_draft(&draft_id)?)
+        self.lock().refuse_draft(&draft_id)?;
+        Ok(())
     }
 
-    /// The program cannot take the person whose draft this is: erases the draft and counts the
-    /// verdict's blocking reasons, in one step. Returns the verdict.
+    /// The program cannot take the person whose draft this is: the core assesses the draft,
+    /// erases it and counts the verdict's blocking reasons, in one step. Returns the verdict.
     pub fn close_ineligible(
         &self,
         bundle: Arc<ProgramBundle>,
         draft_id: String,
     ) -> Result<Verdict, ApiError> {
-        let mut store = self.lock();
-        let stored = store.draft(&draft_id)?;
-        let program = bundle.find(&stored.draft.program_id)?;
-        let today = today();
-        let facts = stored
-            .draft
-            .facts(today)
-            .map_err(core_store::StoreError::from)?;
-        let verdict = eligibility::assess(&facts, bundle.core(), program, today);
-        store.close_ineligible(&draft_id, &verdict)?;
+        let verdict = self.lock().close_ineligible(&draft_id, bundle.core())?;
         Ok(programs::verdict_from(&verdict))
     }
 
@@ -490,13 +470,9 @@ impl DeviceStore {
         program_id: String,
         facts: PersonFacts,
     ) -> Result<Verdict, ApiError> {
-        let program = bundle.find(&program_id)?;
-        let today = today();
-        let facts = programs::to_facts(&facts, today)?;
-        let verdict = eligibility::assess(&facts, bundle.core(), program, today);
-        if !verdict.may_refer {
-            self.lock().record_ineligible(&verdict)?;
-        }
+        let verdict = self
+            .lock()
+            .record_ineligible(bundle.core(), &program_id, &facts.into())?;
         Ok(programs::verdict_from(&verdict))
     }
 
@@ -608,31 +584,19 @@ impl DeviceStore {
     }
 }
 
-/// `Some(v)` replaces, a blank `Some` clears, `None` leaves.
-fn set(slot: &mut Option<String>, value: Option<String>) {
-    if let Some(v) = value {
-        *slot = if v.trim().is_empty() { None } else { Some(v) };
-    }
-}
-
-fn apply(d: &mut Draft, u: DraftUpdate) {
-    set(&mut d.contact.name, u.name);
-    set(&mut d.contact.phone, u.phone);
-    set(&mut d.contact.language, u.language);
-    set(&mut d.contact.best_time, u.best_time);
-    set(&mut d.contact.note, u.note);
-    set(&mut d.identity_number, u.identity_number);
-    set(&mut d.birth_date, u.birth_date);
-    if u.municipality.is_some() || u.postal_code.is_some() || u.provenance.is_some() {
-        let r = d.residence.get_or_insert(ResidenceInput {
-            municipality: None,
-            postal_code: None,
-            provenance: eligibility::Provenance::Stated,
-        });
-        set(&mut r.municipality, u.municipality);
-        set(&mut r.postal_code, u.postal_code);
-        if let Some(p) = u.provenance {
-            r.provenance = p.into();
+impl From<DraftUpdate> for referral::DraftUpdate {
+    fn from(u: DraftUpdate) -> referral::DraftUpdate {
+        referral::DraftUpdate {
+            name: u.name,
+            phone: u.phone,
+            language: u.language,
+            best_time: u.best_time,
+            note: u.note,
+            identity_number: u.identity_number,
+            birth_date: u.birth_date,
+            municipality: u.municipality,
+            postal_code: u.postal_code,
+            provenance: u.provenance.map(Into::into),
         }
     }
 }
@@ -644,11 +608,7 @@ fn view(stored: core_store::StoredDraft) -> DraftView {
         Some(r) => (
             blank(r.municipality),
             blank(r.postal_code),
-            Some(match r.provenance {
-                eligibility::Provenance::Stated => Provenance::Stated,
-                eligibility::Provenance::Document => Provenance::Document,
-                eligibility::Provenance::Register => Provenance::Register,
-            }),
+            Some(r.provenance.into()),
         ),
         None => (None, None, None),
     };
@@ -692,7 +652,7 @@ impl DeviceStore {
         vault_dir: String,
     ) -> Result<Arc<DeviceStore>, ApiError> {
         let vault = vault::DevFileVault::open(&vault_dir)
-            .map_err(|e| ApiError::Storage { msg: e.to_string() })?;
+            .map_err(|e| ApiError::VaultFailed { msg: e.to_string() })?;
         DeviceStore::open_on(&path, Arc::new(vault))
     }
 }

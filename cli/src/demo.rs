@@ -13,15 +13,15 @@ use crate::out::{Ctx, Failure};
 use crate::CmdResult;
 use chrono::{Duration, Months, NaiveDate};
 use lotsa_core::clock::{to_stockholm, Clock, SystemClock};
-use lotsa_core::consent::{Capacity, ConsentRecord, Method, Recorder, Role};
+use lotsa_core::consent::{Capacity, ConsentForm, Method, Recorder, Role};
 use lotsa_core::crypto::seal::{open_from_device, ClinicKeyPair, SealBinding, Sealed};
 use lotsa_core::crypto::vault::DevFileVault;
 use lotsa_core::crypto::SigningKey;
-use lotsa_core::eligibility::{self, Provenance};
+use lotsa_core::eligibility::Provenance;
 use lotsa_core::identity;
 use lotsa_core::program::{self, Bundle, HpkeKey, ProgramSet, EXAMPLE_PROGRAMS_JSON};
 use lotsa_core::referral::{
-    new_referral_id, ContactDetails, Draft, HandoverPayload, ResidenceInput,
+    assess_typed, find_program, new_referral_id, DraftUpdate, HandoverPayload, TypedFacts,
 };
 use lotsa_core::store::{Store, StoreError, Withdrawn, PAYLOAD_SCHEMA_VERSION};
 use lotsa_core::text::{Lang, Reasoned};
@@ -293,16 +293,17 @@ pub fn run(ctx: &Ctx) -> CmdResult {
                 .map(|a| a.to_string())
                 .unwrap_or_else(|| format!("{}–{}", age.min, age.max))
         ));
-        // What the officer has typed so far, checked before anything is stored.
-        let mut typed = Draft::new(String::new(), home.id.clone(), to_stockholm(now));
-        typed.identity_number = Some(number.clone());
-        typed.residence = Some(ResidenceInput {
+        // What the officer has typed so far, checked on the street before anything is stored.
+        let typed = TypedFacts {
+            identity_number: Some(number.clone()),
             municipality: Some(p.municipality.to_string()),
-            postal_code: None,
             provenance: p.provenance,
-        });
-        let facts = typed.facts(today).map_err(|e| ctx.fail(&e))?;
-        let verdict = eligibility::assess(&facts, &bundle, home, today);
+            ..TypedFacts::default()
+        };
+        let street_check = |program_id: &str| {
+            assess_typed(&bundle, program_id, &typed, today).map_err(|e| ctx.fail(&e))
+        };
+        let verdict = street_check(&home.id)?;
         offers += 1;
         for line in verdict_text(&verdict, &home.name, lang).lines() {
             say(format!("   {line}"));
@@ -312,10 +313,8 @@ pub fn run(ctx: &Ctx) -> CmdResult {
             Some((home, verdict.clone()))
         } else if let Some(route) = verdict.routing.first() {
             routed += 1;
-            let other = bundle
-                .program(&route.program_id)
-                .expect("routes name bundle programs");
-            Some((other, eligibility::assess(&facts, &bundle, other, today)))
+            let other = find_program(&bundle, &route.program_id).map_err(|e| ctx.fail(&e))?;
+            Some((other, street_check(&other.id)?))
         } else {
             None
         };
@@ -336,43 +335,39 @@ pub fn run(ctx: &Ctx) -> CmdResult {
                     say(format!("     │ {line}"));
                 }
                 if !p.consents {
-                    store.record_refusal(&program.id).map_err(sf)?;
+                    store.record_refusal(&bundle, &program.id).map_err(sf)?;
                     say("   Declines for now. The refusal is counted; nothing about the person is kept.".into());
                     entry["refused"] = json!(true);
                     log.push(entry);
                     say(String::new());
                     continue;
                 }
-                let id = store.create_draft(program).map_err(sf)?;
-                store
-                    .update_draft(&id, |d| {
-                        d.identity_number = typed.identity_number.clone();
-                        d.residence = typed.residence.clone();
-                        d.contact = ContactDetails {
-                            name: Some(p.name.into()),
-                            phone: Some(p.phone.into()),
-                            language: Some(p.script_lang.code().into()),
-                            best_time: Some("efter kl. 14".into()),
-                            note: None,
-                        };
-                    })
-                    .map_err(sf)?;
-                let consent = ConsentRecord::for_program(
-                    program,
-                    p.script_lang,
-                    new_referral_id(),
-                    id.clone(),
-                    to_stockholm(now),
-                    Method::Verbal {
+                let id = store.create_draft(&bundle, &program.id).map_err(sf)?;
+                let typed_in = DraftUpdate {
+                    name: Some(p.name.into()),
+                    phone: Some(p.phone.into()),
+                    language: Some(p.script_lang.code().into()),
+                    best_time: Some("efter kl. 14".into()),
+                    identity_number: typed.identity_number.clone(),
+                    municipality: typed.municipality.clone(),
+                    provenance: Some(typed.provenance),
+                    ..DraftUpdate::default()
+                };
+                store.update_draft(&id, typed_in).map_err(sf)?;
+                let consent = ConsentForm {
+                    program_id: Some(program.id.clone()),
+                    language: p.script_lang.code().into(),
+                    script_version: Some(script.version),
+                    method: Method::Verbal {
                         witness: "P-4711".into(),
                     },
-                    officer.clone(),
-                    true,
-                    true,
-                    Capacity::Adequate,
-                )
-                .map_err(|e| ctx.fail(&e))?;
-                store.record_consent(&id, &consent, program).map_err(sf)?;
+                    recorded_by: officer.clone(),
+                    told_no_effect_on_police_matter: true,
+                    told_can_withdraw: true,
+                    capacity: Capacity::Adequate,
+                    share_personnummer: false,
+                };
+                store.record_consent(&id, &bundle, &consent).map_err(sf)?;
                 let handover = store.finalize(&id, &bundle).map_err(sf)?;
                 let sealed = store.sealed_payload(&handover).map_err(sf)?;
                 say(format!(
@@ -398,7 +393,9 @@ pub fn run(ctx: &Ctx) -> CmdResult {
                 handovers.push((handover, program.id.clone(), p.name));
             }
             _ => {
-                store.record_ineligible(&verdict).map_err(sf)?;
+                store
+                    .record_ineligible(&bundle, &home.id, &typed)
+                    .map_err(sf)?;
                 say("   Nothing to offer today; the officer explains why. Only the reason is counted.".into());
             }
         }

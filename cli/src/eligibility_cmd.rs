@@ -1,19 +1,19 @@
 //! `lotsa eligibility`: one person, one program, one verdict — with reasons and routing.
 
-use crate::out::{Ctx, Failure};
+use crate::out::Ctx;
 use crate::program_cmd::load_bundle;
 use crate::CmdResult;
 use chrono::NaiveDate;
 use clap::{ArgGroup, Args};
 use lotsa_core::clock::{Clock, SystemClock};
-use lotsa_core::eligibility::{self, AgeEvidence, Facts, Provenance, Residency, Verdict};
-use lotsa_core::identity;
+use lotsa_core::eligibility::{self, Provenance, Verdict};
+use lotsa_core::referral::{assess_typed, find_program, TypedFacts};
 use lotsa_core::text::{Lang, Reasoned};
 use serde_json::json;
 use std::path::PathBuf;
 
 #[derive(Args)]
-#[command(group(ArgGroup::new("age").required(true).args(["id", "born"])))]
+#[command(group(ArgGroup::new("age").required(true).args(["identity_number", "birth_date"])))]
 #[command(group(ArgGroup::new("residence").required(true).args(["municipality", "postal_code"])))]
 pub struct EligibilityArgs {
     /// The signed program bundle.
@@ -26,11 +26,11 @@ pub struct EligibilityArgs {
     #[arg(long)]
     program: String,
     /// Personnummer or samordningsnummer.
-    #[arg(long)]
-    id: Option<String>,
+    #[arg(long, visible_alias = "id")]
+    identity_number: Option<String>,
     /// Date of birth (YYYY-MM-DD) when there is no number.
-    #[arg(long)]
-    born: Option<String>,
+    #[arg(long, visible_alias = "born")]
+    birth_date: Option<String>,
     /// Kommunkod or municipality name.
     #[arg(long)]
     municipality: Option<String>,
@@ -51,43 +51,25 @@ fn parse_provenance(s: &str) -> Result<Provenance, String> {
 
 pub fn run(ctx: &Ctx, a: EligibilityArgs) -> CmdResult {
     let bundle = load_bundle(ctx, &a.bundle, &a.trust)?;
-    let program = bundle.program(&a.program).ok_or_else(|| {
-        let known: Vec<_> = bundle.programs().iter().map(|p| p.id.as_str()).collect();
-        Failure::other(
-            "unknown_program",
-            format!(
-                "no program {:?} in the bundle (it has: {})",
-                a.program,
-                known.join(", ")
-            ),
-        )
-        .on_field("program")
-    })?;
     let today = a.on.unwrap_or_else(|| SystemClock.today());
-    let age = match (&a.id, &a.born) {
-        (Some(n), _) => {
-            AgeEvidence::Number(identity::parse(n, today).map_err(|e| ctx.fail(&e).on_field("id"))?)
+    let facts = TypedFacts {
+        identity_number: a.identity_number,
+        birth_date: a.birth_date,
+        municipality: a.municipality,
+        postal_code: a.postal_code,
+        provenance: a.provenance,
+    };
+    let verdict = assess_typed(&bundle, &a.program, &facts, today).map_err(|e| {
+        let f = ctx.fail(&e);
+        match e.field() {
+            Some(field) => f.on_field(field),
+            None => f,
         }
-        (None, Some(d)) => AgeEvidence::BirthDate(
-            identity::parse_birth_date(d, today).map_err(|e| ctx.fail(&e).on_field("born"))?,
-        ),
-        (None, None) => unreachable!("clap requires --id or --born"),
-    };
-    let residency = match (&a.municipality, &a.postal_code) {
-        (Some(m), _) => Residency::from_municipality(m, a.provenance)
-            .map_err(|e| ctx.fail(&e).on_field("municipality"))?,
-        (None, Some(p)) => Residency::from_postal_code(p, a.provenance)
-            .map_err(|e| ctx.fail(&e).on_field("postal_code"))?,
-        (None, None) => unreachable!("clap requires --municipality or --postal-code"),
-    };
-    let facts = Facts {
-        age: Some(age),
-        residency: Some(residency),
-    };
-    let verdict = eligibility::assess(&facts, &bundle, program, today);
+    })?;
     if ctx.json {
         ctx.print_json(&verdict_json(&verdict, ctx.lang));
     } else {
+        let program = find_program(&bundle, &a.program).map_err(|e| ctx.fail(&e))?;
         print!("{}", verdict_text(&verdict, &program.name, ctx.lang));
     }
     Ok(())

@@ -7,13 +7,13 @@ use crate::out::{self, Ctx, Failure};
 use crate::program_cmd::load_bundle;
 use crate::CmdResult;
 use clap::{Args, Subcommand};
-use lotsa_core::clock::{to_stockholm, Clock, SystemClock};
-use lotsa_core::consent::{Capacity, ConsentRecord, Method, Recorder, Role};
+use lotsa_core::clock::{to_stockholm, SystemClock};
+use lotsa_core::consent::{Capacity, ConsentForm, Method, Recorder, Role};
 use lotsa_core::crypto::vault::DevFileVault;
-use lotsa_core::eligibility::{self, Provenance};
+use lotsa_core::eligibility::Provenance;
 use lotsa_core::program::Bundle;
-use lotsa_core::referral::{new_referral_id, ResidenceInput};
-use lotsa_core::store::{ItemState, Store, Withdrawn};
+use lotsa_core::referral::{find_program, DraftUpdate, ReferralError};
+use lotsa_core::store::{ItemState, Store, StoreError, Withdrawn};
 use lotsa_core::text::{Lang, Reasoned};
 use serde_json::json;
 use std::path::PathBuf;
@@ -58,11 +58,11 @@ enum FieldCommand {
         #[arg(long)]
         note: Option<String>,
         /// Personnummer or samordningsnummer.
-        #[arg(long)]
-        id: Option<String>,
+        #[arg(long, visible_alias = "id")]
+        identity_number: Option<String>,
         /// Date of birth (YYYY-MM-DD), when there is no number.
-        #[arg(long)]
-        born: Option<String>,
+        #[arg(long, visible_alias = "born")]
+        birth_date: Option<String>,
         /// Kommunkod or municipality name.
         #[arg(long)]
         municipality: Option<String>,
@@ -149,14 +149,9 @@ fn parse_provenance(s: &str) -> Result<Provenance, String> {
     Provenance::parse(s).ok_or_else(|| format!("{s:?}: use stated, document or register"))
 }
 
-fn store_fail(ctx: &Ctx, e: lotsa_core::store::StoreError) -> Failure {
-    let field = match &e {
-        lotsa_core::store::StoreError::Referral(r) => r.field(),
-        lotsa_core::store::StoreError::Consent(c) => Some(c.field()),
-        _ => None,
-    };
+fn store_fail(ctx: &Ctx, e: StoreError) -> Failure {
     let f = ctx.fail(&e);
-    match field {
+    match e.field() {
         Some(name) => f.on_field(name),
         None => f,
     }
@@ -179,8 +174,67 @@ fn need_bundle(ctx: &Ctx, a: &FieldArgs) -> Result<Bundle, Failure> {
     }
 }
 
-fn clear_or(v: String) -> Option<String> {
-    (!v.trim().is_empty()).then_some(v)
+/// A problem found in what was typed, as JSON.
+fn problem_json(ctx: &Ctx, e: &ReferralError) -> serde_json::Value {
+    json!({"field": e.field(), "code": e.code(), "message": e.message(ctx.lang)})
+}
+
+/// The consent form from the options: the words an officer types become the core's choices;
+/// the core builds and checks the record.
+fn consent_form(c: &FieldCommand) -> Result<ConsentForm, Failure> {
+    let FieldCommand::Consent {
+        method,
+        witness,
+        signature_sha256,
+        officer,
+        unit,
+        role,
+        told_no_effect,
+        told_withdrawal,
+        capacity,
+        language,
+        script_version,
+        share_personnummer,
+        ..
+    } = c
+    else {
+        unreachable!("only called for consent")
+    };
+    let method = match method.as_str() {
+        "verbal" => Method::Verbal {
+            witness: witness.clone().unwrap_or_default(),
+        },
+        "signature" | "signature_on_screen" => Method::SignatureOnScreen {
+            signature_sha256: signature_sha256.clone().unwrap_or_default(),
+        },
+        other => {
+            return Err(Failure::other(
+                "invalid_method",
+                format!("{other:?}: use verbal or signature"),
+            )
+            .on_field("method"))
+        }
+    };
+    let role = Role::parse(role)
+        .ok_or_else(|| Failure::other("invalid_role", "use police or lots").on_field("role"))?;
+    let capacity = Capacity::parse(capacity).ok_or_else(|| {
+        Failure::other("invalid_capacity", "use adequate, doubtful or lacking").on_field("capacity")
+    })?;
+    Ok(ConsentForm {
+        program_id: None,
+        language: language.clone(),
+        script_version: *script_version,
+        method,
+        recorded_by: Recorder {
+            role,
+            officer_id: officer.clone(),
+            unit: unit.clone(),
+        },
+        told_no_effect_on_police_matter: *told_no_effect,
+        told_can_withdraw: *told_withdrawal,
+        capacity,
+        share_personnummer: *share_personnummer,
+    })
 }
 
 pub fn run(ctx: &Ctx, a: FieldArgs) -> CmdResult {
@@ -189,8 +243,7 @@ pub fn run(ctx: &Ctx, a: FieldArgs) -> CmdResult {
     match &a.command {
         FieldCommand::New { program } => {
             let bundle = need_bundle(ctx, &a)?;
-            let p = find_program(&bundle, program)?;
-            let id = store.create_draft(p).map_err(sf)?;
+            let id = store.create_draft(&bundle, program).map_err(sf)?;
             if ctx.json {
                 ctx.print_json(&json!({ "draft_id": id }));
             } else {
@@ -204,56 +257,31 @@ pub fn run(ctx: &Ctx, a: FieldArgs) -> CmdResult {
             language,
             best_time,
             note,
-            id,
-            born,
+            identity_number,
+            birth_date,
             municipality,
             postal_code,
             provenance,
         } => {
-            let updated = store
-                .update_draft(draft, |d| {
-                    let c = &mut d.contact;
-                    for (slot, value) in [
-                        (&mut c.name, name),
-                        (&mut c.phone, phone),
-                        (&mut c.language, language),
-                        (&mut c.best_time, best_time),
-                        (&mut c.note, note),
-                        (&mut d.identity_number, id),
-                        (&mut d.birth_date, born),
-                    ] {
-                        if let Some(v) = value {
-                            *slot = clear_or(v.clone());
-                        }
-                    }
-                    if municipality.is_some() || postal_code.is_some() || provenance.is_some() {
-                        let r = d.residence.get_or_insert(ResidenceInput {
-                            municipality: None,
-                            postal_code: None,
-                            provenance: Provenance::Stated,
-                        });
-                        if let Some(m) = municipality {
-                            r.municipality = clear_or(m.clone());
-                        }
-                        if let Some(p) = postal_code {
-                            r.postal_code = clear_or(p.clone());
-                        }
-                        if let Some(p) = provenance {
-                            r.provenance = *p;
-                        }
-                    }
-                })
-                .map_err(sf)?;
-            // Say at once what is wrong with what was typed, without refusing to keep it.
-            let problem = updated.contact.validate().err().map(
-                |e| json!({"field": e.field(), "code": e.code(), "message": e.message(ctx.lang)}),
-            );
+            let change = DraftUpdate {
+                name: name.clone(),
+                phone: phone.clone(),
+                language: language.clone(),
+                best_time: best_time.clone(),
+                note: note.clone(),
+                identity_number: identity_number.clone(),
+                birth_date: birth_date.clone(),
+                municipality: municipality.clone(),
+                postal_code: postal_code.clone(),
+                provenance: *provenance,
+            };
+            // The core says at once what is wrong with what was typed, and keeps it all the same.
+            let problem = store.update_draft(draft, change).map_err(sf)?;
+            let problem = problem.as_ref().map(|e| problem_json(ctx, e));
             if ctx.json {
-                ctx.print_json(
-                    &json!({ "draft_id": updated.draft_id, "saved": true, "problem": problem }),
-                );
+                ctx.print_json(&json!({ "draft_id": draft, "saved": true, "problem": problem }));
             } else {
-                println!("saved {}", updated.draft_id);
+                println!("saved {draft}");
                 if let Some(p) = problem {
                     println!("note: {} [{}]: {}", p["field"], p["code"], p["message"]);
                 }
@@ -261,144 +289,67 @@ pub fn run(ctx: &Ctx, a: FieldArgs) -> CmdResult {
         }
         FieldCommand::Check { draft } => {
             let bundle = need_bundle(ctx, &a)?;
-            let stored = store.draft(draft).map_err(sf)?;
-            let p = find_program(&bundle, &stored.draft.program_id)?;
-            let today = SystemClock.today();
-            let facts = stored
-                .draft
-                .facts(today)
-                .map_err(|e| store_fail(ctx, e.into()))?;
-            let verdict = eligibility::assess(&facts, &bundle, p, today);
-            let missing = stored.draft.validate(p, today).err();
+            let check = store.check_draft(draft, &bundle).map_err(sf)?;
+            let program =
+                find_program(&bundle, &check.verdict.program_id).map_err(|e| sf(e.into()))?;
             if ctx.json {
-                let mut v = verdict_json(&verdict, ctx.lang);
-                v["consent_recorded"] = json!(stored.consent.is_some());
-                v["ready_to_finalize"] =
-                    json!(verdict.may_refer && stored.consent.is_some() && missing.is_none());
-                if let Some(e) = &missing {
-                    v["problem"] = json!({"field": e.field(), "code": e.code(), "message": e.message(ctx.lang)});
+                let mut v = verdict_json(&check.verdict, ctx.lang);
+                v["consent_recorded"] = json!(check.consent_recorded);
+                v["ready_to_finalize"] = json!(check.ready_to_finalize);
+                if let Some(e) = &check.problem {
+                    v["problem"] = problem_json(ctx, e);
                 }
                 ctx.print_json(&v);
             } else {
-                print!("{}", verdict_text(&verdict, &p.name, ctx.lang));
-                if let Some(e) = &missing {
+                print!("{}", verdict_text(&check.verdict, &program.name, ctx.lang));
+                if let Some(e) = &check.problem {
                     println!("  still to fix: {}", e.message(ctx.lang));
                 }
-                println!(
-                    "  consent: {}",
-                    if stored.consent.is_some() {
-                        "recorded"
-                    } else {
-                        "not yet recorded"
-                    }
-                );
+                let consent = if check.consent_recorded {
+                    "recorded"
+                } else {
+                    "not yet recorded"
+                };
+                println!("  consent: {consent}");
             }
         }
-        FieldCommand::Consent {
-            draft,
-            method,
-            witness,
-            signature_sha256,
-            officer,
-            unit,
-            role,
-            told_no_effect,
-            told_withdrawal,
-            capacity,
-            language,
-            script_version,
-            share_personnummer,
-        } => {
+        c @ FieldCommand::Consent { draft, .. } => {
             let bundle = need_bundle(ctx, &a)?;
-            let stored = store.draft(draft).map_err(sf)?;
-            let p = find_program(&bundle, &stored.draft.program_id)?;
-            let lang = Lang::parse(language).ok_or_else(|| {
-                Failure::other("unsupported_language", "choose sv or en").on_field("language")
-            })?;
-            let method = match method.as_str() {
-                "verbal" => Method::Verbal {
-                    witness: witness.clone().unwrap_or_default(),
-                },
-                "signature" | "signature_on_screen" => Method::SignatureOnScreen {
-                    signature_sha256: signature_sha256.clone().unwrap_or_default(),
-                },
-                other => {
-                    return Err(Failure::other(
-                        "invalid_method",
-                        format!("{other:?}: use verbal or signature"),
-                    )
-                    .on_field("method"))
-                }
-            };
-            let role = Role::parse(role).ok_or_else(|| {
-                Failure::other("invalid_role", "use police or lots").on_field("role")
-            })?;
-            let capacity = Capacity::parse(capacity).ok_or_else(|| {
-                Failure::other("invalid_capacity", "use adequate, doubtful or lacking")
-                    .on_field("capacity")
-            })?;
-            let mut record = ConsentRecord::for_program(
-                p,
-                lang,
-                new_referral_id(),
-                draft.clone(),
-                to_stockholm(SystemClock.now()),
-                method,
-                Recorder {
-                    role,
-                    officer_id: officer.clone(),
-                    unit: unit.clone(),
-                },
-                *told_no_effect,
-                *told_withdrawal,
-                capacity,
-            )
-            .map_err(|e| store_fail(ctx, e.into()))?;
-            if let Some(v) = script_version {
-                record.script.version = *v;
-            }
-            if *share_personnummer && !record.covers(lotsa_core::program::Field::Personnummer) {
-                record
-                    .data_items
-                    .push(lotsa_core::program::Field::Personnummer);
-            }
-            store.record_consent(draft, &record, p).map_err(sf)?;
+            let given = store
+                .record_consent(draft, &bundle, &consent_form(c)?)
+                .map_err(sf)?;
+            let record = &given.record;
+            let notes: Vec<_> = given
+                .notes
+                .iter()
+                .map(|n| json!({"code": n.code(), "message": n.message(ctx.lang)}))
+                .collect();
             if ctx.json {
                 ctx.print_json(&json!({
                     "draft_id": draft,
                     "consent_id": record.consent_id,
                     "script": record.script,
                     "data_items": record.data_items,
+                    "notes": notes,
                 }));
             } else {
                 println!(
                     "consent recorded for {draft} (script {} v{}, {})",
                     record.script.id,
                     record.script.version,
-                    lang.code()
+                    record.script.language.code()
                 );
+                for n in &notes {
+                    println!("note: [{}]: {}", n["code"], n["message"]);
+                }
             }
         }
         FieldCommand::Refuse { program, draft } => {
             let program_id = match (draft, program) {
-                (Some(d), _) => {
-                    let (_, program_id) = store
-                        .draft_ids()
-                        .map_err(sf)?
-                        .into_iter()
-                        .find(|(id, _)| id == d)
-                        .ok_or_else(|| {
-                            Failure::other("not_found", format!("no draft with id {d}"))
-                                .on_field("draft")
-                        })?;
-                    store.refuse_draft(d).map_err(sf)?;
-                    program_id
-                }
+                (Some(d), _) => store.refuse_draft(d).map_err(sf)?,
                 (None, Some(p)) => {
-                    // A typo must not invent a program in the statistics.
                     let bundle = need_bundle(ctx, &a)?;
-                    find_program(&bundle, p)?;
-                    store.record_refusal(p).map_err(sf)?;
+                    store.record_refusal(&bundle, p).map_err(sf)?;
                     p.clone()
                 }
                 (None, None) => unreachable!("clap requires --program or --draft"),
@@ -411,15 +362,7 @@ pub fn run(ctx: &Ctx, a: FieldArgs) -> CmdResult {
         }
         FieldCommand::Close { draft } => {
             let bundle = need_bundle(ctx, &a)?;
-            let stored = store.draft(draft).map_err(sf)?;
-            let p = find_program(&bundle, &stored.draft.program_id)?;
-            let today = SystemClock.today();
-            let facts = stored
-                .draft
-                .facts(today)
-                .map_err(|e| store_fail(ctx, e.into()))?;
-            let verdict = eligibility::assess(&facts, &bundle, p, today);
-            store.close_ineligible(draft, &verdict).map_err(sf)?;
+            let verdict = store.close_ineligible(draft, &bundle).map_err(sf)?;
             let codes = verdict.blocking_codes();
             if ctx.json {
                 ctx.print_json(&json!({ "draft_id": draft, "erased": true, "counted": codes }));
@@ -486,19 +429,6 @@ pub fn run(ctx: &Ctx, a: FieldArgs) -> CmdResult {
         }
     }
     Ok(())
-}
-
-fn find_program<'b>(
-    bundle: &'b Bundle,
-    id: &str,
-) -> Result<&'b lotsa_core::program::Program, Failure> {
-    bundle.program(id).ok_or_else(|| {
-        Failure::other(
-            "unknown_program",
-            format!("no program {id:?} in the bundle"),
-        )
-        .on_field("program")
-    })
 }
 
 /// The queue as a table or JSON (shared with the demo).

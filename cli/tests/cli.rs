@@ -1047,7 +1047,7 @@ fn eligibility_by_birth_date() {
     assert_eq!(code(&bad), 1);
     let e = json_one(&bad);
     assert_eq!(error_code(&e), "invalid_date");
-    assert_eq!(e["error"]["field"], "born");
+    assert_eq!(e["error"]["field"], "birth_date");
 }
 
 #[test]
@@ -1092,7 +1092,7 @@ fn eligibility_bad_id_exits_1_naming_the_field() {
     assert_eq!(code(&out), 1);
     let e = json_one(&out);
     assert_eq!(error_code(&e), "invalid_checksum");
-    assert_eq!(e["error"]["field"], "id");
+    assert_eq!(e["error"]["field"], "identity_number");
 
     let out = eligibility(
         &ex,
@@ -1128,7 +1128,7 @@ fn eligibility_unknown_program() {
     assert_eq!(code(&out), 1);
     let e = json_one(&out);
     assert_eq!(error_code(&e), "unknown_program");
-    assert_eq!(e["error"]["field"], "program");
+    assert_eq!(e["error"]["field"], "program_id");
     assert!(e["error"]["message"]
         .as_str()
         .unwrap()

@@ -185,6 +185,9 @@ pub enum ConsentError {
         /// The language code.
         language: &'static str,
     },
+    /// The script was read in a language the core has no texts for.
+    #[error("unsupported language: choose sv or en")]
+    UnsupportedLanguage,
     /// One of the two mandatory disclosures was not confirmed.
     #[error("the person must be told {what} before consenting")]
     DisclosureMissing {
@@ -215,6 +218,7 @@ impl ConsentError {
             ConsentError::ScriptNotCurrent { .. } | ConsentError::NoScriptInLanguage { .. } => {
                 "script"
             }
+            ConsentError::UnsupportedLanguage => "language",
             ConsentError::DisclosureMissing { what } => match *what {
                 "no_effect_on_police_matter" => "told_no_effect_on_police_matter",
                 _ => "told_can_withdraw",
@@ -232,6 +236,7 @@ impl Reasoned for ConsentError {
             ConsentError::Mismatch { .. } => "consent_mismatch",
             ConsentError::ScriptNotCurrent { .. } => "consent_script_not_current",
             ConsentError::NoScriptInLanguage { .. } => "consent_no_script_in_language",
+            ConsentError::UnsupportedLanguage => "unsupported_language",
             ConsentError::DisclosureMissing { .. } => "consent_disclosure_missing",
             ConsentError::CapacityNotAdequate { .. } => "consent_capacity_not_adequate",
             ConsentError::DataItems { .. } => "consent_data_items",
@@ -239,32 +244,35 @@ impl Reasoned for ConsentError {
     }
 
     fn message(&self, lang: Lang) -> String {
-        match lang {
-            Lang::En => self.to_string(),
-            Lang::Sv => match self {
-                ConsentError::Missing { field } => {
-                    format!("Samtycket saknar {}.", label(field, Lang::Sv))
+        let sv = match self {
+            ConsentError::Missing { field } => {
+                format!("Samtycket saknar {}.", label(field, Lang::Sv))
+            }
+            ConsentError::Mismatch { field } => {
+                format!("Samtyckets {} stämmer inte med programmet.", label(field, Lang::Sv))
+            }
+            ConsentError::ScriptNotCurrent { current } => format!(
+                "Samtyckestexten är inte programmets aktuella; läs upp den aktuella texten (version {current}) och registrera samtycket igen."
+            ),
+            ConsentError::NoScriptInLanguage { language } => {
+                format!("Programmet har ingen samtyckestext på språket {language}.")
+            }
+            ConsentError::UnsupportedLanguage => "Språket stöds inte: välj sv eller en.".into(),
+            ConsentError::DisclosureMissing { what } => match *what {
+                "no_effect_on_police_matter" => {
+                    "Personen måste få veta att ett nej inte påverkar polisärendet.".into()
                 }
-                ConsentError::Mismatch { field } => format!("Samtyckets {field} stämmer inte med programmet."),
-                ConsentError::ScriptNotCurrent { current } => format!(
-                    "Samtyckestexten är inte programmets aktuella; läs upp den aktuella texten (version {current}) och registrera samtycket igen."
-                ),
-                ConsentError::NoScriptInLanguage { language } => {
-                    format!("Programmet har ingen samtyckestext på språket {language}.")
-                }
-                ConsentError::DisclosureMissing { what } => match *what {
-                    "no_effect_on_police_matter" => "Personen måste få veta att ett nej inte påverkar polisärendet.".into(),
-                    _ => "Personen måste få veta att samtycket kan tas tillbaka när som helst.".into(),
-                },
-                ConsentError::CapacityNotAdequate { .. } => {
-                    "Samtycke kan inte registreras när personen inte bedöms kunna samtycka just nu; erbjud igen senare.".into()
-                }
-                ConsentError::DataItems { item, problem } => {
-                    let p = if *problem == "is required" { "krävs" } else { "lämnas aldrig ut" };
-                    format!("Samtyckets uppgifter passar inte programmet: {item} {p}.")
-                }
+                _ => "Personen måste få veta att samtycket kan tas tillbaka när som helst.".into(),
             },
-        }
+            ConsentError::CapacityNotAdequate { .. } => {
+                "Samtycke kan inte registreras när personen inte bedöms kunna samtycka just nu; erbjud igen senare.".into()
+            }
+            ConsentError::DataItems { item, problem } => {
+                let p = if *problem == "is required" { "krävs" } else { "lämnas aldrig ut" };
+                format!("Samtyckets uppgifter passar inte programmet: {} {p}.", label(item, Lang::Sv))
+            }
+        };
+        lang.pick(sv, self.to_string())
     }
 }
 
@@ -284,6 +292,14 @@ fn label(field: &str, lang: Lang) -> &str {
         "method.witness" => "the witness (service number)",
         "method.signature_sha256" if sv => "den skärmsignerade underskriften",
         "method.signature_sha256" => "the signature given on screen",
+        "program_id" if sv => "program",
+        "recipient" if sv => "mottagare",
+        "name" if sv => "namn",
+        "phone" if sv => "telefonnummer",
+        "language" if sv => "språk",
+        "best_time" if sv => "bästa tid att ringa",
+        "note" if sv => "anteckning",
+        "birth_date" if sv => "födelsedatum",
         other => other,
     }
 }
@@ -298,7 +314,7 @@ fn capacity_name(c: Capacity) -> &'static str {
 
 /// What a consent covers unless the person says otherwise: every field the program requires or
 /// accepts — except an optional personnummer, which is passed on only when the person agrees to
-/// it in so many words (push [`Field::Personnummer`] onto `data_items`). DESIGN.md: the
+/// it in so many words ([`ConsentForm::share_personnummer`]). The design document: the
 /// personnummer goes to the clinic only if required.
 pub fn default_data_items(program: &Program) -> Vec<Field> {
     program
@@ -309,49 +325,130 @@ pub fn default_data_items(program: &Program) -> Vec<Field> {
         .collect()
 }
 
-impl ConsentRecord {
-    /// Starts a record for a program from what the program says (recipient, [`default_data_items`], the
-    /// current script in the language used); the caller fills in the rest.
-    #[allow(clippy::too_many_arguments)]
-    pub fn for_program(
+/// What the officer fills in when the person consents, one named answer per field. Every front
+/// end records consent through [`ConsentForm::record`], so the rules (which script, which data
+/// items, the personnummer choice) exist once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsentForm {
+    /// The program whose script was read. When given it must be the draft's program (an app
+    /// that shows one program's script and records against another's draft is refused).
+    pub program_id: Option<String>,
+    /// The language the script was read in (`sv`, `en`).
+    pub language: String,
+    /// The script version read out; `None` means the program's current one.
+    pub script_version: Option<u32>,
+    /// How consent was given.
+    pub method: Method,
+    /// Who records it.
+    pub recorded_by: Recorder,
+    /// The person was told that refusing has no effect on the police matter.
+    pub told_no_effect_on_police_matter: bool,
+    /// The person was told consent can be withdrawn at any time, and how.
+    pub told_can_withdraw: bool,
+    /// The officer's judgement of the person's capacity to consent.
+    pub capacity: Capacity,
+    /// The person agrees, in so many words, to pass on their personnummer too. It matters only
+    /// where the program accepts the number as optional: a program that requires it always gets
+    /// it, and on one that never takes it the choice is ignored with a [`ConsentNote`].
+    pub share_personnummer: bool,
+}
+
+/// Something worth telling the officer about a consent that was recorded: not an error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConsentNote {
+    /// The person agreed to pass on the personnummer, but the program never takes it: the
+    /// choice was ignored and the number stays on the device.
+    PersonnummerNeverTaken,
+}
+
+impl Reasoned for ConsentNote {
+    fn code(&self) -> &'static str {
+        match self {
+            ConsentNote::PersonnummerNeverTaken => "personnummer_never_taken",
+        }
+    }
+
+    fn message(&self, lang: Lang) -> String {
+        let (sv, en) = match self {
+            ConsentNote::PersonnummerNeverTaken => (
+                "Programmet tar aldrig emot personnummer: valet att dela det gäller inte, och numret lämnar inte telefonen.",
+                "The program never receives the personnummer: the choice to share it does not apply, and the number stays on the phone.",
+            ),
+        };
+        lang.pick(sv, en).to_string()
+    }
+}
+
+/// A consent record that passed validation, with any notes for the officer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GivenConsent {
+    /// The validated record.
+    pub record: ConsentRecord,
+    /// What the officer should be told (a choice that did not apply).
+    pub notes: Vec<ConsentNote>,
+}
+
+impl ConsentForm {
+    /// Builds the record for `program` from the form — recipient, [`default_data_items`] plus
+    /// the personnummer where the person agreed and the program accepts it, the script in the
+    /// language used — naming the person by `subject_ref` only, given at `given_at`; then
+    /// validates it. A record that would be refused is an error naming the field to fix.
+    pub fn record(
+        &self,
         program: &Program,
-        language: Lang,
-        consent_id: String,
-        subject_ref: String,
+        subject_ref: &str,
         given_at: DateTime<FixedOffset>,
-        method: Method,
-        recorded_by: Recorder,
-        told_no_effect_on_police_matter: bool,
-        told_can_withdraw: bool,
-        capacity: Capacity,
-    ) -> Result<ConsentRecord, ConsentError> {
+    ) -> Result<GivenConsent, ConsentError> {
+        if self
+            .program_id
+            .as_deref()
+            .is_some_and(|id| id != program.id)
+        {
+            return Err(ConsentError::Mismatch {
+                field: "program_id",
+            });
+        }
+        let language = Lang::parse(&self.language).ok_or(ConsentError::UnsupportedLanguage)?;
         let script = program
             .consent_script(language)
             .ok_or(ConsentError::NoScriptInLanguage {
                 language: language.code(),
             })?;
-        Ok(ConsentRecord {
-            consent_id,
+        let mut data_items = default_data_items(program);
+        let mut notes = Vec::new();
+        if self.share_personnummer {
+            match program.fields.need(Field::Personnummer) {
+                Need::Optional => data_items.push(Field::Personnummer),
+                Need::Never => notes.push(ConsentNote::PersonnummerNeverTaken),
+                Need::Required => {}
+            }
+        }
+        let record = ConsentRecord {
+            consent_id: uuid::Uuid::new_v4().to_string(),
             program_id: program.id.clone(),
-            subject_ref,
+            subject_ref: subject_ref.to_string(),
             recipient: program.clinic.name.clone(),
-            data_items: default_data_items(program),
+            data_items,
             purpose: Purpose::FirstContact,
             given_at,
             script: ScriptRef {
                 id: script.id.clone(),
-                version: script.version,
+                version: self.script_version.unwrap_or(script.version),
                 sha256: script.sha256.clone(),
                 language,
             },
-            method,
-            recorded_by,
-            told_no_effect_on_police_matter,
-            told_can_withdraw,
-            capacity,
-        })
+            method: self.method.clone(),
+            recorded_by: self.recorded_by.clone(),
+            told_no_effect_on_police_matter: self.told_no_effect_on_police_matter,
+            told_can_withdraw: self.told_can_withdraw,
+            capacity: self.capacity,
+        };
+        record.validate(program)?;
+        Ok(GivenConsent { record, notes })
     }
+}
 
+impl ConsentRecord {
     /// Checks the record is complete and fits the program as configured now.
     pub fn validate(&self, program: &Program) -> Result<(), ConsentError> {
         let required = [
@@ -443,7 +540,7 @@ impl ConsentRecord {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::program::{ProgramSet, EXAMPLE_PROGRAMS_JSON};
 
@@ -452,26 +549,32 @@ mod tests {
         set.programs.into_iter().find(|p| p.id == id).unwrap()
     }
 
-    fn record(p: &Program) -> ConsentRecord {
-        ConsentRecord::for_program(
-            p,
-            Lang::Sv,
-            "c0ffee00-0000-4000-8000-000000000001".into(),
-            "d7a1f000-0000-4000-8000-000000000002".into(),
-            DateTime::parse_from_rfc3339("2026-11-23T21:15:00+01:00").unwrap(),
-            Method::Verbal {
+    pub(crate) fn form() -> ConsentForm {
+        ConsentForm {
+            program_id: None,
+            language: "sv".into(),
+            script_version: None,
+            method: Method::Verbal {
                 witness: "P-4711".into(),
             },
-            Recorder {
+            recorded_by: Recorder {
                 role: Role::Police,
                 officer_id: "P-1234".into(),
                 unit: "City polisområde, Plattan".into(),
             },
-            true,
-            true,
-            Capacity::Adequate,
-        )
-        .unwrap()
+            told_no_effect_on_police_matter: true,
+            told_can_withdraw: true,
+            capacity: Capacity::Adequate,
+            share_personnummer: false,
+        }
+    }
+
+    fn record(p: &Program) -> ConsentRecord {
+        let given_at = DateTime::parse_from_rfc3339("2026-11-23T21:15:00+01:00").unwrap();
+        form()
+            .record(p, "d7a1f000-0000-4000-8000-000000000002", given_at)
+            .unwrap()
+            .record
     }
 
     #[test]

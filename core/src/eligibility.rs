@@ -271,93 +271,45 @@ impl Reasoned for Reason {
     }
 
     fn message(&self, lang: Lang) -> String {
-        let sv = lang == Lang::Sv;
-        match self {
+        let (sv, en) = match self {
             Reason::AgeMet { minimum } => {
-                if sv {
-                    format!("Personen har fyllt {minimum} år.")
-                } else {
-                    format!("The person is at least {minimum}.")
-                }
+                (format!("Personen har fyllt {minimum} år."), format!("The person is at least {minimum}."))
             }
             Reason::TooYoung { minimum, age } => {
-                if sv {
-                    format!("Personen är {age} år; programmet kräver att man har fyllt {minimum}.")
-                } else {
-                    format!(
-                        "The person is {age}; the program requires an age of at least {minimum}."
-                    )
-                }
+                (format!("Personen är {age} år; programmet kräver att man har fyllt {minimum}."), format!(                         "The person is {age}; the program requires an age of at least {minimum}."                     ))
             }
             Reason::AgeUndetermined { minimum, min, max } => {
-                if sv {
-                    format!("Åldern kan inte avgöras ur numret (mellan {min} och {max} år) mot gränsen {minimum} år: be om födelsedatum från en handling.")
-                } else {
-                    format!("The age cannot be decided from the number (between {min} and {max}) against the limit of {minimum}: ask for a date of birth from a document.")
-                }
+                (format!("Åldern kan inte avgöras ur numret (mellan {min} och {max} år) mot gränsen {minimum} år: be om födelsedatum från en handling."), format!("The age cannot be decided from the number (between {min} and {max}) against the limit of {minimum}: ask for a date of birth from a document."))
             }
             Reason::AgeMissing => {
-                if sv {
-                    "Ålder saknas: ange personnummer, samordningsnummer eller födelsedatum.".into()
-                } else {
-                    "Age is missing: give a personnummer, samordningsnummer or date of birth."
-                        .into()
-                }
+                ("Ålder saknas: ange personnummer, samordningsnummer eller födelsedatum.".to_string(), "Age is missing: give a personnummer, samordningsnummer or date of birth.".to_string())
             }
             Reason::Resident { kommunkod } => {
                 let n = municipality_name(kommunkod);
-                if sv {
-                    format!("Bor i {n} ({kommunkod}), som programmet omfattar.")
-                } else {
-                    format!("Lives in {n} ({kommunkod}), which the program covers.")
-                }
+                (format!("Bor i {n} ({kommunkod}), som programmet omfattar."), format!("Lives in {n} ({kommunkod}), which the program covers."))
             }
             Reason::NotResident { kommunkod } => {
                 let n = municipality_name(kommunkod);
-                if sv {
-                    format!("Bor i {n} ({kommunkod}), som programmet inte omfattar.")
-                } else {
-                    format!("Lives in {n} ({kommunkod}), which the program does not cover.")
-                }
+                (format!("Bor i {n} ({kommunkod}), som programmet inte omfattar."), format!("Lives in {n} ({kommunkod}), which the program does not cover."))
             }
             Reason::ResidencyStated => {
-                if sv {
-                    "Bostadsorten bygger på personens egen uppgift: beskedet är preliminärt och mottagningen kontrollerar folkbokföringen.".into()
-                } else {
-                    "Residency rests on the person's own word: the verdict is provisional and the clinic checks the population register.".into()
-                }
+                ("Bostadsorten bygger på personens egen uppgift: beskedet är preliminärt och mottagningen kontrollerar folkbokföringen.".to_string(), "Residency rests on the person's own word: the verdict is provisional and the clinic checks the population register.".to_string())
             }
             Reason::StatedResidencyNotAccepted => {
-                if sv {
-                    "Programmet godtar inte enbart egen uppgift om bostadsort: se en handling eller kontrollera folkbokföringen.".into()
-                } else {
-                    "The program does not accept residency on the person's word alone: see a document or check the register.".into()
-                }
+                ("Programmet godtar inte enbart egen uppgift om bostadsort: se en handling eller kontrollera folkbokföringen.".to_string(), "The program does not accept residency on the person's word alone: see a document or check the register.".to_string())
             }
             Reason::ResidencyFromPostalCode { kommunkod } => {
                 let n = municipality_name(kommunkod);
-                if sv {
-                    format!("Postnumret tyder på {n} ({kommunkod}), men ett postnummer avgör inte folkbokföringen: fråga efter kommunen.")
-                } else {
-                    format!("The postal code suggests {n} ({kommunkod}), but a postal code does not decide residency: ask for the municipality.")
-                }
+                (format!("Postnumret tyder på {n} ({kommunkod}), men ett postnummer avgör inte folkbokföringen: fråga efter kommunen."), format!("The postal code suggests {n} ({kommunkod}), but a postal code does not decide residency: ask for the municipality."))
             }
             Reason::ResidencyMissing => {
-                if sv {
-                    "Bostadsort saknas: fråga i vilken kommun personen är folkbokförd.".into()
-                } else {
-                    "Residency is missing: ask which municipality the person is registered in."
-                        .into()
-                }
+                ("Bostadsort saknas: fråga i vilken kommun personen är folkbokförd.".to_string(), "Residency is missing: ask which municipality the person is registered in.".to_string())
             }
             Reason::SamordningsnummerNotFolkbokford => {
-                if sv {
-                    "Ett samordningsnummer ges till den som inte är folkbokförd i Sverige, och programmet kräver folkbokföring.".into()
-                } else {
-                    "A samordningsnummer is issued to people who are not registered as residents, and the program requires registered residency.".into()
-                }
+                ("Ett samordningsnummer ges till den som inte är folkbokförd i Sverige, och programmet kräver folkbokföring.".to_string(), "A samordningsnummer is issued to people who are not registered as residents, and the program requires registered residency.".to_string())
             }
-        }
+        };
+        lang.pick(sv, en)
     }
 }
 

@@ -405,9 +405,7 @@ impl Reasoned for GeoError {
     }
 
     fn message(&self, lang: Lang) -> String {
-        match lang {
-            Lang::En => self.to_string(),
-            Lang::Sv => match self {
+        let sv = match self {
                 GeoError::UnknownMunicipality { suggestions, .. } => format!(
                     "Ingen svensk kommun har det namnet eller den koden. Kontrollera stavningen eller ange den fyrsiffriga kommunkoden.{}",
                     suggestion_text(suggestions, "Menade du")
@@ -422,8 +420,8 @@ impl Reasoned for GeoError {
                 GeoError::UnknownPostalCode => {
                     "Appen känner inte till det postnumret (tabellen täcker ungefär fyra av fem). Fråga i stället vilken kommun personen är folkbokförd i.".to_string()
                 }
-            },
-        }
+        };
+        lang.pick(sv, self.to_string())
     }
 }
 

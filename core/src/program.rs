@@ -353,11 +353,9 @@ impl Reasoned for BundleError {
     }
 
     fn message(&self, lang: Lang) -> String {
-        match lang {
-            Lang::En => self.to_string(),
-            Lang::Sv => match self {
-                BundleError::Malformed { reason } => {
-                    format!("Programfilen är trasig: {reason}")
+        let sv = match self {
+                BundleError::Malformed { .. } => {
+                    "Programfilen är trasig och går inte att läsa.".to_string()
                 }
                 BundleError::UnsupportedFormat { .. } => {
                     "Filen är ingen programfil för Lotsa.".to_string()
@@ -371,15 +369,15 @@ impl Reasoned for BundleError {
                 BundleError::BadSignature => {
                     "Programfilens signatur stämmer inte: filen har ändrats efter signering.".to_string()
                 }
-                BundleError::Invalid { field, reason } => {
-                    format!("Programfilen är ogiltig vid {field}: {reason}")
+                BundleError::Invalid { field, .. } => {
+                    format!("Programfilen är ogiltig vid {field}.")
                 }
                 BundleError::Expired { expired_at } => format!(
                     "Programfilen gick ut {expired_at}; be er programadministratör om en ny."
                 ),
-                BundleError::Key { reason } => format!("Signeringsnyckeln går inte att använda: {reason}"),
-            },
-        }
+                BundleError::Key { .. } => "Signeringsnyckeln går inte att använda.".to_string(),
+        };
+        lang.pick(sv, self.to_string())
     }
 }
 

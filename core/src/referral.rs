@@ -9,10 +9,12 @@
 //! handover, and the consent record names the person by that id only.
 
 use crate::consent::{ConsentError, ConsentRecord};
-use crate::eligibility::{AgeEvidence, Basis, Facts, Outcome, Provenance, Residency, Verdict};
+use crate::eligibility::{
+    self, AgeEvidence, Basis, Facts, Outcome, Provenance, Residency, Verdict,
+};
 use crate::geo::GeoError;
 use crate::identity::{self, IdError};
-use crate::program::{Field, Need, Program};
+use crate::program::{Bundle, Field, Need, Program};
 use crate::text::{Lang, Reasoned, Texts};
 use chrono::{DateTime, FixedOffset, NaiveDate};
 use serde::{Deserialize, Serialize};
@@ -83,6 +85,143 @@ pub struct Draft {
     pub residence: Option<ResidenceInput>,
 }
 
+/// What the officer typed about the person: the facts eligibility rests on, exactly as typed.
+/// Its field names are the one vocabulary every front end reports errors in: `identity_number`,
+/// `birth_date`, `municipality`, `postal_code`. Used by the street check (no draft) and by a
+/// draft alike, so both parse the same way.
+#[derive(Clone, PartialEq, Eq)]
+pub struct TypedFacts {
+    /// Personnummer or samordningsnummer as typed.
+    pub identity_number: Option<String>,
+    /// Date of birth as typed (`YYYY-MM-DD`), used when there is no number.
+    pub birth_date: Option<String>,
+    /// A kommunkod or municipality name.
+    pub municipality: Option<String>,
+    /// A postal code (a hint only), used when no municipality is given.
+    pub postal_code: Option<String>,
+    /// How residency is known.
+    pub provenance: Provenance,
+}
+
+impl Default for TypedFacts {
+    fn default() -> TypedFacts {
+        TypedFacts {
+            identity_number: None,
+            birth_date: None,
+            municipality: None,
+            postal_code: None,
+            provenance: Provenance::Stated,
+        }
+    }
+}
+
+/// A typed value, trimmed, unless it is blank.
+fn typed(value: &Option<String>) -> Option<&str> {
+    value.as_deref().map(str::trim).filter(|s| !s.is_empty())
+}
+
+impl TypedFacts {
+    /// Parses what was typed against the Stockholm date `today`. A blank field is absent (the
+    /// verdict then says what is missing); a wrong one is an error naming the field.
+    pub fn parse(&self, today: NaiveDate) -> Result<Facts, ReferralError> {
+        let mut facts = Facts::default();
+        if let Some(n) = typed(&self.identity_number) {
+            let parsed = identity::parse(n, today)
+                .map_err(|e| field_error("identity_number", Problem::Identity(e)))?;
+            facts.age = Some(AgeEvidence::Number(parsed));
+        } else if let Some(d) = typed(&self.birth_date) {
+            let date = identity::parse_birth_date(d, today)
+                .map_err(|e| field_error("birth_date", Problem::Identity(e)))?;
+            facts.age = Some(AgeEvidence::BirthDate(date));
+        }
+        if let Some(m) = typed(&self.municipality) {
+            facts.residency = Some(
+                Residency::from_municipality(m, self.provenance)
+                    .map_err(|e| field_error("municipality", Problem::Residence(e)))?,
+            );
+        } else if let Some(p) = typed(&self.postal_code) {
+            facts.residency = Some(
+                Residency::from_postal_code(p, self.provenance)
+                    .map_err(|e| field_error("postal_code", Problem::Residence(e)))?,
+            );
+        }
+        Ok(facts)
+    }
+}
+
+/// The street check: the verdict for a person and a program of the bundle on `today`, from what
+/// the officer typed, with no draft and nothing stored.
+pub fn assess_typed(
+    bundle: &Bundle,
+    program_id: &str,
+    facts: &TypedFacts,
+    today: NaiveDate,
+) -> Result<Verdict, ReferralError> {
+    let program = find_program(bundle, program_id)?;
+    Ok(eligibility::assess(
+        &facts.parse(today)?,
+        bundle,
+        program,
+        today,
+    ))
+}
+
+/// A program of the bundle, or [`ReferralError::UnknownProgram`] (a typo must never invent a
+/// program, in a draft or in the statistics).
+pub fn find_program<'b>(
+    bundle: &'b Bundle,
+    program_id: &str,
+) -> Result<&'b Program, ReferralError> {
+    bundle
+        .program(program_id)
+        .ok_or_else(|| ReferralError::UnknownProgram {
+            program_id: program_id.to_string(),
+            known: bundle.programs().iter().map(|p| p.id.clone()).collect(),
+        })
+}
+
+/// A change to a draft, one field per thing the officer can type. Each is optional: `None` keeps
+/// the stored value, a blank string clears it (see [`Draft::apply`]).
+#[derive(Clone, PartialEq, Eq, Default)]
+pub struct DraftUpdate {
+    /// Name or chosen name.
+    pub name: Option<String>,
+    /// Phone number as typed.
+    pub phone: Option<String>,
+    /// Preferred language for the call.
+    pub language: Option<String>,
+    /// Best time to call.
+    pub best_time: Option<String>,
+    /// A short note.
+    pub note: Option<String>,
+    /// Personnummer or samordningsnummer as typed.
+    pub identity_number: Option<String>,
+    /// Date of birth as typed.
+    pub birth_date: Option<String>,
+    /// Kommunkod or municipality name.
+    pub municipality: Option<String>,
+    /// Postal code.
+    pub postal_code: Option<String>,
+    /// How residency is known; it cannot be cleared, only changed.
+    pub provenance: Option<Provenance>,
+}
+
+/// `Some` replaces (a blank value clears), `None` keeps.
+fn set_typed(slot: &mut Option<String>, value: Option<String>) {
+    if let Some(v) = value {
+        *slot = (!v.trim().is_empty()).then_some(v);
+    }
+}
+
+/// A program field by the name the typed input uses for it.
+fn typed_field(f: Field) -> &'static str {
+    match f {
+        Field::Personnummer => "identity_number",
+        Field::Kommunkod => "municipality",
+        other => other.as_str(),
+    }
+}
+
 /// Why a phone number was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum PhoneError {
@@ -113,19 +252,17 @@ impl Reasoned for PhoneError {
     }
 
     fn message(&self, lang: Lang) -> String {
-        match lang {
-            Lang::En => self.to_string(),
-            Lang::Sv => match self {
-                PhoneError::InvalidCharacters => {
-                    "Ett telefonnummer får bara innehålla siffror, mellanslag, bindestreck och ett inledande +.".into()
-                }
-                PhoneError::TooShort => "Telefonnumret har för få siffror.".into(),
-                PhoneError::TooLong => "Telefonnumret har för många siffror.".into(),
-                PhoneError::NotSwedish => {
-                    "Det är inget giltigt svenskt telefonnummer; kontrollera riktnumret och antalet siffror.".into()
-                }
-            },
-        }
+        let sv = match self {
+            PhoneError::InvalidCharacters => {
+                "Ett telefonnummer får bara innehålla siffror, mellanslag, bindestreck och ett inledande +."
+            }
+            PhoneError::TooShort => "Telefonnumret har för få siffror.",
+            PhoneError::TooLong => "Telefonnumret har för många siffror.",
+            PhoneError::NotSwedish => {
+                "Det är inget giltigt svenskt telefonnummer; kontrollera riktnumret och antalet siffror."
+            }
+        };
+        lang.pick(sv.to_string(), self.to_string())
     }
 }
 
@@ -223,15 +360,15 @@ impl Reasoned for Problem {
     }
 
     fn message(&self, lang: Lang) -> String {
-        match (self, lang) {
-            (Problem::Phone(e), _) => e.message(lang),
-            (Problem::Identity(e), _) => e.message(lang),
-            (Problem::Residence(e), _) => e.message(lang),
-            (_, Lang::En) => self.to_string(),
-            (Problem::Missing, Lang::Sv) => "krävs av programmet".into(),
-            (Problem::TooLong { max }, Lang::Sv) => format!("är längre än {max} tecken"),
-            (Problem::ControlCharacters, Lang::Sv) => "innehåller styrtecken".into(),
-        }
+        let (sv, en) = match self {
+            Problem::Phone(e) => return e.message(lang),
+            Problem::Identity(e) => return e.message(lang),
+            Problem::Residence(e) => return e.message(lang),
+            Problem::Missing => ("krävs av programmet".to_string(), self.to_string()),
+            Problem::TooLong { max } => (format!("är längre än {max} tecken"), self.to_string()),
+            Problem::ControlCharacters => ("innehåller styrtecken".to_string(), self.to_string()),
+        };
+        lang.pick(sv, en)
     }
 }
 
@@ -241,7 +378,8 @@ pub enum ReferralError {
     /// One field is missing or wrong.
     #[error("{field}: {problem}")]
     Field {
-        /// The field (`phone`, `identity_number`, `residence.municipality`, …).
+        /// The field, in the one vocabulary every front end uses (`phone`, `identity_number`,
+        /// `birth_date`, `municipality`, `postal_code`, …).
         field: &'static str,
         /// What is wrong.
         problem: Problem,
@@ -255,6 +393,14 @@ pub enum ReferralError {
     /// The consent record is missing or invalid.
     #[error("consent: {0}")]
     Consent(ConsentError),
+    /// The program is not in the current bundle.
+    #[error("the program {program_id} is not in the current program bundle (it has: {})", known.join(", "))]
+    UnknownProgram {
+        /// The program id asked for (a bundle id, never personal).
+        program_id: String,
+        /// The programs the bundle does hold.
+        known: Vec<String>,
+    },
     /// Draft, verdict and consent are not about the same program or referral.
     #[error("the {what} belongs to another program or referral")]
     Mismatch {
@@ -269,6 +415,7 @@ impl ReferralError {
         match self {
             ReferralError::Field { field, .. } => Some(field),
             ReferralError::Consent(e) => Some(e.field()),
+            ReferralError::UnknownProgram { .. } => Some("program_id"),
             _ => None,
         }
     }
@@ -280,24 +427,34 @@ impl Reasoned for ReferralError {
             ReferralError::Field { problem, .. } => problem.code(),
             ReferralError::NotEligible { .. } => "not_eligible",
             ReferralError::Consent(e) => e.code(),
+            ReferralError::UnknownProgram { .. } => "unknown_program",
             ReferralError::Mismatch { .. } => "mismatch",
         }
     }
 
     fn message(&self, lang: Lang) -> String {
-        match (self, lang) {
-            (ReferralError::Field { field, problem }, _) => {
-                format!("{}: {}", field_label(field, lang), problem.message(lang))
+        let (sv, en) = match self {
+            ReferralError::Field { field, problem } => {
+                return format!("{}: {}", field_label(field, lang), problem.message(lang))
             }
-            (ReferralError::Consent(e), _) => e.message(lang),
-            (_, Lang::En) => self.to_string(),
-            (ReferralError::NotEligible { .. }, Lang::Sv) => {
-                "Personen uppfyller inte programmets villkor; se beskedets skäl.".into()
-            }
-            (ReferralError::Mismatch { .. }, Lang::Sv) => {
-                "Beskedet eller samtycket gäller ett annat program eller en annan remiss.".into()
-            }
-        }
+            ReferralError::Consent(e) => return e.message(lang),
+            ReferralError::NotEligible { outcome } => (
+                "Personen uppfyller inte programmets villkor; se beskedets skäl.".to_string(),
+                format!("the person is not eligible for this program ({outcome}); see the verdict's reasons"),
+            ),
+            ReferralError::UnknownProgram { program_id, known } => (
+                format!(
+                    "Programmet {program_id} finns inte i den aktuella programfilen (den har: {}).",
+                    known.join(", ")
+                ),
+                self.to_string(),
+            ),
+            ReferralError::Mismatch { what } => (
+                "Beskedet eller samtycket gäller ett annat program eller en annan remiss.".to_string(),
+                format!("the {what} belongs to another program or referral"),
+            ),
+        };
+        lang.pick(sv, en)
     }
 }
 
@@ -313,8 +470,9 @@ fn field_label(field: &str, lang: Lang) -> &str {
         "note" => "Anteckning",
         "identity_number" => "Personnummer",
         "birth_date" => "Födelsedatum",
-        "residence.municipality" => "Kommun",
-        "residence.postal_code" => "Postnummer",
+        "municipality" => "Kommun",
+        "postal_code" => "Postnummer",
+        "program_id" => "Program",
         other => other,
     }
 }
@@ -406,36 +564,55 @@ impl Draft {
         }
     }
 
+    /// What the draft holds about the person, in the one vocabulary of typed facts. A residence
+    /// typed without provenance counts as stated.
+    pub fn typed_facts(&self) -> TypedFacts {
+        let residence = self.residence.as_ref();
+        TypedFacts {
+            identity_number: self.identity_number.clone(),
+            birth_date: self.birth_date.clone(),
+            municipality: residence.and_then(|r| r.municipality.clone()),
+            postal_code: residence.and_then(|r| r.postal_code.clone()),
+            provenance: residence.map_or(Provenance::Stated, |r| r.provenance),
+        }
+    }
+
     /// The eligibility facts the draft holds, parsed against the Stockholm date `today`.
     pub fn facts(&self, today: NaiveDate) -> Result<Facts, ReferralError> {
-        let mut facts = Facts::default();
-        if let Some(n) = self
-            .identity_number
-            .as_deref()
-            .filter(|s| !s.trim().is_empty())
-        {
-            let parsed = identity::parse(n, today)
-                .map_err(|e| field_error("identity_number", Problem::Identity(e)))?;
-            facts.age = Some(AgeEvidence::Number(parsed));
-        } else if let Some(d) = self.birth_date.as_deref().filter(|s| !s.trim().is_empty()) {
-            let date = identity::parse_birth_date(d, today)
-                .map_err(|e| field_error("birth_date", Problem::Identity(e)))?;
-            facts.age = Some(AgeEvidence::BirthDate(date));
+        self.typed_facts().parse(today)
+    }
+
+    /// Applies a change: an absent field keeps its value, a blank one clears it, and a residence
+    /// given without provenance is stated (a provisional verdict) until the provenance is set.
+    /// Values are kept exactly as typed; validation names the field later.
+    pub fn apply(&mut self, change: DraftUpdate) {
+        let contact = &mut self.contact;
+        for (slot, value) in [
+            (&mut contact.name, change.name),
+            (&mut contact.phone, change.phone),
+            (&mut contact.language, change.language),
+            (&mut contact.best_time, change.best_time),
+            (&mut contact.note, change.note),
+            (&mut self.identity_number, change.identity_number),
+            (&mut self.birth_date, change.birth_date),
+        ] {
+            set_typed(slot, value);
         }
-        if let Some(r) = &self.residence {
-            if let Some(m) = r.municipality.as_deref().filter(|s| !s.trim().is_empty()) {
-                facts.residency =
-                    Some(Residency::from_municipality(m, r.provenance).map_err(|e| {
-                        field_error("residence.municipality", Problem::Residence(e))
-                    })?);
-            } else if let Some(p) = r.postal_code.as_deref().filter(|s| !s.trim().is_empty()) {
-                facts.residency =
-                    Some(Residency::from_postal_code(p, r.provenance).map_err(|e| {
-                        field_error("residence.postal_code", Problem::Residence(e))
-                    })?);
+        if change.municipality.is_some()
+            || change.postal_code.is_some()
+            || change.provenance.is_some()
+        {
+            let residence = self.residence.get_or_insert(ResidenceInput {
+                municipality: None,
+                postal_code: None,
+                provenance: Provenance::Stated,
+            });
+            set_typed(&mut residence.municipality, change.municipality);
+            set_typed(&mut residence.postal_code, change.postal_code);
+            if let Some(p) = change.provenance {
+                residence.provenance = p;
             }
         }
-        Ok(facts)
     }
 
     /// Checks everything a handover needs from the draft for this program: every field well
@@ -459,12 +636,7 @@ impl Draft {
         };
         for f in Field::ALL {
             if program.fields.need(f) == Need::Required && !present(f) {
-                let field = match f {
-                    Field::Personnummer => "identity_number",
-                    Field::Kommunkod => "residence.municipality",
-                    other => other.as_str(),
-                };
-                return Err(field_error(field, Problem::Missing));
+                return Err(field_error(typed_field(f), Problem::Missing));
             }
         }
         Ok(contact)
@@ -697,6 +869,8 @@ mod tests {
 debug_without_personal_data!(ContactDetails);
 debug_without_personal_data!(ResidenceInput, provenance);
 debug_without_personal_data!(Draft, draft_id, program_id);
+debug_without_personal_data!(TypedFacts, provenance);
+debug_without_personal_data!(DraftUpdate, provenance);
 debug_without_personal_data!(ValidContact);
 debug_without_personal_data!(HandoverPerson);
 debug_without_personal_data!(HandoverPayload, handover_id, program_id);

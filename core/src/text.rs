@@ -26,6 +26,15 @@ impl Lang {
         }
     }
 
+    /// The text in this language from a (Swedish, English) pair: every reason text in the core
+    /// is written as such a pair, one per variant, so no sentence mixes the two languages.
+    pub fn pick<T>(self, sv: T, en: T) -> T {
+        match self {
+            Lang::Sv => sv,
+            Lang::En => en,
+        }
+    }
+
     /// Parses `sv`/`en` (any case); `None` for anything else.
     pub fn parse(code: &str) -> Option<Lang> {
         match code.trim().to_ascii_lowercase().as_str() {

@@ -106,11 +106,13 @@ impl Person {
         out
     }
 
-    fn apply(&self, d: &mut lotsa_core::referral::Draft) {
-        fill_kalmar(d, self.name, self.phone_typed, &self.number_typed());
-        d.contact.note = Some(self.note.into());
-        d.contact.best_time = Some(self.best_time.into());
-        d.contact.language = Some(self.language.into());
+    fn update(&self) -> lotsa_core::referral::DraftUpdate {
+        lotsa_core::referral::DraftUpdate {
+            note: Some(self.note.into()),
+            best_time: Some(self.best_time.into()),
+            language: Some(self.language.into()),
+            ..fill_kalmar(self.name, self.phone_typed, &self.number_typed())
+        }
     }
 }
 
@@ -332,10 +334,10 @@ fn no_canary_reaches_the_disk_before_or_after_finalize_open_or_closed() {
 
     // First a referral finalized and withdrawn before delivery (its withdrawal checkpoints and
     // truncates the WAL, so it goes first: everything after it stays in the WAL).
-    let l = store.create_draft(kalmar).unwrap();
-    store.update_draft(&l, |d| late.apply(d)).unwrap();
+    let l = store.create_draft(&programs.bundle, &kalmar.id).unwrap();
+    store.update_draft(&l, late.update()).unwrap();
     store
-        .record_consent(&l, &consent(kalmar, &l), kalmar)
+        .record_consent(&l, &programs.bundle, &consent())
         .unwrap();
     store.finalize(&l, &programs.bundle).unwrap();
     assert_eq!(
@@ -345,19 +347,19 @@ fn no_canary_reaches_the_disk_before_or_after_finalize_open_or_closed() {
 
     // A draft that is deleted, one withdrawn as a draft, one whose finalize is refused (and so
     // stays an encrypted draft).
-    let g = store.create_draft(kalmar).unwrap();
-    store.update_draft(&g, |d| ghost.apply(d)).unwrap();
+    let g = store.create_draft(&programs.bundle, &kalmar.id).unwrap();
+    store.update_draft(&g, ghost.update()).unwrap();
     store.delete_draft(&g).unwrap();
-    let w = store.create_draft(kalmar).unwrap();
-    store.update_draft(&w, |d| withdrawn.apply(d)).unwrap();
+    let w = store.create_draft(&programs.bundle, &kalmar.id).unwrap();
+    store.update_draft(&w, withdrawn.update()).unwrap();
     store
-        .record_consent(&w, &consent(kalmar, &w), kalmar)
+        .record_consent(&w, &programs.bundle, &consent())
         .unwrap();
     assert_eq!(store.withdraw(&w, None).unwrap(), Withdrawn::DraftErased);
-    let r = store.create_draft(kalmar).unwrap();
-    store.update_draft(&r, |d| refused.apply(d)).unwrap();
+    let r = store.create_draft(&programs.bundle, &kalmar.id).unwrap();
+    store.update_draft(&r, refused.update()).unwrap();
     store
-        .record_consent(&r, &consent(kalmar, &r), kalmar)
+        .record_consent(&r, &programs.bundle, &consent())
         .unwrap();
     let err = store.finalize(&r, &programs.bundle).unwrap_err();
     assert!(err.to_string().len() > 5);
@@ -366,16 +368,16 @@ fn no_canary_reaches_the_disk_before_or_after_finalize_open_or_closed() {
         "the refusal's message repeats personal data: {err}"
     );
     // The referral: typed, corrected, consented, corrected again, consented again.
-    let id = store.create_draft(kalmar).unwrap();
-    store.update_draft(&id, |d| edits[0].apply(d)).unwrap();
-    store.update_draft(&id, |d| edits[1].apply(d)).unwrap();
+    let id = store.create_draft(&programs.bundle, &kalmar.id).unwrap();
+    store.update_draft(&id, edits[0].update()).unwrap();
+    store.update_draft(&id, edits[1].update()).unwrap();
     store
-        .record_consent(&id, &consent(kalmar, &id), kalmar)
+        .record_consent(&id, &programs.bundle, &consent())
         .unwrap();
-    store.update_draft(&id, |d| edits[2].apply(d)).unwrap();
-    store.update_draft(&id, |d| edits[2].apply(d)).unwrap();
+    store.update_draft(&id, edits[2].update()).unwrap();
+    store.update_draft(&id, edits[2].update()).unwrap();
     store
-        .record_consent(&id, &consent(kalmar, &id), kalmar)
+        .record_consent(&id, &programs.bundle, &consent())
         .unwrap();
     assert_eq!(
         store.draft(&id).unwrap().draft.contact.name.as_deref(),
@@ -576,7 +578,7 @@ fn after_finalize_no_openable_copy_of_the_draft_is_left_in_the_store_files() {
         let vault =
             Arc::new(DevFileVault::open_with_warning(dir.path().join("v"), |_| {}).unwrap());
         let mut store = Store::open(&db, vault.clone(), Arc::new(clock())).unwrap();
-        let id = store.create_draft(kalmar).unwrap();
+        let id = store.create_draft(&programs.bundle, &kalmar.id).unwrap();
         // The root key is made (and wrapped by the vault) with the first draft.
         let root_wrapped: Vec<u8> = store
             .connection()
@@ -586,11 +588,11 @@ fn after_finalize_no_openable_copy_of_the_draft_is_left_in_the_store_files() {
             .unwrap();
         let mut versions = Vec::new();
         for e in &edits {
-            store.update_draft(&id, |d| e.apply(d)).unwrap();
+            store.update_draft(&id, e.update()).unwrap();
             versions.push(draft_bytes(&store, &id));
         }
         store
-            .record_consent(&id, &consent(kalmar, &id), kalmar)
+            .record_consent(&id, &programs.bundle, &consent())
             .unwrap();
         versions.push(draft_bytes(&store, &id));
         store.finalize(&id, &programs.bundle).unwrap();

@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, FixedOffset, NaiveDate, TimeZone, Utc};
 use jsonschema::{Draft as SchemaDraft, Validator};
-use lotsa_core::consent::{Capacity, ConsentRecord, Method, Recorder, Role};
+use lotsa_core::consent::{Capacity, ConsentForm, ConsentRecord, Method, Recorder, Role};
 use lotsa_core::crypto::SigningKey;
 use lotsa_core::eligibility::{self, Outcome, Provenance};
 use lotsa_core::identity::compose;
@@ -14,7 +14,6 @@ use lotsa_core::program::{
 use lotsa_core::referral::{
     build_handover, ContactDetails, Draft, HandoverPayload, ResidenceInput,
 };
-use lotsa_core::text::Lang;
 use serde_json::{json, Value};
 use std::path::PathBuf;
 
@@ -462,24 +461,25 @@ fn referral(
     let facts = draft.facts(today()).unwrap();
     let verdict = eligibility::assess(&facts, bundle, program, today());
     assert_eq!(verdict.outcome, Outcome::Eligible, "{}", program.id);
-    let mut consent = ConsentRecord::for_program(
-        program,
-        Lang::Sv,
-        "c1d2e3f4-0000-4000-8000-000000000001".into(),
-        draft_id,
-        stockholm_now(),
-        Method::Verbal {
-            witness: "P-4711".into(),
-        },
-        officer(),
-        true,
-        true,
-        Capacity::Adequate,
-    )
-    .unwrap();
     // The person agrees to pass on everything the program accepts (the personnummer too, where it
     // is optional: by default it stays on the device, see `default_data_items`).
-    consent.data_items = program.fields.passed_on();
+    let form = ConsentForm {
+        program_id: None,
+        language: "sv".into(),
+        script_version: None,
+        method: Method::Verbal {
+            witness: "P-4711".into(),
+        },
+        recorded_by: officer(),
+        told_no_effect_on_police_matter: true,
+        told_can_withdraw: true,
+        capacity: Capacity::Adequate,
+        share_personnummer: true,
+    };
+    let mut consent = form
+        .record(program, &draft_id, stockholm_now())
+        .unwrap()
+        .record;
     narrow_consent(&mut consent);
     let payload = build_handover(
         &draft,

@@ -8,12 +8,15 @@
 //!
 //! Two vaults ship with the core for places without a keystore:
 //! - [`DevFileVault`], for the CLI and tests: keys in files, and it says so loudly on every open;
-//! - [`MemoryVault`], for unit tests only: keys in memory, gone with the process.
+//! - `MemoryVault`, for the crate's own tests and benches only (the `test-support` feature):
+//!   keys in memory, gone with the process.
 
+#[cfg(any(test, feature = "test-support"))]
 use std::collections::HashMap;
 use std::fs;
 use std::io::{self, Write as _};
 use std::path::{Path, PathBuf};
+#[cfg(any(test, feature = "test-support"))]
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
@@ -342,11 +345,13 @@ fn sync_dir(_dir: &Path) -> Result<(), VaultError> {
 /// An in-memory key vault **for tests only**: keys live in the process and die with it (or with
 /// [`KeyVault::destroy`]). [`MemoryVault::set_unavailable`] simulates a locked device.
 #[derive(Default)]
+#[cfg(any(test, feature = "test-support"))]
 pub struct MemoryVault {
     keys: Mutex<HashMap<String, [u8; 32]>>,
     unavailable: AtomicBool,
 }
 
+#[cfg(any(test, feature = "test-support"))]
 impl std::fmt::Debug for MemoryVault {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("MemoryVault")
@@ -356,6 +361,7 @@ impl std::fmt::Debug for MemoryVault {
     }
 }
 
+#[cfg(any(test, feature = "test-support"))]
 impl MemoryVault {
     /// An empty vault.
     pub fn new() -> MemoryVault {
@@ -378,6 +384,7 @@ impl MemoryVault {
     }
 }
 
+#[cfg(any(test, feature = "test-support"))]
 impl Drop for MemoryVault {
     fn drop(&mut self) {
         for key in lock(&self.keys).values_mut() {
@@ -386,6 +393,7 @@ impl Drop for MemoryVault {
     }
 }
 
+#[cfg(any(test, feature = "test-support"))]
 impl KeyVault for MemoryVault {
     fn wrap(&self, alias: &str, plaintext: &[u8]) -> Result<Vec<u8>, VaultError> {
         self.check_available()?;

@@ -2,9 +2,9 @@
 //!
 //! Entries hold an event kind, ids, a program id and a time rounded to the minute. They are
 //! hash-chained: each entry's hash covers the previous entry's hash and its own fields, so an
-//! edited, removed or reordered entry breaks the chain and [`verify`] names where. (Cutting
+//! edited, removed or reordered entry breaks the chain and [`Store::verify_audit`](super::Store::verify_audit) names where. (Cutting
 //! entries off the end leaves a shorter valid chain; the receipts the clinic signs are the
-//! defence against that, in the sync issue.)
+//! defence against that, once sync delivers them.)
 
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 
@@ -83,6 +83,19 @@ pub struct Entry {
     pub program_id: Option<String>,
 }
 
+impl Entry {
+    fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Entry> {
+        Ok(Entry {
+            seq: r.get("seq")?,
+            id: r.get("id")?,
+            at: r.get("at")?,
+            kind: r.get("kind")?,
+            subject: r.get("subject")?,
+            program_id: r.get("program_id")?,
+        })
+    }
+}
+
 fn entry_hash(prev: &[u8], e: &Entry) -> [u8; 32] {
     let mut buf = Vec::with_capacity(160);
     buf.extend_from_slice(b"lotsa audit v1\0");
@@ -108,8 +121,8 @@ fn entry_hash(prev: &[u8], e: &Entry) -> [u8; 32] {
 }
 
 /// Appends an entry inside the caller's transaction (so the entry and the change it records
-/// commit together).
-pub fn append(
+/// commit together). Only the store's write path calls it ([`super::Change::audit`]).
+pub(crate) fn append(
     tx: &Transaction<'_>,
     at: i64,
     event: Event,
@@ -120,7 +133,7 @@ pub fn append(
         .query_row(
             "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1",
             [],
-            |r| Ok((r.get(0)?, r.get(1)?)),
+            |r| Ok((r.get("seq")?, r.get("hash")?)),
         )
         .optional()?;
     let (seq, prev) = match last {
@@ -163,7 +176,7 @@ pub struct AuditReport {
 }
 
 /// Walks the whole chain; the first break is an [`StoreError::AuditBroken`] naming the entry.
-pub fn verify(conn: &Connection) -> Result<AuditReport, StoreError> {
+pub(crate) fn verify(conn: &Connection) -> Result<AuditReport, StoreError> {
     let mut stmt = conn.prepare(
         "SELECT seq, id, at, kind, subject, program_id, prev_hash, hash FROM audit ORDER BY seq",
     )?;
@@ -171,16 +184,9 @@ pub fn verify(conn: &Connection) -> Result<AuditReport, StoreError> {
     let mut prev = GENESIS.to_vec();
     let mut expected_seq = 1i64;
     while let Some(r) = rows.next()? {
-        let entry = Entry {
-            seq: r.get(0)?,
-            id: r.get(1)?,
-            at: r.get(2)?,
-            kind: r.get(3)?,
-            subject: r.get(4)?,
-            program_id: r.get(5)?,
-        };
-        let stored_prev: Vec<u8> = r.get(6)?;
-        let stored_hash: Vec<u8> = r.get(7)?;
+        let entry = Entry::from_row(r)?;
+        let stored_prev: Vec<u8> = r.get("prev_hash")?;
+        let stored_hash: Vec<u8> = r.get("hash")?;
         let broken = |reason: &str| StoreError::AuditBroken {
             seq: entry.seq,
             reason: reason.to_string(),
@@ -206,19 +212,10 @@ pub fn verify(conn: &Connection) -> Result<AuditReport, StoreError> {
 }
 
 /// All entries in order (for the CLI and tests).
-pub fn entries(conn: &Connection) -> Result<Vec<Entry>, StoreError> {
+pub(crate) fn entries(conn: &Connection) -> Result<Vec<Entry>, StoreError> {
     let mut stmt =
         conn.prepare("SELECT seq, id, at, kind, subject, program_id FROM audit ORDER BY seq")?;
-    let rows = stmt.query_map([], |r| {
-        Ok(Entry {
-            seq: r.get(0)?,
-            id: r.get(1)?,
-            at: r.get(2)?,
-            kind: r.get(3)?,
-            subject: r.get(4)?,
-            program_id: r.get(5)?,
-        })
-    })?;
+    let rows = stmt.query_map([], Entry::from_row)?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
 

@@ -3,16 +3,18 @@
 //! nonce; erasing the row (and checkpointing the WAL, see [`Store::checkpoint`]) erases the only
 //! copy of the key, so the draft is gone even where flash memory keeps old pages.
 
-use super::audit::{self, Event};
-use super::stats::{self, Counter};
+use super::audit::Event;
+use super::stats::Counter;
 use super::{draft_aad, Store, StoreError};
 use crate::clock::to_stockholm;
-use crate::consent::ConsentRecord;
+use crate::consent::{ConsentForm, ConsentRecord, GivenConsent};
 use crate::crypto::field::{open_field, seal_field, DataKey};
-use crate::eligibility::Verdict;
-use crate::program::Program;
-use crate::referral::{new_referral_id, Draft};
-use rusqlite::{params, OptionalExtension, TransactionBehavior};
+use crate::eligibility::{self, Verdict};
+use crate::program::Bundle;
+use crate::referral::{
+    assess_typed, find_program, new_referral_id, Draft, DraftUpdate, ReferralError, TypedFacts,
+};
+use rusqlite::{params, OptionalExtension};
 
 /// A draft as read back: what was typed, and the consent if one was recorded.
 #[derive(Clone, PartialEq, Eq)]
@@ -27,6 +29,20 @@ pub struct StoredDraft {
 
 debug_without_personal_data!(StoredDraft, draft, expires_at);
 
+/// Where a draft stands: the verdict on what it holds, whether consent is recorded, and the
+/// first thing still to fix before it can be finalized.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DraftCheck {
+    /// The eligibility verdict, computed by the store from the draft and the bundle.
+    pub verdict: Verdict,
+    /// Whether a consent record is stored with the draft.
+    pub consent_recorded: bool,
+    /// The first field that is missing or wrong for the program, if any.
+    pub problem: Option<ReferralError>,
+    /// Verdict, consent and fields all allow finalize.
+    pub ready_to_finalize: bool,
+}
+
 struct Row {
     program_id: String,
     expires_at: i64,
@@ -34,13 +50,19 @@ struct Row {
     wrapped_key: Vec<u8>,
     body: Vec<u8>,
     consent: Option<Vec<u8>>,
+    damaged: Option<String>,
 }
 
 impl Store {
-    /// Starts a draft for a program; returns its id. Counts an offer.
-    pub fn create_draft(&mut self, program: &Program) -> Result<String, StoreError> {
+    /// Starts a draft for a program of the bundle; returns its id. Counts an offer. A program
+    /// the bundle does not hold is refused (a typo must not invent a program).
+    pub fn create_draft(
+        &mut self,
+        bundle: &Bundle,
+        program_id: &str,
+    ) -> Result<String, StoreError> {
+        let program = find_program(bundle, program_id)?;
         let id = new_referral_id();
-        let now = self.now();
         let draft = Draft::new(
             id.clone(),
             program.id.clone(),
@@ -50,20 +72,17 @@ impl Store {
         let wrapped = self.root(super::CURRENT_EPOCH)?.wrap_data_key(&key, &id)?;
         let body = seal_field(&key, &draft_aad("body", &id), &to_json(&draft))?;
         // Rounded up to the minute: a clear column keeps only coarse times.
-        let exact = now + i64::from(program.draft_lifetime_hours) * 3600;
+        let exact = self.now() + i64::from(program.draft_lifetime_hours) * 3600;
         let expires_at = exact + (60 - exact.rem_euclid(60)) % 60;
-        let day = self.today();
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        tx.execute(
-            "INSERT INTO drafts (id, program_id, created_day, expires_at, key_epoch, wrapped_key, body)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            params![id, program.id, day, expires_at, super::CURRENT_EPOCH, wrapped, body],
-        )?;
-        audit::append(&tx, now, Event::DraftCreated, Some(&id), Some(&program.id))?;
-        stats::bump(&tx, &day, &program.id, &Counter::Offers)?;
-        tx.commit()?;
+        self.write(|c| {
+            c.execute(
+                "INSERT INTO drafts (id, program_id, created_day, expires_at, key_epoch, wrapped_key, body)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![id, program.id, c.day, expires_at, super::CURRENT_EPOCH, wrapped, body],
+            )?;
+            c.audit(Event::DraftCreated, Some(&id), Some(&program.id))?;
+            c.count(&program.id, &Counter::Offers)
+        })?;
         Ok(id)
     }
 
@@ -71,8 +90,7 @@ impl Store {
     /// [`StoreError::Damaged`].
     pub fn draft(&mut self, id: &str) -> Result<StoredDraft, StoreError> {
         let (row, key) = self.draft_row(id)?;
-        let body = self.open_or_flag(id, "body", &key, &row.body)?;
-        let draft: Draft = self.parse_or_flag(id, "body", &body)?;
+        let draft = self.open_body(id, &key, &row)?;
         let consent = match &row.consent {
             Some(blob) => {
                 let bytes = self.open_or_flag(id, "consent", &key, blob)?;
@@ -87,126 +105,113 @@ impl Store {
         })
     }
 
-    /// Changes a draft (contact details, number, residence). The id and program cannot change.
-    /// Changing the identity number or date of birth clears a recorded consent (it may be another
-    /// person); correcting contact details keeps it.
+    /// Changes a draft (see [`Draft::apply`]: absent keeps, blank clears). The id and program
+    /// cannot change. Changing the identity number or date of birth clears a recorded consent
+    /// (it may be another person); correcting contact details keeps it. Returns the first problem
+    /// with the contact details as typed, so the officer hears at once what is wrong; the values
+    /// are kept all the same.
     pub fn update_draft(
         &mut self,
         id: &str,
-        change: impl FnOnce(&mut Draft),
-    ) -> Result<Draft, StoreError> {
+        change: DraftUpdate,
+    ) -> Result<Option<ReferralError>, StoreError> {
         let (row, key) = self.draft_row(id)?;
-        let body = self.open_or_flag(id, "body", &key, &row.body)?;
-        let mut draft: Draft = self.parse_or_flag(id, "body", &body)?;
+        let mut draft = self.open_body(id, &key, &row)?;
         let before = (draft.identity_number.clone(), draft.birth_date.clone());
-        change(&mut draft);
-        draft.draft_id = id.to_string();
-        draft.program_id = row.program_id.clone();
+        draft.apply(change);
         // A consent belongs to the person who gave it: a different number or date of birth may be
-        // a different person, so the consent must be given again. Corrections to contact details
-        // keep it.
+        // a different person, so the consent must be given again.
         let person_changed = before != (draft.identity_number.clone(), draft.birth_date.clone());
         let clear_consent = person_changed && row.consent.is_some();
         let sealed = seal_field(&key, &draft_aad("body", id), &to_json(&draft))?;
-        let now = self.now();
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        tx.execute(
-            "UPDATE drafts SET body = ?1 WHERE id = ?2",
-            params![sealed, id],
-        )?;
-        audit::append(
-            &tx,
-            now,
-            Event::DraftUpdated,
-            Some(id),
-            Some(&row.program_id),
-        )?;
-        if clear_consent {
-            tx.execute("UPDATE drafts SET consent = NULL WHERE id = ?1", [id])?;
-            audit::append(
-                &tx,
-                now,
-                Event::ConsentCleared,
-                Some(id),
-                Some(&row.program_id),
+        self.write(|c| {
+            c.execute(
+                "UPDATE drafts SET body = ?1 WHERE id = ?2",
+                params![sealed, id],
             )?;
-        }
-        tx.commit()?;
-        Ok(draft)
+            c.audit(Event::DraftUpdated, Some(id), Some(&row.program_id))?;
+            if clear_consent {
+                c.execute("UPDATE drafts SET consent = NULL WHERE id = ?1", [id])?;
+                c.audit(Event::ConsentCleared, Some(id), Some(&row.program_id))?;
+            }
+            Ok(())
+        })?;
+        Ok(draft.contact.validate().err())
     }
 
-    /// Stores a consent record with its draft after checking it against the program. Counts a
-    /// consent.
+    /// Where a draft stands (see [`DraftCheck`]), on today's Stockholm date. A mistyped number
+    /// or an unknown municipality is an error naming the field.
+    pub fn check_draft(&mut self, id: &str, bundle: &Bundle) -> Result<DraftCheck, StoreError> {
+        let stored = self.draft(id)?;
+        let verdict = self.verdict_of(&stored.draft, bundle)?;
+        let program = find_program(bundle, &stored.draft.program_id)?;
+        let problem = stored.draft.validate(program, self.clock.today()).err();
+        let consent_recorded = stored.consent.is_some();
+        Ok(DraftCheck {
+            ready_to_finalize: verdict.may_refer && consent_recorded && problem.is_none(),
+            verdict,
+            consent_recorded,
+            problem,
+        })
+    }
+
+    /// Records the person's consent with the draft: the store builds the record from the form for
+    /// the draft's program (the person named by the draft's id only, given now), validates it and
+    /// stores it encrypted. Counts a consent (once per draft). A form whose `program_id` is not
+    /// the draft's program is [`crate::consent::ConsentError::Mismatch`] on `program_id`.
     pub fn record_consent(
         &mut self,
         id: &str,
-        consent: &ConsentRecord,
-        program: &Program,
-    ) -> Result<(), StoreError> {
+        bundle: &Bundle,
+        form: &ConsentForm,
+    ) -> Result<GivenConsent, StoreError> {
         let (row, key) = self.draft_row(id)?;
-        if row.program_id != program.id {
-            return Err(StoreError::Consent(
-                crate::consent::ConsentError::Mismatch {
-                    field: "program_id",
-                },
-            ));
-        }
-        if consent.subject_ref != id {
-            return Err(StoreError::Consent(
-                crate::consent::ConsentError::Mismatch {
-                    field: "subject_ref",
-                },
-            ));
-        }
-        consent.validate(program)?;
-        let sealed = seal_field(&key, &draft_aad("consent", id), &to_json(consent))?;
-        let now = self.now();
-        let day = self.today();
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        // One consent per draft in the statistics, however often it is recorded again.
-        let had_consent: bool = tx.query_row(
-            "SELECT EXISTS (SELECT 1 FROM audit WHERE subject = ?1 AND kind = 'consent_recorded')",
-            [id],
-            |r| r.get(0),
-        )?;
-        tx.execute(
-            "UPDATE drafts SET consent = ?1 WHERE id = ?2",
-            params![sealed, id],
-        )?;
-        audit::append(
-            &tx,
-            now,
-            Event::ConsentRecorded,
-            Some(id),
-            Some(&program.id),
-        )?;
-        if !had_consent {
-            stats::bump(&tx, &day, &program.id, &Counter::Consents)?;
-        }
-        tx.commit()?;
-        Ok(())
+        let program = find_program(bundle, &row.program_id)?;
+        let given = form.record(program, id, to_stockholm(self.clock.now()))?;
+        let sealed = seal_field(&key, &draft_aad("consent", id), &to_json(&given.record))?;
+        self.write(|c| {
+            // One consent per draft in the statistics, however often it is recorded again.
+            let had_consent: bool = c.query_row(
+                "SELECT EXISTS (SELECT 1 FROM audit WHERE subject = ?1 AND kind = 'consent_recorded')
+                 AS had",
+                [id],
+                |r| r.get("had"),
+            )?;
+            c.execute(
+                "UPDATE drafts SET consent = ?1 WHERE id = ?2",
+                params![sealed, id],
+            )?;
+            c.audit(Event::ConsentRecorded, Some(id), Some(&program.id))?;
+            if !had_consent {
+                c.count(&program.id, &Counter::Consents)?;
+            }
+            Ok(())
+        })?;
+        Ok(given)
     }
 
     /// Deletes a draft and its key.
     pub fn delete_draft(&mut self, id: &str) -> Result<(), StoreError> {
-        self.erase_draft(id, Event::DraftDeleted, &[])
+        self.erase_draft(id, Event::DraftDeleted, &[]).map(drop)
     }
 
     /// The person declined after a draft was started: erases the draft and counts the refusal
-    /// (the offer was counted when the draft was started), in one transaction.
-    pub fn refuse_draft(&mut self, id: &str) -> Result<(), StoreError> {
+    /// (the offer was counted when the draft was started), in one transaction. Returns the
+    /// draft's program.
+    pub fn refuse_draft(&mut self, id: &str) -> Result<String, StoreError> {
         self.erase_draft(id, Event::DraftRefused, &[Counter::Refusals])
     }
 
-    /// The program cannot take the person: erases the draft and counts the verdict's blocking
-    /// reasons, in one transaction.
-    pub fn close_ineligible(&mut self, id: &str, verdict: &Verdict) -> Result<(), StoreError> {
+    /// The program cannot take the person: the store assesses the draft itself, and when the
+    /// verdict does not allow a referral erases the draft and counts the verdict's blocking
+    /// reasons, in one transaction. Returns that verdict. A draft the program can take is
+    /// [`StoreError::WrongState`]: refuse or delete it instead.
+    pub fn close_ineligible(&mut self, id: &str, bundle: &Bundle) -> Result<Verdict, StoreError> {
+        let stored = self.draft(id)?;
+        let verdict = self.verdict_of(&stored.draft, bundle)?;
         if verdict.may_refer {
             return Err(StoreError::WrongState {
+                what: "draft",
                 id: id.to_string(),
                 state: "eligible",
                 reason: "the person can be referred: refuse or delete the draft instead",
@@ -217,59 +222,87 @@ impl Store {
             .into_iter()
             .map(Counter::Ineligible)
             .collect();
-        self.erase_draft(id, Event::DraftClosed, &counters)
+        self.erase_draft(id, Event::DraftClosed, &counters)?;
+        Ok(verdict)
+    }
+
+    /// The street check, counted: assesses a person for a program from what was typed and, when
+    /// the verdict does not allow a referral, counts it once per blocking reason code. Stores
+    /// nothing about the person. Returns the verdict.
+    pub fn record_ineligible(
+        &mut self,
+        bundle: &Bundle,
+        program_id: &str,
+        facts: &TypedFacts,
+    ) -> Result<Verdict, StoreError> {
+        let verdict = assess_typed(bundle, program_id, facts, self.clock.today())?;
+        if !verdict.may_refer {
+            self.write(|c| {
+                for code in verdict.blocking_codes() {
+                    c.count(&verdict.program_id, &Counter::Ineligible(code))?;
+                }
+                Ok(())
+            })?;
+        }
+        Ok(verdict)
+    }
+
+    /// The verdict on what a draft holds, for its own program, today.
+    pub(super) fn verdict_of(&self, draft: &Draft, bundle: &Bundle) -> Result<Verdict, StoreError> {
+        let program = find_program(bundle, &draft.program_id)?;
+        let today = self.clock.today();
+        Ok(eligibility::assess(
+            &draft.facts(today)?,
+            bundle,
+            program,
+            today,
+        ))
     }
 
     /// Erases a draft row (and with it the only copy of its data key), with an audit entry and
-    /// the given counter bumps — all in one transaction.
+    /// the given counter bumps — all in one transaction. Returns the draft's program.
     pub(super) fn erase_draft(
         &mut self,
         id: &str,
         event: Event,
         counters: &[Counter],
-    ) -> Result<(), StoreError> {
-        let day = self.today();
-        let now = self.now();
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let Some(program_id) = program_of(&tx, id)? else {
-            return Err(StoreError::NotFound {
-                what: "draft",
-                id: id.to_string(),
-            });
-        };
-        tx.execute("DELETE FROM drafts WHERE id = ?1", [id])?;
-        audit::append(&tx, now, event, Some(id), Some(&program_id))?;
-        for counter in counters {
-            stats::bump(&tx, &day, &program_id, counter)?;
-        }
-        tx.commit()?;
-        self.checkpoint();
-        Ok(())
+    ) -> Result<String, StoreError> {
+        self.write(|c| {
+            let Some(program_id) = program_of(c, id)? else {
+                return Err(StoreError::NotFound {
+                    what: "draft",
+                    id: id.to_string(),
+                });
+            };
+            c.execute("DELETE FROM drafts WHERE id = ?1", [id])?;
+            c.erases();
+            c.audit(event, Some(id), Some(&program_id))?;
+            for counter in counters {
+                c.count(&program_id, counter)?;
+            }
+            Ok(program_id)
+        })
     }
 
     /// Erases every draft past its program's draft lifetime; returns how many. Runs at open.
     pub fn purge_expired(&mut self) -> Result<usize, StoreError> {
-        let now = self.now();
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let expired: Vec<(String, String)> = {
-            let mut stmt =
-                tx.prepare("SELECT id, program_id FROM drafts WHERE expires_at <= ?1")?;
-            let rows = stmt.query_map([now], |r| Ok((r.get(0)?, r.get(1)?)))?;
-            rows.collect::<Result<_, _>>()?
-        };
-        for (id, program_id) in &expired {
-            tx.execute("DELETE FROM drafts WHERE id = ?1", [id])?;
-            audit::append(&tx, now, Event::DraftExpired, Some(id), Some(program_id))?;
-        }
-        tx.commit()?;
-        if !expired.is_empty() {
-            self.checkpoint();
-        }
-        Ok(expired.len())
+        self.write(|c| {
+            let expired: Vec<(String, String)> = {
+                let mut stmt =
+                    c.prepare("SELECT id, program_id FROM drafts WHERE expires_at <= ?1")?;
+                let rows =
+                    stmt.query_map([c.now()], |r| Ok((r.get("id")?, r.get("program_id")?)))?;
+                rows.collect::<Result<_, _>>()?
+            };
+            for (id, program_id) in &expired {
+                c.execute("DELETE FROM drafts WHERE id = ?1", [id])?;
+                c.audit(Event::DraftExpired, Some(id), Some(program_id))?;
+            }
+            if !expired.is_empty() {
+                c.erases();
+            }
+            Ok(expired.len())
+        })
     }
 
     /// The ids of the drafts on the device, oldest first, with their program (no personal data).
@@ -277,7 +310,7 @@ impl Store {
         let mut stmt = self
             .conn
             .prepare("SELECT id, program_id FROM drafts ORDER BY created_day, id")?;
-        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        let rows = stmt.query_map([], |r| Ok((r.get("id")?, r.get("program_id")?)))?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
@@ -289,34 +322,30 @@ impl Store {
                  FROM drafts WHERE id = ?1",
                 [id],
                 |r| {
-                    Ok((
-                        Row {
-                            program_id: r.get(0)?,
-                            expires_at: r.get(1)?,
-                            key_epoch: r.get(2)?,
-                            wrapped_key: r.get(3)?,
-                            body: r.get(4)?,
-                            consent: r.get(5)?,
-                        },
-                        r.get::<_, Option<String>>(6)?,
-                    ))
+                    Ok(Row {
+                        program_id: r.get("program_id")?,
+                        expires_at: r.get("expires_at")?,
+                        key_epoch: r.get("key_epoch")?,
+                        wrapped_key: r.get("wrapped_key")?,
+                        body: r.get("body")?,
+                        consent: r.get("consent")?,
+                        damaged: r.get("damaged")?,
+                    })
                 },
             )
             .optional()?;
-        let Some((row, damaged)) = row else {
-            return Err(StoreError::NotFound {
-                what: "draft",
-                id: id.to_string(),
-            });
+        let not_found = || StoreError::NotFound {
+            what: "draft",
+            id: id.to_string(),
+        };
+        let Some(row) = row else {
+            return Err(not_found());
         };
         if row.expires_at <= self.now() {
             self.erase_draft(id, Event::DraftExpired, &[])?;
-            return Err(StoreError::NotFound {
-                what: "draft",
-                id: id.to_string(),
-            });
+            return Err(not_found());
         }
-        if damaged.is_some() {
+        if row.damaged.is_some() {
             return Err(StoreError::Damaged {
                 what: "draft",
                 id: id.to_string(),
@@ -330,6 +359,11 @@ impl Store {
             Err(crate::crypto::CryptoError::Vault(v)) => Err(StoreError::Crypto(v.into())),
             Err(_) => Err(self.flag_damaged(id, "data key")),
         }
+    }
+
+    fn open_body(&mut self, id: &str, key: &DataKey, row: &Row) -> Result<Draft, StoreError> {
+        let body = self.open_or_flag(id, "body", key, &row.body)?;
+        self.parse_or_flag(id, "body", &body)
     }
 
     fn open_or_flag(
@@ -353,21 +387,15 @@ impl Store {
 
     /// Marks a draft damaged (kept, never dropped) and returns the error to report.
     fn flag_damaged(&mut self, id: &str, what: &'static str) -> StoreError {
-        let now = self.now();
-        let result = (|| -> Result<(), StoreError> {
-            let tx = self
-                .conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let program_id = program_of(&tx, id)?;
-            tx.execute(
+        let flagged = self.write(|c| {
+            let program_id = program_of(c, id)?;
+            c.execute(
                 "UPDATE drafts SET damaged = ?1 WHERE id = ?2",
                 params![format!("{what}_does_not_open"), id],
             )?;
-            audit::append(&tx, now, Event::Damaged, Some(id), program_id.as_deref())?;
-            tx.commit()?;
-            Ok(())
-        })();
-        match result {
+            c.audit(Event::Damaged, Some(id), program_id.as_deref())
+        });
+        match flagged {
             Ok(()) => StoreError::Damaged {
                 what,
                 id: id.to_string(),
@@ -381,7 +409,7 @@ impl Store {
 fn program_of(tx: &rusqlite::Transaction<'_>, id: &str) -> Result<Option<String>, StoreError> {
     Ok(tx
         .query_row("SELECT program_id FROM drafts WHERE id = ?1", [id], |r| {
-            r.get(0)
+            r.get("program_id")
         })
         .optional()?)
 }

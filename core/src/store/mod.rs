@@ -14,6 +14,13 @@
 //! background sync job needs no key to send what is already sealed — and a draft call on a locked
 //! device is a temporary error that loses nothing. An app that wants drafts closed while the
 //! device is locked drops the store on lock.
+//!
+//! The store is the front door of the field workflow: every front end (the FFI, the CLI)
+//! creates, fills in, checks, consents, finalizes, refuses, closes and withdraws through its
+//! methods, with the bundle and typed input, and the store computes verdicts and consent records
+//! itself — a front end never hands it one it built. Every change goes through one write path,
+//! `Store::write`: an IMMEDIATE transaction in which the change appends its audit entry and
+//! bumps its counters, then a commit, then a WAL checkpoint when it erased personal data.
 
 pub mod audit;
 mod drafts;
@@ -22,7 +29,7 @@ pub mod schema;
 mod stats;
 
 pub use audit::{AuditReport, Event};
-pub use drafts::StoredDraft;
+pub use drafts::{DraftCheck, StoredDraft};
 pub use outbox::{ItemKind, ItemState, QueueItem, QueueStatus, Withdrawn, PAYLOAD_SCHEMA_VERSION};
 pub use stats::{Counter, StatRow};
 
@@ -32,7 +39,7 @@ use crate::crypto::field::{FieldAad, RootKey};
 use crate::crypto::CryptoError;
 use crate::referral::ReferralError;
 use crate::text::{Lang, Reasoned};
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
@@ -48,6 +55,9 @@ pub enum StoreError {
         /// SQLite's words.
         reason: String,
     },
+    /// The phone's storage is full: nothing was written; free space and retry.
+    #[error("the phone's storage is full: free some space and try again")]
+    DiskFull,
     /// The database was written by a newer version of the app.
     #[error(
         "the database has schema version {found}; this app reads up to {supported}: update the app"
@@ -89,12 +99,6 @@ pub enum StoreError {
     /// The draft cannot become a handover (a field, the verdict, the consent).
     #[error("{0}")]
     Referral(#[from] ReferralError),
-    /// The draft's program is not in the current bundle.
-    #[error("the program {program_id} is not in the current program bundle")]
-    UnknownProgram {
-        /// The program id.
-        program_id: String,
-    },
     /// The bundle names no clinic key valid today.
     #[error("the program {program_id} has no clinic encryption key valid today; load a newer program bundle")]
     NoClinicKey {
@@ -112,6 +116,8 @@ pub enum StoreError {
     /// The operation does not fit the item's state (e.g. editing a finalized referral).
     #[error("{id} is {state}; {reason}")]
     WrongState {
+        /// `draft` or `handover`: which kind of id the caller passed.
+        what: &'static str,
         /// The item.
         id: String,
         /// Its state.
@@ -121,8 +127,32 @@ pub enum StoreError {
     },
 }
 
+impl StoreError {
+    /// The input the error is about, in the one vocabulary of field names every front end
+    /// reports (`phone`, `identity_number`, `municipality`, `told_can_withdraw`, `draft_id`,
+    /// `handover_id`, …), when there is one.
+    pub fn field(&self) -> Option<&'static str> {
+        match self {
+            StoreError::Referral(r) => r.field(),
+            StoreError::Consent(c) => Some(c.field()),
+            StoreError::ConsentMissing { .. } => Some("consent"),
+            StoreError::NotFound { what, .. } | StoreError::WrongState { what, .. } => {
+                Some(if *what == "draft" {
+                    "draft_id"
+                } else {
+                    "handover_id"
+                })
+            }
+            _ => None,
+        }
+    }
+}
+
 impl From<rusqlite::Error> for StoreError {
     fn from(e: rusqlite::Error) -> StoreError {
+        if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull) {
+            return StoreError::DiskFull;
+        }
         StoreError::Storage {
             reason: e.to_string(),
         }
@@ -133,6 +163,7 @@ impl Reasoned for StoreError {
     fn code(&self) -> &'static str {
         match self {
             StoreError::Storage { .. } => "storage",
+            StoreError::DiskFull => "disk_full",
             StoreError::SchemaTooNew { .. } => "schema_too_new",
             StoreError::Crypto(CryptoError::Vault(v)) if v.is_temporary() => "vault_unavailable",
             StoreError::Crypto(CryptoError::Vault(_)) => "vault_failed",
@@ -142,7 +173,6 @@ impl Reasoned for StoreError {
             StoreError::ConsentMissing { .. } => "consent_missing",
             StoreError::Consent(e) => e.code(),
             StoreError::Referral(e) => e.code(),
-            StoreError::UnknownProgram { .. } => "unknown_program",
             StoreError::NoClinicKey { .. } => "no_clinic_key",
             StoreError::AuditBroken { .. } => "audit_broken",
             StoreError::WrongState { .. } => "wrong_state",
@@ -150,43 +180,46 @@ impl Reasoned for StoreError {
     }
 
     fn message(&self, lang: Lang) -> String {
-        match (self, lang) {
-            (StoreError::Consent(e), _) => e.message(lang),
-            (StoreError::Referral(e), _) => e.message(lang),
-            (_, Lang::En) => self.to_string(),
-            (StoreError::Storage { reason }, Lang::Sv) => format!("Lagringen misslyckades: {reason}"),
-            (StoreError::SchemaTooNew { .. }, Lang::Sv) => {
+        let sv = match self {
+            StoreError::Consent(e) => return e.message(lang),
+            StoreError::Referral(e) => return e.message(lang),
+            StoreError::Storage { .. } => {
+                "Lagringen i telefonen misslyckades.".to_string()
+            }
+            StoreError::DiskFull => {
+                "Telefonens minne är fullt: frigör utrymme och försök igen.".into()
+            }
+            StoreError::SchemaTooNew { .. } => {
                 "Databasen är skapad av en nyare version av appen: uppdatera appen.".into()
             }
-            (StoreError::Crypto(CryptoError::Vault(v)), Lang::Sv) if v.is_temporary() => {
+            StoreError::Crypto(CryptoError::Vault(v)) if v.is_temporary() => {
                 "Nyckellagret är inte tillgängligt just nu: lås upp telefonen och försök igen.".into()
             }
-            (StoreError::Crypto(_), Lang::Sv) => "Krypteringen misslyckades.".into(),
-            (StoreError::NotFound { .. }, Lang::Sv) => {
+            StoreError::Crypto(CryptoError::Vault(_)) => {
+                "Telefonens nyckellager misslyckades.".into()
+            }
+            StoreError::Crypto(_) => "Krypteringen misslyckades.".into(),
+            StoreError::NotFound { .. } => {
                 "Uppgiften finns inte (den kan ha gått ut, skickats eller återkallats).".into()
             }
-            (StoreError::Damaged { .. }, Lang::Sv) => {
+            StoreError::Damaged { .. } => {
                 "Uppgiften är skadad och går inte att öppna; den har flaggats och sparats.".into()
             }
-            (StoreError::ConsentMissing { .. }, Lang::Sv) => "Inget samtycke är registrerat.".into(),
-            (StoreError::UnknownProgram { .. }, Lang::Sv) => {
-                "Programmet finns inte i den aktuella programfilen.".into()
-            }
-            (StoreError::NoClinicKey { .. }, Lang::Sv) => {
+            StoreError::ConsentMissing { .. } => "Inget samtycke är registrerat.".into(),
+            StoreError::NoClinicKey { .. } => {
                 "Programmet saknar en giltig krypteringsnyckel för mottagningen: hämta en nyare programfil.".into()
             }
-            (StoreError::AuditBroken { seq, .. }, Lang::Sv) => {
+            StoreError::AuditBroken { seq, .. } => {
                 format!("Händelseloggen är bruten vid post {seq}.")
             }
-            (StoreError::WrongState { .. }, Lang::Sv) => {
-                "Åtgärden passar inte remissens läge.".into()
-            }
-        }
+            StoreError::WrongState { .. } => "Åtgärden passar inte remissens läge.".into(),
+        };
+        lang.pick(sv, self.to_string())
     }
 }
 
-/// The epoch new drafts are created in. (Rotating to a new epoch is a later feature; reading
-/// works for any epoch.)
+/// The epoch new drafts are created in. (Starting a new epoch after a lost vault key is a later
+/// feature; reading works for any epoch.)
 const CURRENT_EPOCH: u32 = 1;
 
 /// The device store.
@@ -257,9 +290,43 @@ impl Store {
         done
     }
 
-    /// The underlying connection (read-only uses: tests, integrity checks).
+    /// The underlying connection, for the crate's own tests and benches only (read-only uses:
+    /// counting rows, flipping bytes to test tamper detection). Behind the `test-support`
+    /// feature: an app never reaches past the store's API.
+    #[cfg(any(test, feature = "test-support"))]
     pub fn connection(&self) -> &Connection {
         &self.conn
+    }
+
+    /// The one write path: runs `change` in an IMMEDIATE transaction, in which it appends its
+    /// audit entry and bumps its counters through [`Change`]; commits; and, when the change
+    /// erased personal data, checkpoints the WAL (see [`Store::checkpoint`]). An error from the
+    /// change rolls everything back.
+    pub(crate) fn write<T>(
+        &mut self,
+        change: impl FnOnce(&mut Change<'_>) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let now = self.now();
+        let day = self.today();
+        let (out, erases) = {
+            let tx = self
+                .conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let mut c = Change {
+                tx,
+                now,
+                day,
+                erases: false,
+            };
+            let out = change(&mut c)?;
+            let erases = c.erases;
+            c.tx.commit()?;
+            (out, erases)
+        };
+        if erases {
+            self.checkpoint();
+        }
+        Ok(out)
     }
 
     /// `PRAGMA integrity_check` is `ok`.
@@ -307,10 +374,13 @@ impl Store {
                 None if epoch == CURRENT_EPOCH => {
                     let key = RootKey::generate(epoch)?;
                     let w = key.wrap_with(self.vault.as_ref())?;
-                    self.conn.execute(
-                        "INSERT INTO root_keys (epoch, wrapped, created_day) VALUES (?1, ?2, ?3)",
-                        params![epoch, w, self.today()],
-                    )?;
+                    self.write(|c| {
+                        c.execute(
+                            "INSERT INTO root_keys (epoch, wrapped, created_day) VALUES (?1, ?2, ?3)",
+                            params![epoch, w, c.day],
+                        )?;
+                        Ok(())
+                    })?;
                     key
                 }
                 None => {
@@ -323,6 +393,50 @@ impl Store {
             self.roots.insert(epoch, key);
         }
         Ok(&self.roots[&epoch])
+    }
+}
+
+/// One state change in progress (see [`Store::write`]): the transaction, the time it happens at,
+/// and whether it erased personal data. Its audit entry and counters commit with it or not at
+/// all.
+pub(crate) struct Change<'c> {
+    tx: Transaction<'c>,
+    now: i64,
+    day: String,
+    erases: bool,
+}
+
+impl Change<'_> {
+    /// Unix seconds of this change.
+    pub(crate) fn now(&self) -> i64 {
+        self.now
+    }
+
+    /// Appends the change's audit entry.
+    pub(crate) fn audit(
+        &self,
+        event: Event,
+        subject: Option<&str>,
+        program_id: Option<&str>,
+    ) -> Result<(), StoreError> {
+        audit::append(&self.tx, self.now, event, subject, program_id)
+    }
+
+    /// Adds one to an anonymous counter of today's.
+    pub(crate) fn count(&self, program_id: &str, counter: &Counter) -> Result<(), StoreError> {
+        stats::bump(&self.tx, &self.day, program_id, counter)
+    }
+
+    /// Marks the change as erasing personal data: the WAL is checkpointed after the commit.
+    pub(crate) fn erases(&mut self) {
+        self.erases = true;
+    }
+}
+
+impl<'c> std::ops::Deref for Change<'c> {
+    type Target = Transaction<'c>;
+    fn deref(&self) -> &Transaction<'c> {
+        &self.tx
     }
 }
 

@@ -3,18 +3,17 @@
 //! validate, build the payload, seal it, then in one transaction write the outbox item with its
 //! audit entry and delete the draft with its key.
 
-use super::audit::{self, Event};
-use super::stats::{self, Counter};
+use super::audit::Event;
+use super::stats::Counter;
 use super::{Store, StoreError};
 use crate::clock::to_stockholm;
 use crate::consent::{Recorder, Withdrawal};
 use crate::crypto::seal::{seal_to_clinic_b64, SealBinding};
 use crate::crypto::sha256_hex;
-use crate::eligibility;
 use crate::program::Bundle;
-use crate::referral::{build_handover, new_referral_id};
+use crate::referral::{build_handover, find_program, new_referral_id};
 use chrono::Timelike;
-use rusqlite::{params, OptionalExtension, TransactionBehavior};
+use rusqlite::{params, OptionalExtension};
 use serde::Serialize;
 
 /// The version of the handover payload schema, bound into the seal.
@@ -74,12 +73,47 @@ impl ItemState {
             ItemState::Damaged => "damaged",
         }
     }
+}
 
-    fn parse(s: &str) -> ItemState {
-        ItemState::ALL
-            .into_iter()
-            .find(|x| x.as_str() == s)
-            .unwrap_or(ItemState::Damaged)
+impl ItemKind {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ItemKind::Referral => "referral",
+            ItemKind::Withdrawal => "withdrawal",
+        }
+    }
+}
+
+/// Stored states and kinds are read strictly: a value this build does not know is an error
+/// (a newer app wrote it, or the file is damaged), never silently another state.
+fn parse_stored<T: Copy>(
+    value: rusqlite::types::ValueRef<'_>,
+    all: &[T],
+    name: fn(T) -> &'static str,
+) -> rusqlite::types::FromSqlResult<T> {
+    let text = value.as_str()?;
+    all.iter()
+        .copied()
+        .find(|x| name(*x) == text)
+        .ok_or_else(|| {
+            rusqlite::types::FromSqlError::Other(format!("unknown stored value {text:?}").into())
+        })
+}
+
+impl rusqlite::types::FromSql for ItemState {
+    fn column_result(value: rusqlite::types::ValueRef<'_>) -> rusqlite::types::FromSqlResult<Self> {
+        parse_stored(value, &ItemState::ALL, ItemState::as_str)
+    }
+}
+
+impl rusqlite::types::FromSql for ItemKind {
+    fn column_result(value: rusqlite::types::ValueRef<'_>) -> rusqlite::types::FromSqlResult<Self> {
+        parse_stored(
+            value,
+            &[ItemKind::Referral, ItemKind::Withdrawal],
+            ItemKind::as_str,
+        )
     }
 }
 
@@ -149,27 +183,20 @@ impl Store {
     pub fn finalize(&mut self, id: &str, bundle: &Bundle) -> Result<String, StoreError> {
         let stored = self.draft(id)?;
         let draft = &stored.draft;
-        let program =
-            bundle
-                .program(&draft.program_id)
-                .ok_or_else(|| StoreError::UnknownProgram {
-                    program_id: draft.program_id.clone(),
-                })?;
+        let program = find_program(bundle, &draft.program_id)?;
         let consent = stored
             .consent
             .as_ref()
             .ok_or_else(|| StoreError::ConsentMissing { id: id.to_string() })?;
         let now_utc = self.clock.now();
-        let today = self.clock.today();
-        let facts = draft.facts(today)?;
-        let verdict = eligibility::assess(&facts, bundle, program, today);
+        let verdict = self.verdict_of(draft, bundle)?;
         let payload = build_handover(
             draft,
             program,
             &verdict,
             consent,
             to_stockholm(now_utc),
-            today,
+            self.clock.today(),
         )?;
         let key = program
             .current_hpke_key(now_utc)
@@ -185,39 +212,35 @@ impl Store {
         let sealed = seal_to_clinic_b64(&key.public_key, &binding, &payload.to_bytes())?.to_bytes();
         drop(payload);
 
-        let now = self.now();
-        // Clear columns keep coarse times: an item is due from the minute it was queued.
-        let minute = now - now.rem_euclid(60);
-        let day = self.today();
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        tx.execute(
-            "INSERT INTO outbox (id, kind, program_id, consent_id, clinic_key_id, payload,
-                                 payload_sha256, state, next_attempt_at, queued_at, created_day)
-             VALUES (?1, 'referral', ?2, ?3, ?4, ?5, ?6, 'pending', ?7, ?8, ?9)",
-            params![
-                id,
-                program.id,
-                consent.consent_id,
-                key.key_id,
-                sealed,
-                sha256_hex(&sealed),
-                minute,
-                minute,
-                day
-            ],
-        )?;
-        let deleted = tx.execute("DELETE FROM drafts WHERE id = ?1", [id])?;
-        if deleted != 1 {
-            return Err(StoreError::NotFound {
-                what: "draft",
-                id: id.to_string(),
-            });
-        }
-        audit::append(&tx, now, Event::Finalized, Some(id), Some(&program.id))?;
-        tx.commit()?;
-        self.checkpoint();
+        self.write(|c| {
+            // Clear columns keep coarse times: an item is due from the minute it was queued.
+            let minute = c.now() - c.now().rem_euclid(60);
+            c.execute(
+                "INSERT INTO outbox (id, kind, program_id, consent_id, clinic_key_id, payload,
+                                     payload_sha256, state, next_attempt_at, queued_at, created_day)
+                 VALUES (?1, 'referral', ?2, ?3, ?4, ?5, ?6, 'pending', ?7, ?8, ?9)",
+                params![
+                    id,
+                    program.id,
+                    consent.consent_id,
+                    key.key_id,
+                    sealed,
+                    sha256_hex(&sealed),
+                    minute,
+                    minute,
+                    c.day
+                ],
+            )?;
+            let deleted = c.execute("DELETE FROM drafts WHERE id = ?1", [id])?;
+            if deleted != 1 {
+                return Err(StoreError::NotFound {
+                    what: "draft",
+                    id: id.to_string(),
+                });
+            }
+            c.erases();
+            c.audit(Event::Finalized, Some(id), Some(&program.id))
+        })?;
         Ok(id.to_string())
     }
 
@@ -232,9 +255,9 @@ impl Store {
         let draft_consented: Option<bool> = self
             .conn
             .query_row(
-                "SELECT consent IS NOT NULL FROM drafts WHERE id = ?1",
+                "SELECT consent IS NOT NULL AS consented FROM drafts WHERE id = ?1",
                 [id],
-                |r| r.get(0),
+                |r| r.get("consented"),
             )
             .optional()?;
         if let Some(consented) = draft_consented {
@@ -247,123 +270,105 @@ impl Store {
             self.erase_draft(id, Event::DraftWithdrawn, counters)?;
             return Ok(Withdrawn::DraftErased);
         }
-        let now = self.now();
-        // Clear columns keep coarse times: an item is due from the minute it was queued.
-        let minute = now - now.rem_euclid(60);
-        let day = self.today();
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let item: Option<(String, String, Option<String>)> = tx
-            .query_row(
-                "SELECT program_id, state, consent_id FROM outbox WHERE id = ?1 AND kind = 'referral'",
-                [id],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-            )
-            .optional()?;
-        let Some((program_id, state, consent_id)) = item else {
-            return Err(StoreError::NotFound {
-                what: "handover",
-                id: id.to_string(),
-            });
-        };
-        let result = match ItemState::parse(&state) {
-            ItemState::Withdrawn | ItemState::Cancelled => Withdrawn::AlreadyWithdrawn,
-            ItemState::Pending | ItemState::Failed | ItemState::Damaged => {
-                tx.execute(
-                    "UPDATE outbox SET state = 'withdrawn', payload = NULL, lease_until = NULL,
-                            lease_owner = NULL WHERE id = ?1",
+        let at = to_stockholm(self.clock.now());
+        // The clinic learns the minute, not the second.
+        let withdrawn_at = at
+            - chrono::Duration::nanoseconds(
+                i64::from(at.second()) * 1_000_000_000 + i64::from(at.nanosecond()),
+            );
+        self.write(|c| {
+            let minute = c.now() - c.now().rem_euclid(60);
+            let item: Option<(String, ItemState, Option<String>)> = c
+                .query_row(
+                    "SELECT program_id, state, consent_id FROM outbox WHERE id = ?1 AND kind = 'referral'",
                     [id],
-                )?;
-                audit::append(
-                    &tx,
-                    now,
-                    Event::WithdrawnBeforeDelivery,
-                    Some(id),
-                    Some(&program_id),
-                )?;
-                Withdrawn::ErasedBeforeDelivery
-            }
-            ItemState::Delivered | ItemState::Sending => {
-                let already: Option<String> = tx
-                    .query_row(
-                        "SELECT id FROM outbox WHERE kind = 'withdrawal' AND refers_to = ?1",
-                        [id],
-                        |r| r.get(0),
-                    )
-                    .optional()?;
-                if let Some(withdrawal_id) = already {
-                    return Ok(Withdrawn::QueuedForClinic { withdrawal_id });
-                }
-                if state == "sending" {
-                    // It may or may not arrive: erase our copy and tell the clinic either way.
-                    tx.execute(
-                        "UPDATE outbox SET state = 'withdrawn', payload = NULL WHERE id = ?1",
+                    |r| Ok((r.get("program_id")?, r.get("state")?, r.get("consent_id")?)),
+                )
+                .optional()?;
+            let Some((program_id, state, consent_id)) = item else {
+                return Err(StoreError::NotFound {
+                    what: "handover",
+                    id: id.to_string(),
+                });
+            };
+            let result = match state {
+                ItemState::Withdrawn | ItemState::Cancelled => return Ok(Withdrawn::AlreadyWithdrawn),
+                ItemState::Pending | ItemState::Failed | ItemState::Damaged => {
+                    c.execute(
+                        "UPDATE outbox SET state = 'withdrawn', payload = NULL, lease_until = NULL,
+                                lease_owner = NULL WHERE id = ?1",
                         [id],
                     )?;
+                    c.audit(Event::WithdrawnBeforeDelivery, Some(id), Some(&program_id))?;
+                    Withdrawn::ErasedBeforeDelivery
                 }
-                let withdrawal_id = new_referral_id();
-                let at = to_stockholm(self.clock.now());
-                let withdrawal = Withdrawal {
-                    handover_id: id.to_string(),
-                    consent_id,
-                    program_id: program_id.clone(),
-                    withdrawn_at: at
-                        - chrono::Duration::nanoseconds(
-                            i64::from(at.second()) * 1_000_000_000 + i64::from(at.nanosecond()),
-                        ),
-                    recorded_by_role: recorded_by.map(|r| r.role),
-                };
-                let message = WithdrawalMessage {
-                    schema: "lotsa.withdrawal/1",
-                    withdrawal_id: &withdrawal_id,
-                    withdrawal: &withdrawal,
-                };
-                let bytes = serde_json::to_vec(&message).expect("a withdrawal always serialises");
-                tx.execute(
-                    "INSERT INTO outbox (id, kind, program_id, refers_to, payload, payload_sha256,
-                                         state, next_attempt_at, queued_at, created_day)
-                     VALUES (?1, 'withdrawal', ?2, ?3, ?4, ?5, 'pending', ?6, ?7, ?8)",
-                    params![
-                        withdrawal_id,
-                        program_id,
-                        id,
-                        bytes,
-                        sha256_hex(&bytes),
-                        minute,
-                        minute,
-                        day
-                    ],
-                )?;
-                audit::append(
-                    &tx,
-                    now,
-                    Event::WithdrawalQueued,
-                    Some(id),
-                    Some(&program_id),
-                )?;
-                Withdrawn::QueuedForClinic { withdrawal_id }
-            }
-        };
-        if result != Withdrawn::AlreadyWithdrawn {
-            stats::bump(&tx, &day, &program_id, &Counter::Withdrawals)?;
-        }
-        tx.commit()?;
-        if result != Withdrawn::AlreadyWithdrawn {
-            self.checkpoint();
-        }
-        Ok(result)
+                ItemState::Delivered | ItemState::Sending => {
+                    let already: Option<String> = c
+                        .query_row(
+                            "SELECT id FROM outbox WHERE kind = 'withdrawal' AND refers_to = ?1",
+                            [id],
+                            |r| r.get("id"),
+                        )
+                        .optional()?;
+                    if let Some(withdrawal_id) = already {
+                        return Ok(Withdrawn::QueuedForClinic { withdrawal_id });
+                    }
+                    if state == ItemState::Sending {
+                        // It may or may not arrive: erase our copy and tell the clinic either way.
+                        c.execute(
+                            "UPDATE outbox SET state = 'withdrawn', payload = NULL WHERE id = ?1",
+                            [id],
+                        )?;
+                    }
+                    let withdrawal_id = new_referral_id();
+                    let withdrawal = Withdrawal {
+                        handover_id: id.to_string(),
+                        consent_id,
+                        program_id: program_id.clone(),
+                        withdrawn_at,
+                        recorded_by_role: recorded_by.map(|r| r.role),
+                    };
+                    let message = WithdrawalMessage {
+                        schema: "lotsa.withdrawal/1",
+                        withdrawal_id: &withdrawal_id,
+                        withdrawal: &withdrawal,
+                    };
+                    let bytes =
+                        serde_json::to_vec(&message).expect("a withdrawal always serialises");
+                    c.execute(
+                        "INSERT INTO outbox (id, kind, program_id, refers_to, payload, payload_sha256,
+                                             state, next_attempt_at, queued_at, created_day)
+                         VALUES (?1, 'withdrawal', ?2, ?3, ?4, ?5, 'pending', ?6, ?7, ?8)",
+                        params![
+                            withdrawal_id,
+                            program_id,
+                            id,
+                            bytes,
+                            sha256_hex(&bytes),
+                            minute,
+                            minute,
+                            c.day
+                        ],
+                    )?;
+                    c.audit(Event::WithdrawalQueued, Some(id), Some(&program_id))?;
+                    Withdrawn::QueuedForClinic { withdrawal_id }
+                }
+            };
+            c.count(&program_id, &Counter::Withdrawals)?;
+            c.erases();
+            Ok(result)
+        })
     }
 
     /// The sealed bytes of an outbox item, after checking them against the digest written at
     /// finalize; a mismatch flags the item `damaged` (kept, never dropped) and is an error.
     pub fn sealed_payload(&mut self, id: &str) -> Result<Vec<u8>, StoreError> {
-        let row: Option<(Option<Vec<u8>>, Option<String>, String)> = self
+        let row: Option<(Option<Vec<u8>>, Option<String>, ItemState)> = self
             .conn
             .query_row(
                 "SELECT payload, payload_sha256, state FROM outbox WHERE id = ?1",
                 [id],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                |r| Ok((r.get("payload")?, r.get("payload_sha256")?, r.get("state")?)),
             )
             .optional()?;
         let Some((payload, digest, state)) = row else {
@@ -374,24 +379,22 @@ impl Store {
         };
         let Some(payload) = payload else {
             return Err(StoreError::WrongState {
+                what: "handover",
                 id: id.to_string(),
-                state: ItemState::parse(&state).as_str(),
+                state: state.as_str(),
                 reason: "its payload has been erased",
             });
         };
         if digest.as_deref() != Some(sha256_hex(&payload).as_str()) {
-            let now = self.now();
-            let tx = self
-                .conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)?;
-            tx.execute(
-                "UPDATE outbox SET state = 'damaged', last_error_code = 'payload_damaged',
-                        last_error_text = 'the sealed payload no longer matches its digest'
-                 WHERE id = ?1",
-                [id],
-            )?;
-            audit::append(&tx, now, Event::Damaged, Some(id), None)?;
-            tx.commit()?;
+            self.write(|c| {
+                c.execute(
+                    "UPDATE outbox SET state = 'damaged', last_error_code = 'payload_damaged',
+                            last_error_text = 'the sealed payload no longer matches its digest'
+                     WHERE id = ?1",
+                    [id],
+                )?;
+                c.audit(Event::Damaged, Some(id), None)
+            })?;
             return Err(StoreError::Damaged {
                 what: "sealed payload",
                 id: id.to_string(),
@@ -412,9 +415,8 @@ impl Store {
         let mut items = Vec::new();
         let mut rows = stmt.query([])?;
         while let Some(r) = rows.next()? {
-            let kind: String = r.get(1)?;
-            let state = ItemState::parse(&r.get::<_, String>(3)?);
-            let queued_at: i64 = r.get(8)?;
+            let state: ItemState = r.get("state")?;
+            let queued_at: i64 = r.get("queued_at")?;
             if matches!(
                 state,
                 ItemState::Pending | ItemState::Sending | ItemState::Failed
@@ -422,18 +424,14 @@ impl Store {
                 oldest = Some(oldest.map_or(queued_at, |o: i64| o.min(queued_at)));
             }
             items.push(QueueItem {
-                id: r.get(0)?,
-                kind: if kind == "withdrawal" {
-                    ItemKind::Withdrawal
-                } else {
-                    ItemKind::Referral
-                },
-                program_id: r.get(2)?,
+                id: r.get("id")?,
+                kind: r.get("kind")?,
+                program_id: r.get("program_id")?,
                 state,
-                attempts: r.get(4)?,
-                next_attempt_at: r.get(5)?,
-                last_error_code: r.get(6)?,
-                last_error_text: r.get(7)?,
+                attempts: r.get("attempts")?,
+                next_attempt_at: r.get("next_attempt_at")?,
+                last_error_code: r.get("last_error_code")?,
+                last_error_text: r.get("last_error_text")?,
             });
         }
         let counts = ItemState::ALL

@@ -88,9 +88,9 @@ CREATE TABLE stats (
 ) WITHOUT ROWID;
 ";
 
-/// Sets the connection up as DESIGN.md decides: WAL, full sync (a consent must survive a dead
+/// Sets the connection up as the design document (`docs/DESIGN.md`) decides: WAL, full sync (a consent must survive a dead
 /// battery), secure delete, foreign keys, and a busy timeout for a second connection.
-pub fn configure(conn: &Connection) -> Result<(), StoreError> {
+pub(crate) fn configure(conn: &Connection) -> Result<(), StoreError> {
     conn.busy_timeout(BUSY_TIMEOUT)?;
     let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
     if !mode.eq_ignore_ascii_case("wal") {
@@ -113,7 +113,7 @@ pub fn version(conn: &Connection) -> Result<u32, StoreError> {
 
 /// Brings the database to [`SCHEMA_VERSION`], one migration per transaction. Refuses a database
 /// written by a newer build rather than guess at its meaning.
-pub fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+pub(crate) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
     let found = version(conn)?;
     if found > SCHEMA_VERSION {
         return Err(StoreError::SchemaTooNew {

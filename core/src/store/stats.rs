@@ -4,8 +4,9 @@
 //! increment, nothing more.
 
 use super::{Store, StoreError};
-use crate::eligibility::Verdict;
-use rusqlite::{params, Transaction, TransactionBehavior};
+use crate::program::Bundle;
+use crate::referral::find_program;
+use rusqlite::{params, Transaction};
 use serde::Serialize;
 
 /// What is counted.
@@ -48,7 +49,7 @@ pub struct StatRow {
     pub count: u64,
 }
 
-/// Adds one to a counter inside the caller's transaction.
+/// Adds one to a counter inside the caller's transaction (through [`super::Change::count`]).
 pub(super) fn bump(
     tx: &Transaction<'_>,
     day: &str,
@@ -64,29 +65,15 @@ pub(super) fn bump(
 }
 
 impl Store {
-    /// Counts an offer the person refused. Stores nothing about the person.
-    pub fn record_refusal(&mut self, program_id: &str) -> Result<(), StoreError> {
-        let day = self.today();
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        bump(&tx, &day, program_id, &Counter::Offers)?;
-        bump(&tx, &day, program_id, &Counter::Refusals)?;
-        tx.commit()?;
-        Ok(())
-    }
-
-    /// Counts a person the program could not take, once per blocking reason code.
-    pub fn record_ineligible(&mut self, verdict: &Verdict) -> Result<(), StoreError> {
-        let day = self.today();
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        for code in verdict.blocking_codes() {
-            bump(&tx, &day, &verdict.program_id, &Counter::Ineligible(code))?;
-        }
-        tx.commit()?;
-        Ok(())
+    /// Counts an offer the person refused before any draft was started. Stores nothing about
+    /// the person. The program must be in the bundle: a typo must not invent a program in the
+    /// statistics.
+    pub fn record_refusal(&mut self, bundle: &Bundle, program_id: &str) -> Result<(), StoreError> {
+        let program = find_program(bundle, program_id)?;
+        self.write(|c| {
+            c.count(&program.id, &Counter::Offers)?;
+            c.count(&program.id, &Counter::Refusals)
+        })
     }
 
     /// Every counter, by day, program and name.
@@ -96,10 +83,10 @@ impl Store {
         )?;
         let rows = stmt.query_map([], |r| {
             Ok(StatRow {
-                day: r.get(0)?,
-                program_id: r.get(1)?,
-                counter: r.get(2)?,
-                count: r.get::<_, i64>(3)?.max(0) as u64,
+                day: r.get("day")?,
+                program_id: r.get("program_id")?,
+                counter: r.get("counter")?,
+                count: r.get::<_, i64>("count")?.max(0) as u64,
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)

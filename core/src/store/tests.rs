@@ -3,13 +3,13 @@
 
 use super::*;
 use crate::clock::stockholm_noon;
-use crate::consent::{Capacity, ConsentRecord, Method, Role};
+use crate::consent::{Capacity, ConsentForm, Role};
 use crate::crypto::seal::{open_from_device, ClinicKeyPair, Sealed};
 use crate::crypto::vault::MemoryVault;
 use crate::crypto::SigningKey;
 use crate::eligibility::Provenance;
 use crate::program::{verify, Bundle, HpkeKey, ProgramSet, EXAMPLE_PROGRAMS_JSON};
-use crate::referral::{ContactDetails, HandoverPayload, ResidenceInput};
+use crate::referral::{DraftUpdate, HandoverPayload, TypedFacts};
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use std::path::PathBuf;
 use std::sync::Mutex;
@@ -80,26 +80,22 @@ impl Fixture {
 
     /// A draft for lots-for-livet, filled in, with a valid consent.
     pub fn ready_draft(&self, store: &mut Store) -> String {
-        let p = self.bundle.program("lots-for-livet").unwrap();
-        let id = store.create_draft(p).unwrap();
+        let id = store.create_draft(&self.bundle, "lots-for-livet").unwrap();
         store
-            .update_draft(&id, |d| {
-                d.contact = ContactDetails {
+            .update_draft(
+                &id,
+                DraftUpdate {
                     name: Some("Kim Testsson".into()),
                     phone: Some("070-123 45 67".into()),
                     language: Some("sv".into()),
-                    best_time: None,
-                    note: None,
-                };
-                d.identity_number = Some("19900412-1233".into());
-                d.residence = Some(ResidenceInput {
+                    identity_number: Some("19900412-1233".into()),
                     municipality: Some("Stockholm".into()),
-                    postal_code: None,
-                    provenance: Provenance::Document,
-                });
-            })
+                    provenance: Some(Provenance::Document),
+                    ..DraftUpdate::default()
+                },
+            )
             .unwrap();
-        store.record_consent(&id, &consent(p, &id), p).unwrap();
+        store.record_consent(&id, &self.bundle, &consent()).unwrap();
         id
     }
 
@@ -124,29 +120,12 @@ impl Drop for Fixture {
 
 use crate::crypto::seal::SealBinding;
 
-pub(crate) fn consent(p: &crate::program::Program, id: &str) -> ConsentRecord {
-    ConsentRecord::for_program(
-        p,
-        Lang::Sv,
-        uuid::Uuid::new_v4().to_string(),
-        id.to_string(),
-        DateTime::parse_from_rfc3339("2026-11-23T12:00:00+01:00").unwrap(),
-        Method::Verbal {
-            witness: "P-4711".into(),
-        },
-        crate::consent::Recorder {
-            role: Role::Police,
-            officer_id: "P-1234".into(),
-            unit: "Plattan".into(),
-        },
-        true,
-        true,
-        Capacity::Adequate,
-    )
-    .unwrap()
+/// A consent form the person agrees to in full (the personnummer only where required).
+pub(crate) fn consent() -> ConsentForm {
+    crate::consent::tests::form()
 }
 
-/// Delivery is the sync issue's; this sets the state as it will be after a verified receipt.
+/// Delivery belongs to sync; this sets the state as it will be after a verified receipt.
 fn mark_delivered(store: &Store, id: &str) {
     store
         .connection()
@@ -195,19 +174,21 @@ fn drafts_round_trip_encrypted_and_can_be_deleted() {
     assert_eq!(d.expires_at, f.clock.now().timestamp() + 72 * 3600);
     // Clear times are coarse: a draft started at 12:00:17 expires at the whole minute after.
     f.clock.advance(Duration::seconds(17));
-    let later = store
-        .create_draft(f.bundle.program("kalmar").unwrap())
-        .unwrap();
+    let later = store.create_draft(&f.bundle, "kalmar").unwrap();
     let expires = store.draft(&later).unwrap().expires_at;
     assert_eq!(expires % 60, 0);
     assert_eq!(expires - (f.clock.now().timestamp() + 72 * 3600), 43);
-    // The id and program cannot be changed by an update.
-    let changed = store
-        .update_draft(&id, |d| {
-            d.draft_id = "other".into();
-            d.program_id = "kalmar".into();
-        })
+    // An update changes what was typed, never the id or the program.
+    store
+        .update_draft(
+            &id,
+            DraftUpdate {
+                note: Some("efter 14".into()),
+                ..DraftUpdate::default()
+            },
+        )
         .unwrap();
+    let changed = store.draft(&id).unwrap().draft;
     assert_eq!(
         (changed.draft_id.as_str(), changed.program_id.as_str()),
         (id.as_str(), "lots-for-livet")
@@ -224,12 +205,8 @@ fn drafts_round_trip_encrypted_and_can_be_deleted() {
 fn drafts_expire_after_the_program_lifetime() {
     let f = Fixture::new("expiry");
     let mut store = f.open();
-    let stockholm = store
-        .create_draft(f.bundle.program("lots-for-livet").unwrap())
-        .unwrap(); // 72 h
-    let gislaved = store
-        .create_draft(f.bundle.program("snackan-gislaved").unwrap())
-        .unwrap(); // 48 h
+    let stockholm = store.create_draft(&f.bundle, "lots-for-livet").unwrap(); // 72 h
+    let gislaved = store.create_draft(&f.bundle, "snackan-gislaved").unwrap(); // 48 h
     f.clock.advance(Duration::hours(49));
     assert_eq!(store.purge_expired().unwrap(), 1);
     assert!(matches!(
@@ -311,7 +288,7 @@ fn finalize_refuses_without_consent_with_a_bad_verdict_or_a_bad_field() {
     let mut store = f.open();
     let p = f.bundle.program("lots-for-livet").unwrap();
 
-    let id = store.create_draft(p).unwrap();
+    let id = store.create_draft(&f.bundle, &p.id).unwrap();
     assert!(matches!(
         store.finalize(&id, &f.bundle),
         Err(StoreError::ConsentMissing { .. })
@@ -319,26 +296,42 @@ fn finalize_refuses_without_consent_with_a_bad_verdict_or_a_bad_field() {
 
     let id = f.ready_draft(&mut store);
     store
-        .update_draft(&id, |d| {
-            d.residence.as_mut().unwrap().municipality = Some("Solna".into());
-        })
+        .update_draft(
+            &id,
+            DraftUpdate {
+                municipality: Some("Solna".into()),
+                ..DraftUpdate::default()
+            },
+        )
         .unwrap();
     let err = store.finalize(&id, &f.bundle).unwrap_err();
     assert_eq!(err.code(), "not_eligible", "{err}");
 
     let id = f.ready_draft(&mut store);
     store
-        .update_draft(&id, |d| d.contact.phone = Some("070-12".into()))
+        .update_draft(
+            &id,
+            DraftUpdate {
+                phone: Some("070-12".into()),
+                ..DraftUpdate::default()
+            },
+        )
         .unwrap();
     let err = store.finalize(&id, &f.bundle).unwrap_err();
     assert_eq!(err.code(), "phone_too_short", "{err}");
 
     let id = f.ready_draft(&mut store);
     store
-        .update_draft(&id, |d| d.identity_number = Some("19900412-1234".into()))
+        .update_draft(
+            &id,
+            DraftUpdate {
+                identity_number: Some("19900412-1234".into()),
+                ..DraftUpdate::default()
+            },
+        )
         .unwrap();
     // A new number clears the consent; with consent given again, the number itself is refused.
-    store.record_consent(&id, &consent(p, &id), p).unwrap();
+    store.record_consent(&id, &f.bundle, &consent()).unwrap();
     assert_eq!(
         store.finalize(&id, &f.bundle).unwrap_err().code(),
         "invalid_checksum"
@@ -354,21 +347,22 @@ fn consent_is_checked_before_it_is_stored() {
     let f = Fixture::new("consent");
     let mut store = f.open();
     let p = f.bundle.program("kalmar").unwrap();
-    let id = store.create_draft(p).unwrap();
-    let mut c = consent(p, &id);
+    let id = store.create_draft(&f.bundle, &p.id).unwrap();
+    let mut c = consent();
     c.capacity = Capacity::Doubtful;
-    let err = store.record_consent(&id, &c, p).unwrap_err();
+    let err = store.record_consent(&id, &f.bundle, &c).unwrap_err();
     assert_eq!(err.code(), "consent_capacity_not_adequate");
-    let c = consent(p, "someone-else");
-    assert_eq!(
-        store.record_consent(&id, &c, p).unwrap_err().code(),
-        "consent_mismatch"
-    );
-    let other = f.bundle.program("lots-for-livet").unwrap();
-    let err = store
-        .record_consent(&id, &consent(other, &id), other)
-        .unwrap_err();
+    let other = ConsentForm {
+        program_id: Some("lots-for-livet".into()),
+        ..consent()
+    };
+    let err = store.record_consent(&id, &f.bundle, &other).unwrap_err();
     assert_eq!(err.code(), "consent_mismatch");
+    // The store names the person by the draft's id itself: a form cannot name anyone else.
+    let given = store.record_consent(&id, &f.bundle, &consent()).unwrap();
+    assert_eq!(given.record.subject_ref, id);
+    store.delete_draft(&id).unwrap();
+    let id = store.create_draft(&f.bundle, &p.id).unwrap();
     assert!(store.draft(&id).unwrap().consent.is_none());
     // Withdrawing a draft nobody consented to erases it and counts no withdrawal …
     assert_eq!(store.withdraw(&id, None).unwrap(), Withdrawn::DraftErased);
@@ -380,8 +374,8 @@ fn consent_is_checked_before_it_is_stored() {
     };
     assert_eq!(withdrawals(&store), 0);
     // … a consented one counts the withdrawal in the same step.
-    let id = store.create_draft(p).unwrap();
-    store.record_consent(&id, &consent(p, &id), p).unwrap();
+    let id = store.create_draft(&f.bundle, &p.id).unwrap();
+    store.record_consent(&id, &f.bundle, &consent()).unwrap();
     assert_eq!(store.withdraw(&id, None).unwrap(), Withdrawn::DraftErased);
     assert_eq!(withdrawals(&store), 1);
 }
@@ -459,17 +453,16 @@ fn statistics_count_without_personal_data() {
     let f = Fixture::new("stats");
     let mut store = f.open();
     let id = f.ready_draft(&mut store);
-    store.record_refusal("lots-for-livet").unwrap();
-    store.record_refusal("lots-for-livet").unwrap();
-    let facts = crate::eligibility::Facts {
-        age: Some(crate::eligibility::AgeEvidence::BirthDate(
-            NaiveDate::from_ymd_opt(2010, 1, 1).unwrap(),
-        )),
-        residency: None,
+    store.record_refusal(&f.bundle, "lots-for-livet").unwrap();
+    store.record_refusal(&f.bundle, "lots-for-livet").unwrap();
+    let facts = TypedFacts {
+        birth_date: Some("2010-01-01".into()),
+        ..TypedFacts::default()
     };
-    let p = f.bundle.program("lots-for-livet").unwrap();
-    let v = crate::eligibility::assess(&facts, &f.bundle, p, today());
-    store.record_ineligible(&v).unwrap();
+    let v = store
+        .record_ineligible(&f.bundle, "lots-for-livet", &facts)
+        .unwrap();
+    assert!(!v.may_refer);
     store.finalize(&id, &f.bundle).unwrap();
     store.withdraw(&id, None).unwrap();
     let stats: Vec<(String, u64)> = store
@@ -623,12 +616,12 @@ fn a_locked_vault_is_temporary_and_loses_nothing() {
     // Locked: the store opens and the outbox is usable (the sync job needs no key) …
     let mut store = f.open();
     assert!(store.sealed_payload(&sealed).is_ok());
-    store.record_refusal("lots-for-livet").unwrap();
+    store.record_refusal(&f.bundle, "lots-for-livet").unwrap();
     // … while drafts wait for the unlock, untouched.
     assert_eq!(store.draft(&id).unwrap_err().code(), "vault_unavailable");
     let p = f.bundle.program("kalmar").unwrap();
     assert_eq!(
-        store.create_draft(p).unwrap_err().code(),
+        store.create_draft(&f.bundle, &p.id).unwrap_err().code(),
         "vault_unavailable"
     );
     f.vault.set_unavailable(false);
@@ -640,15 +633,20 @@ fn refusing_or_closing_a_draft_erases_it_and_counts_once() {
     let f = Fixture::new("refuse-close");
     let mut store = f.open();
     let p = f.bundle.program("lots-for-livet").unwrap();
-    let declined = store.create_draft(p).unwrap();
+    let declined = store.create_draft(&f.bundle, &p.id).unwrap();
     store.refuse_draft(&declined).unwrap();
-    let young = store.create_draft(p).unwrap();
+    let young = store.create_draft(&f.bundle, &p.id).unwrap();
     store
-        .update_draft(&young, |d| d.birth_date = Some("2010-01-01".into()))
+        .update_draft(
+            &young,
+            DraftUpdate {
+                birth_date: Some("2010-01-01".into()),
+                ..DraftUpdate::default()
+            },
+        )
         .unwrap();
-    let facts = store.draft(&young).unwrap().draft.facts(today()).unwrap();
-    let verdict = crate::eligibility::assess(&facts, &f.bundle, p, today());
-    store.close_ineligible(&young, &verdict).unwrap();
+    let verdict = store.close_ineligible(&young, &f.bundle).unwrap();
+    assert_eq!(verdict.blocking_codes(), ["too_young", "residency_missing"]);
     assert_eq!(store.draft_ids().unwrap(), Vec::<(String, String)>::new());
     let stats: Vec<(String, u64)> = store
         .stats()
@@ -681,11 +679,23 @@ fn another_identity_number_clears_the_consent_but_a_phone_fix_keeps_it() {
     let mut store = f.open();
     let id = f.ready_draft(&mut store);
     store
-        .update_draft(&id, |d| d.contact.phone = Some("070-123 45 68".into()))
+        .update_draft(
+            &id,
+            DraftUpdate {
+                phone: Some("070-123 45 68".into()),
+                ..DraftUpdate::default()
+            },
+        )
         .unwrap();
     assert!(store.draft(&id).unwrap().consent.is_some());
     store
-        .update_draft(&id, |d| d.identity_number = Some("19850412-1230".into()))
+        .update_draft(
+            &id,
+            DraftUpdate {
+                identity_number: Some("19850412-1230".into()),
+                ..DraftUpdate::default()
+            },
+        )
         .unwrap();
     assert!(store.draft(&id).unwrap().consent.is_none());
     assert!(matches!(
@@ -694,17 +704,14 @@ fn another_identity_number_clears_the_consent_but_a_phone_fix_keeps_it() {
     ));
     assert!(store.verify_audit().is_ok());
     // Consenting again counts no second consent for the same person.
-    let p = f.bundle.program("lots-for-livet").unwrap();
-    store.record_consent(&id, &consent(p, &id), p).unwrap();
+    store.record_consent(&id, &f.bundle, &consent()).unwrap();
     assert_eq!(
         count(&store, "SELECT count FROM stats WHERE counter = 'consents'"),
         1
     );
-    // An eligible draft is not closed as ineligible.
-    let facts = store.draft(&id).unwrap().draft.facts(today()).unwrap();
-    let verdict = crate::eligibility::assess(&facts, &f.bundle, p, today());
+    // An eligible draft is not closed as ineligible: the store assesses it itself.
     assert_eq!(
-        store.close_ineligible(&id, &verdict).unwrap_err().code(),
+        store.close_ineligible(&id, &f.bundle).unwrap_err().code(),
         "wrong_state"
     );
     assert!(store.draft(&id).is_ok());

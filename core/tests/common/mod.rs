@@ -6,14 +6,13 @@
 
 use chrono::{DateTime, NaiveDate};
 use lotsa_core::clock::{stockholm_noon, FixedClock};
-use lotsa_core::consent::{Capacity, ConsentRecord, Method, Recorder, Role};
+use lotsa_core::consent::{Capacity, ConsentForm, Method, Recorder, Role};
 use lotsa_core::crypto::seal::{open_from_device, ClinicKeyPair, SealBinding, Sealed};
 use lotsa_core::crypto::{PublicKey, SigningKey};
 use lotsa_core::eligibility::Provenance;
 use lotsa_core::program::{self, Bundle, HpkeKey, Program, ProgramSet, EXAMPLE_PROGRAMS_JSON};
-use lotsa_core::referral::{ContactDetails, Draft, HandoverPayload, ResidenceInput};
+use lotsa_core::referral::{DraftUpdate, HandoverPayload};
 use lotsa_core::store::Store;
-use lotsa_core::text::Lang;
 use std::path::{Path, PathBuf};
 
 /// The clinic key id the test bundles carry.
@@ -134,69 +133,60 @@ pub fn officer() -> Recorder {
     }
 }
 
-/// A valid verbal consent for draft `id`, in which the person agrees to pass on everything the
-/// program accepts — their personnummer too, where it is optional (Kalmar), so that the scans
-/// look for it inside the sealed payload as well.
-pub fn consent(p: &Program, id: &str) -> ConsentRecord {
-    let mut record = ConsentRecord::for_program(
-        p,
-        Lang::Sv,
-        uuid::Uuid::new_v4().to_string(),
-        id.to_string(),
-        DateTime::parse_from_rfc3339("2026-11-23T12:00:00+01:00").unwrap(),
-        Method::Verbal {
+/// A valid verbal consent, in which the person agrees to pass on everything the program
+/// accepts — their personnummer too, where it is optional (Kalmar), so that the scans look for it
+/// inside the sealed payload as well.
+pub fn consent() -> ConsentForm {
+    ConsentForm {
+        program_id: None,
+        language: "sv".into(),
+        script_version: None,
+        method: Method::Verbal {
             witness: "P-4711".into(),
         },
-        officer(),
-        true,
-        true,
-        Capacity::Adequate,
-    )
-    .unwrap();
-    record.data_items = p.fields.passed_on();
-    record
+        recorded_by: officer(),
+        told_no_effect_on_police_matter: true,
+        told_can_withdraw: true,
+        capacity: Capacity::Adequate,
+        share_personnummer: true,
+    }
 }
 
 /// Contact details, number and residence a Kalmar referral needs.
-pub fn fill_kalmar(d: &mut Draft, name: &str, phone: &str, number: &str) {
-    d.contact = ContactDetails {
+pub fn fill_kalmar(name: &str, phone: &str, number: &str) -> DraftUpdate {
+    DraftUpdate {
         name: Some(name.into()),
         phone: Some(phone.into()),
         language: Some("sv".into()),
-        best_time: None,
-        note: None,
-    };
-    d.identity_number = Some(number.into());
-    d.residence = Some(ResidenceInput {
+        identity_number: Some(number.into()),
         municipality: Some("Kalmar".into()),
-        postal_code: None,
-        provenance: Provenance::Document,
-    });
+        provenance: Some(Provenance::Document),
+        ..DraftUpdate::default()
+    }
 }
 
 /// Contact details and residence a lots-for-livet referral needs.
-pub fn fill_stockholm(d: &mut Draft) {
-    d.contact = ContactDetails {
+pub fn fill_stockholm() -> DraftUpdate {
+    DraftUpdate {
         name: Some("Kim Testsson".into()),
         phone: Some("070-123 45 67".into()),
         language: Some("sv".into()),
-        best_time: None,
-        note: None,
-    };
-    d.identity_number = Some("19900412-1233".into());
-    d.residence = Some(ResidenceInput {
+        identity_number: Some("19900412-1233".into()),
         municipality: Some("Stockholm".into()),
-        postal_code: None,
-        provenance: Provenance::Document,
-    });
+        provenance: Some(Provenance::Document),
+        ..DraftUpdate::default()
+    }
 }
 
 /// A lots-for-livet draft, filled in, with a valid consent: ready to finalize.
 pub fn ready_draft(store: &mut Store, programs: &Programs) -> String {
-    let p = programs.program("lots-for-livet");
-    let id = store.create_draft(p).unwrap();
-    store.update_draft(&id, fill_stockholm).unwrap();
-    store.record_consent(&id, &consent(p, &id), p).unwrap();
+    let id = store
+        .create_draft(&programs.bundle, "lots-for-livet")
+        .unwrap();
+    store.update_draft(&id, fill_stockholm()).unwrap();
+    store
+        .record_consent(&id, &programs.bundle, &consent())
+        .unwrap();
     id
 }
 

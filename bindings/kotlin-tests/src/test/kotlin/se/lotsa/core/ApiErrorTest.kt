@@ -30,6 +30,17 @@ class ApiErrorTest {
         assertApiError(e, field = "language", code = "unsupported_language")
         assertTrue(e.msg.contains("sv"), e.msg)
     }
+
+    @Test
+    fun `an error a vault throws is written as before and still has a stable code`() {
+        // A KeyVault in Kotlin throws these with its message alone; the code comes with the variant.
+        val cases = mapOf(
+            ApiException.VaultLocked("locked") to "vault_unavailable",
+            ApiException.Storage("keystore failed") to "storage",
+            ApiException.VaultFailed("key invalidated") to "vault_failed",
+        )
+        for ((e, code) in cases) assertApiError(e, code = null).also { assertTrue(e.errorCode() == code, "$e") }
+    }
 }
 
 /**
@@ -46,4 +57,8 @@ fun assertApiError(e: Throwable, field: String? = null, code: String? = null) {
     assertTrue(msg is String && msg.isNotBlank(), "no readable msg on $e")
     if (field != null) assertTrue(prop("field") == field, "field ${prop("field")} != $field on $e")
     if (code != null) assertTrue(prop("code") == code, "code ${prop("code")} != $code on $e")
+    // Every variant has a stable code; where it carries one as a field, the two agree.
+    val stable = (e as ApiException).errorCode()
+    assertTrue(stable.isNotBlank(), "no stable code on $e")
+    if (code != null) assertTrue(stable == code, "errorCode() $stable != $code on $e")
 }

@@ -372,11 +372,11 @@ class StoreTest : LotsaTest() {
         DeviceStore.open(db, vault).use { store ->
             assertEquals(emptyList(), vault.calls)
             assertTrue(store.verifyAudit().intact)
-            assertApiError(assertFailsWith<ApiException.Storage> { store.createDraft(bundle, program) })
+            assertApiError(assertFailsWith<ApiException.VaultFailed> { store.createDraft(bundle, program) })
             // A Kotlin exception that is not an ApiException: a typed error too, not a crash.
             vault.fail("wrap", ::bug)
             setLanguage("en")
-            val e = assertFailsWith<ApiException.Storage> { store.createDraft(bundle, program) }
+            val e = assertFailsWith<ApiException.VaultFailed> { store.createDraft(bundle, program) }
             assertTrue(e.msg.contains("key store failed"), e.msg)
             // Locked: a temporary error.
             vault.fail("wrap", ::locked)
@@ -452,8 +452,8 @@ class StoreTest : LotsaTest() {
 
         // Another vault (app reinstalled, key invalidated): the root key does not unwrap.
         DeviceStore.open(db, TestVault()).use { store ->
-            assertApiError(assertFailsWith<ApiException.Storage> { store.draft(id) })
-            assertApiError(assertFailsWith<ApiException.Storage> { store.createDraft(bundle, program) })
+            assertApiError(assertFailsWith<ApiException.VaultFailed> { store.draft(id) })
+            assertApiError(assertFailsWith<ApiException.VaultFailed> { store.createDraft(bundle, program) })
             // The outbox stays usable: what is sealed needs no device key.
             assertEquals(listOf(sealed to ItemState.PENDING), store.queueStatus().items.map { it.id to it.state })
             assertEquals(WithdrawResult.ErasedBeforeDelivery, store.withdraw(sealed))
@@ -467,7 +467,7 @@ class StoreTest : LotsaTest() {
         // A vault that throws anything at all on unwrap: the same typed error.
         vault.fail("unwrap", ::bug)
         DeviceStore.open(db, vault).use { store ->
-            assertFailsWith<ApiException.Storage> { store.draft(id) }
+            assertFailsWith<ApiException.VaultFailed> { store.draft(id) }
             // Nothing was erased or flagged: with the right key the draft is there.
             vault.recover()
             assertEquals("Kim Testsson", store.draft(id).name)
