@@ -78,6 +78,7 @@ for f in bundle.json admin.pub other-bundle.json other.pub pnr-required-bundle.j
     [[ -s "$fixtures/$f" ]] || die "fixture $fixtures/$f was not made"
 done
 export LOTSA_FIXTURES="$fixtures"
+export LOTSA_CLI="$lotsa"   # the cross-front-end table test runs the real CLI
 
 failed=()
 

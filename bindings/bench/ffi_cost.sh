@@ -7,7 +7,7 @@
 #   1. bindings/generate.sh --release     the release library (opt-level "s", LTO), as shipped
 #   2. the lotsa CLI signs the example programs into <target>/ffi-cost/fixtures (as test.sh does)
 #   3. Rust:   bindings/bench/rust_cost.rs, built --release with the same profile as the library;
-#              it times each FFI function's body called directly (same core calls, same owned
+#              it calls each exported function of lotsa_ffi from Rust (same core calls, same owned
 #              records), i.e. everything but the boundary
 #   4. Python: bindings/bench/ffi_cost.py measure, through the generated module
 #   5. Kotlin: FfiCostBench in bindings/kotlin-tests (mvn -Dtest=FfiCostBench), through JNA
@@ -58,7 +58,7 @@ rm -rf "$fixtures" && mkdir -p "$fixtures"
 "$target_dir/debug/lotsa" program sign schemas/examples/programs.example.json \
     --key "$fixtures/other.key" -o "$fixtures/other-bundle.json"
 
-echo "==> 3. Rust (the FFI bodies without the FFI)"
+echo "==> 3. Rust (the exported functions called from Rust, without the FFI)"
 # A throw-away package around rust_cost.rs: its own [workspace] (so it is not taken for a
 # member of ours), the workspace's Cargo.lock (same dependency versions), the library's release
 # profile, and the shared target dir (the release dependencies are already built).
@@ -76,8 +76,7 @@ name = "lotsa-ffi-cost"
 path = "$root/bindings/bench/rust_cost.rs"
 
 [dependencies]
-lotsa-core = { path = "$root/core" }
-chrono = { version = "0.4.42", default-features = false, features = ["std", "clock"] }
+lotsa-ffi = { path = "$root/bindings" }
 
 [workspace]
 

@@ -16,6 +16,8 @@ the typed error and its readable message):
     test_eligibility.py  resident, routed non-resident, under 18, samordningsnummer, ...
     test_consent.py      consent record validation against the current script
     test_contact.py      phone normalisation, contact details
+    test_store.py        the device store with a KeyVault written in Python
+    test_front_ends.py   the same referrals through the CLI and the bindings end the same way
 
 Shared assertions and inputs (assert_api_error, the Luhn personnummer generator,
 the fixed date ON) are in helpers.py, shared fixtures in this conftest.

@@ -1,6 +1,6 @@
 //! End-to-end tests of the `lotsa` binary: the real executable, real files, real exit codes.
 //!
-//! Every expectation here comes from the domain rules (DESIGN.md) or from the example program set,
+//! Every expectation here comes from the domain rules (docs/DESIGN.md) or from the example program set,
 //! not from the implementation: numbers are composed with `identity::compose` (or, for dates that
 //! do not exist, with an independent Luhn in this file), bundles are signed with keys this test
 //! makes, and the JSON the binary prints is parsed and checked field by field.

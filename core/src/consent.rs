@@ -704,4 +704,119 @@ pub(crate) mod tests {
         let back: ConsentRecord = serde_json::from_str(&json).unwrap();
         assert_eq!(back, r);
     }
+
+    #[test]
+    fn the_share_personnummer_choice_is_one_rule_for_every_program() {
+        let at = DateTime::parse_from_rfc3339("2026-11-23T21:15:00+01:00").unwrap();
+        let share = ConsentForm {
+            share_personnummer: true,
+            ..form()
+        };
+        // Optional (Kalmar): only with the person's explicit yes.
+        let kalmar = program("kalmar");
+        let given = form().record(&kalmar, "ref", at).unwrap();
+        assert!(!given.record.covers(Field::Personnummer) && given.notes.is_empty());
+        let given = share.record(&kalmar, "ref", at).unwrap();
+        assert!(given.record.covers(Field::Personnummer) && given.notes.is_empty());
+        // Required: covered whatever the choice, with nothing to tell.
+        let mut required = program("kalmar");
+        required.fields.personnummer = Need::Required;
+        for f in [form(), share.clone()] {
+            let given = f.record(&required, "ref", at).unwrap();
+            assert!(given.record.covers(Field::Personnummer) && given.notes.is_empty());
+        }
+        // Never (Stockholm): the choice is ignored and the officer is told.
+        let stockholm = program("lots-for-livet");
+        let given = share.record(&stockholm, "ref", at).unwrap();
+        assert!(!given.record.covers(Field::Personnummer));
+        assert_eq!(given.notes, [ConsentNote::PersonnummerNeverTaken]);
+        assert_eq!(given.notes[0].code(), "personnummer_never_taken");
+        assert!(given.notes[0].message(Lang::Sv).contains("personnummer"));
+        assert!(form()
+            .record(&stockholm, "ref", at)
+            .unwrap()
+            .notes
+            .is_empty());
+    }
+
+    #[test]
+    fn a_form_is_recorded_for_its_program_in_a_language_with_a_script() {
+        let at = DateTime::parse_from_rfc3339("2026-11-23T21:15:00+01:00").unwrap();
+        let p = program("snackan-gislaved");
+        let given = form().record(&p, "d-1", at).unwrap();
+        let r = &given.record;
+        assert_eq!((r.subject_ref.as_str(), r.given_at), ("d-1", at));
+        assert_eq!(r.recipient, p.clinic.name);
+        assert_eq!(
+            r.script.version,
+            p.consent_script(Lang::Sv).unwrap().version
+        );
+        assert_ne!(
+            form().record(&p, "d-1", at).unwrap().record.consent_id,
+            r.consent_id
+        );
+        let cases: Vec<(ConsentForm, &str, &str)> = vec![
+            (
+                ConsentForm {
+                    program_id: Some("kalmar".into()),
+                    ..form()
+                },
+                "consent_mismatch",
+                "program_id",
+            ),
+            (
+                ConsentForm {
+                    language: "fi".into(),
+                    ..form()
+                },
+                "unsupported_language",
+                "language",
+            ),
+            (
+                ConsentForm {
+                    script_version: Some(99),
+                    ..form()
+                },
+                "consent_script_not_current",
+                "script",
+            ),
+            (
+                ConsentForm {
+                    told_no_effect_on_police_matter: false,
+                    ..form()
+                },
+                "consent_disclosure_missing",
+                "told_no_effect_on_police_matter",
+            ),
+        ];
+        for (f, code, field) in cases {
+            let err = f.record(&p, "d-1", at).unwrap_err();
+            assert_eq!((err.code(), err.field()), (code, field), "{err}");
+        }
+        // The program's own id is no mismatch.
+        let named = ConsentForm {
+            program_id: Some(p.id.clone()),
+            ..form()
+        };
+        assert!(named.record(&p, "d-1", at).is_ok());
+    }
+
+    #[test]
+    fn swedish_texts_name_fields_in_swedish() {
+        let e = ConsentError::DataItems {
+            item: "phone",
+            problem: "is required",
+        };
+        assert_eq!(
+            e.message(Lang::Sv),
+            "Samtyckets uppgifter passar inte programmet: telefonnummer krävs."
+        );
+        let e = ConsentError::Mismatch {
+            field: "program_id",
+        };
+        assert_eq!(
+            e.message(Lang::Sv),
+            "Samtyckets program stämmer inte med programmet."
+        );
+    }
 }

@@ -17,7 +17,7 @@
 //! # Century of a 10-digit number
 //!
 //! Against a reference date (normally today): the largest year ≤ the reference year that ends in
-//! those two digits; for `+`, 100 years before that (DESIGN.md's rule). If that puts the birth
+//! those two digits; for `+`, 100 years before that (the rule in docs/DESIGN.md). If that puts the birth
 //! date after the reference date (same year, a later day) the number is refused as
 //! `future_birth_date`, like a 12-digit one: it is not read as a century earlier, because a person
 //! born a century earlier writes `+` from the calendar year they turn 100.

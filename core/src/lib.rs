@@ -1,7 +1,7 @@
 //! Lotsa's domain core: everything a field app needs to offer a person at an open drug scene a way
 //! into care, as a plain Rust API with no FFI types and no screens.
 //!
-//! Modules are listed in dependency order (see `DESIGN.md`, "Layout"): each may use those above
+//! Modules are listed in dependency order (see `docs/DESIGN.md`, "Layout"): each may use those above
 //! it, never those below. `text` is the shared vocabulary of reason codes and sv/en messages.
 
 /// `Debug` that shows only the named (non-personal) fields of a type holding personal data, so a

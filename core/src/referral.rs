@@ -852,6 +852,106 @@ mod tests {
     }
 
     #[test]
+    fn typed_facts_name_the_field_in_the_one_vocabulary() {
+        let today = NaiveDate::from_ymd_opt(2026, 11, 23).unwrap();
+        let cases = [
+            (
+                TypedFacts {
+                    identity_number: Some("19900412-1234".into()),
+                    ..TypedFacts::default()
+                },
+                "identity_number",
+                "invalid_checksum",
+            ),
+            (
+                TypedFacts {
+                    birth_date: Some("1990-02-30".into()),
+                    ..TypedFacts::default()
+                },
+                "birth_date",
+                "invalid_date",
+            ),
+            (
+                TypedFacts {
+                    municipality: Some("Atlantis".into()),
+                    ..TypedFacts::default()
+                },
+                "municipality",
+                "unknown_municipality",
+            ),
+            (
+                TypedFacts {
+                    postal_code: Some("12".into()),
+                    ..TypedFacts::default()
+                },
+                "postal_code",
+                "invalid_postal_code",
+            ),
+        ];
+        for (typed, field, code) in cases {
+            let err = typed.parse(today).unwrap_err();
+            assert_eq!((err.field(), err.code()), (Some(field), code), "{err}");
+        }
+        // Blank is absent; a residence typed without provenance is stated.
+        let blank = TypedFacts {
+            identity_number: Some("  ".into()),
+            municipality: Some("Stockholm".into()),
+            ..TypedFacts::default()
+        };
+        let facts = blank.parse(today).unwrap();
+        assert!(facts.age.is_none());
+        let residency = facts.residency.unwrap();
+        assert_eq!(residency.kommunkod, "0180");
+        assert_eq!(residency.provenance, Provenance::Stated);
+    }
+
+    #[test]
+    fn a_draft_update_keeps_what_is_absent_and_clears_what_is_blank() {
+        let at = DateTime::parse_from_rfc3339("2026-11-23T21:15:00+01:00").unwrap();
+        let mut d = Draft::new("d-1".into(), "kalmar".into(), at);
+        d.apply(DraftUpdate {
+            name: Some("Kim".into()),
+            phone: Some("070-123 45 67".into()),
+            postal_code: Some("392 30".into()),
+            ..DraftUpdate::default()
+        });
+        let r = d.residence.clone().unwrap();
+        assert_eq!(
+            r.provenance,
+            Provenance::Stated,
+            "a bare residence is stated"
+        );
+        assert_eq!(r.postal_code.as_deref(), Some("392 30"));
+        d.apply(DraftUpdate {
+            phone: Some(" ".into()),
+            municipality: Some("Kalmar".into()),
+            provenance: Some(Provenance::Document),
+            ..DraftUpdate::default()
+        });
+        assert_eq!(d.contact.name.as_deref(), Some("Kim"), "absent keeps");
+        assert_eq!(d.contact.phone, None, "blank clears");
+        let r = d.residence.clone().unwrap();
+        assert_eq!(
+            (
+                r.municipality.as_deref(),
+                r.postal_code.as_deref(),
+                r.provenance
+            ),
+            (Some("Kalmar"), Some("392 30"), Provenance::Document)
+        );
+        // Typed values are kept as typed, wrong or not.
+        d.apply(DraftUpdate {
+            identity_number: Some("not a number".into()),
+            ..DraftUpdate::default()
+        });
+        assert_eq!(d.identity_number.as_deref(), Some("not a number"));
+        assert_eq!(
+            d.typed_facts().identity_number.as_deref(),
+            Some("not a number")
+        );
+    }
+
+    #[test]
     fn errors_name_the_field_in_both_languages() {
         let e = field_error("phone", Problem::Phone(PhoneError::TooShort));
         assert_eq!(

@@ -575,7 +575,7 @@ fn lots_for_livet_gets_no_personnummer_and_kalmar_does() {
     );
 
     // By default a consent does not cover an optional personnummer: it goes only when the
-    // person agrees to it in so many words (DESIGN.md: only if required).
+    // person agrees to it in so many words (docs/DESIGN.md: only if required).
     let defaults = lotsa_core::consent::default_data_items(kalmar);
     assert!(!defaults.contains(&Field::Personnummer));
     let r = referral(&bundle, kalmar, Provenance::Register, |c| {

@@ -787,3 +787,130 @@ fn errors_read_well_in_both_languages() {
     assert!(e.message(Lang::Sv).contains("samtycke"));
     assert!(e.message(Lang::En).contains("consent"));
 }
+
+#[test]
+fn an_unknown_stored_state_or_kind_is_an_error_never_another_state() {
+    let conn = Connection::open_in_memory().unwrap();
+    for known in ItemState::ALL {
+        let read: ItemState = conn
+            .query_row("SELECT ?1", [known.as_str()], |r| r.get(0))
+            .unwrap();
+        assert_eq!(read, known);
+    }
+    let read: rusqlite::Result<ItemState> = conn.query_row("SELECT 'shipped'", [], |r| r.get(0));
+    assert!(read.is_err(), "an unknown state became {read:?}");
+    let read: rusqlite::Result<ItemKind> = conn.query_row("SELECT 'parcel'", [], |r| r.get(0));
+    assert!(read.is_err(), "an unknown kind became {read:?}");
+    let read: rusqlite::Result<ItemState> = conn.query_row("SELECT 3", [], |r| r.get(0));
+    assert!(read.is_err());
+}
+
+#[test]
+fn a_full_disk_is_its_own_error_and_loses_nothing() {
+    let f = Fixture::new("disk-full");
+    let mut store = f.open();
+    let id = f.ready_draft(&mut store);
+    // SQLite reports SQLITE_FULL once the file may not grow: the store as a full phone sees it.
+    let pages: i64 = store
+        .connection()
+        .query_row("PRAGMA page_count", [], |r| r.get(0))
+        .unwrap();
+    store
+        .connection()
+        .execute_batch(&format!("PRAGMA max_page_count = {pages}"))
+        .unwrap();
+    let mut full = None;
+    for _ in 0..500 {
+        match store.create_draft(&f.bundle, "kalmar") {
+            Ok(_) => {}
+            Err(e) => {
+                full = Some(e);
+                break;
+            }
+        }
+    }
+    let err = full.expect("the database never filled up");
+    assert!(matches!(err, StoreError::DiskFull), "{err:?}");
+    assert_eq!(err.code(), "disk_full");
+    assert!(err.message(Lang::Sv).contains("fullt"));
+    // What was there is untouched, and readable.
+    assert_eq!(store.draft(&id).unwrap().draft.draft_id, id);
+    assert!(store.verify_audit().is_ok());
+    assert!(store.integrity_ok().unwrap());
+}
+
+#[test]
+fn store_errors_name_their_field_in_the_one_vocabulary() {
+    let f = Fixture::new("fields");
+    let mut store = f.open();
+    let missing = "00000000-0000-4000-8000-000000000000";
+    assert_eq!(store.draft(missing).unwrap_err().field(), Some("draft_id"));
+    assert_eq!(
+        store.withdraw(missing, None).unwrap_err().field(),
+        Some("handover_id")
+    );
+    let err = store.create_draft(&f.bundle, "kalmr").unwrap_err();
+    assert_eq!(
+        (err.code(), err.field()),
+        ("unknown_program", Some("program_id"))
+    );
+    assert!(
+        err.to_string().contains("kalmar"),
+        "names what the bundle has: {err}"
+    );
+    let id = store.create_draft(&f.bundle, "lots-for-livet").unwrap();
+    assert_eq!(
+        store.finalize(&id, &f.bundle).unwrap_err().field(),
+        Some("consent")
+    );
+    store
+        .update_draft(
+            &id,
+            DraftUpdate {
+                municipality: Some("Atlantis".into()),
+                ..DraftUpdate::default()
+            },
+        )
+        .unwrap();
+    let err = store.check_draft(&id, &f.bundle).unwrap_err();
+    assert_eq!(
+        (err.code(), err.field()),
+        ("unknown_municipality", Some("municipality"))
+    );
+    // An update reports a contact problem at once, and keeps the value.
+    let problem = store
+        .update_draft(
+            &id,
+            DraftUpdate {
+                phone: Some("070-12".into()),
+                ..DraftUpdate::default()
+            },
+        )
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (problem.field(), problem.code()),
+        (Some("phone"), "phone_too_short")
+    );
+    assert_eq!(
+        store.draft(&id).unwrap().draft.contact.phone.as_deref(),
+        Some("070-12")
+    );
+}
+
+#[test]
+fn check_draft_says_what_is_left_before_finalize() {
+    let f = Fixture::new("check");
+    let mut store = f.open();
+    let id = store.create_draft(&f.bundle, "lots-for-livet").unwrap();
+    let check = store.check_draft(&id, &f.bundle).unwrap();
+    assert!(!check.ready_to_finalize && !check.consent_recorded);
+    assert_eq!(
+        check.verdict.outcome,
+        crate::eligibility::Outcome::Undetermined
+    );
+    let ready = f.ready_draft(&mut store);
+    let check = store.check_draft(&ready, &f.bundle).unwrap();
+    assert!(check.ready_to_finalize && check.consent_recorded && check.problem.is_none());
+    assert!(check.verdict.may_refer);
+}
