@@ -3,7 +3,7 @@
 #
 # Builds liblotsa_ffi with the workspace's release profile (opt-level "s", lto = true,
 # codegen-units = 1, panic = "unwind") and checks that LTO really ran: cargo silently
-# skips LTO when "lib" is among the crate types (cargo #9672/#14612), so in that case
+# skips LTO when "lib" is among the crate types (a known cargo limitation), so in that case
 # the library is built with `cargo rustc --crate-type cdylib,staticlib` instead.
 # Reports the unstripped and stripped (`strip` on a copy: what an app ships) sizes,
 # and what weighs most: `cargo bloat --crates` (installed if absent), or, if cargo

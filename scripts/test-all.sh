@@ -1,18 +1,56 @@
 #!/usr/bin/env bash
 # All of Lotsa's tests, on a fresh machine of this kind: installs what the binding tests need
 # (pytest from PyPI, Maven artifacts from Maven Central), then runs, in order,
-#   1. cargo fmt --check, cargo clippy -D warnings and cargo doc -D warnings (the code stays clean),
-#   2. the Rust suites (core unit + property tests, CLI end-to-end, schema tests),
-#   3. the binding suites (Python through the generated module, Kotlin on the JVM).
-# Any part that cannot run fails the whole run; nothing is skipped silently.
+#   1. what CI cannot see: the repository stands alone (no reference to a folder beside it, no
+#      issue-tracker pointers, every relative Markdown link resolves inside the repository), and
+#      no OpenSSL, aws-lc or native-tls anywhere in the dependency tree,
+#   2. cargo fmt --check, cargo clippy -D warnings and cargo doc -D warnings (the code stays clean),
+#   3. the Rust suites (core unit + property tests, the SIGKILL crash test with its long budget,
+#      CLI end-to-end, schema tests),
+#   4. the binding suites (Python through the generated module, including the table test that
+#      runs the same cases through the CLI, and Kotlin on the JVM).
+# Each step prints how long it took. Any part that cannot run fails the whole run; nothing is
+# skipped silently.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 
-step() { printf '\n==> %s\n' "$*"; }
+started=$SECONDS
+step_name=""
+step_start=$SECONDS
+end_step() {
+    [[ -n "$step_name" ]] && printf '<== %s: %d s\n' "$step_name" $((SECONDS - step_start))
+    return 0
+}
+step() {
+    end_step
+    step_name="$*"
+    step_start=$SECONDS
+    printf '\n==> %s\n' "$*"
+}
+trap 'end_step; printf "\ntotal: %d s\n" $((SECONDS - started))' EXIT
 
 step "setup: test tools for the bindings"
 bash .ci/bindings-setup.sh
+
+step "the repository stands alone (links, references, no folder beside it)"
+python3 scripts/stands-alone.py
+
+step "no OpenSSL, aws-lc or native-tls in the dependency tree"
+cargo tree --workspace --target all -e normal --locked -i ring >/dev/null \
+    || { echo "cargo tree cannot read the dependency graph" >&2; exit 1; }
+for crate in aws-lc-sys aws-lc-rs openssl-sys native-tls; do
+    # `cargo tree -i` refuses a crate that is not in the graph at all: that refusal is the pass;
+    # any other outcome (the crate found, or cargo failing otherwise) fails the run.
+    if found="$(cargo tree --workspace --target all -e normal --locked -i "$crate" 2>&1)"; then
+        printf '%s is in the dependency tree:\n%s\n' "$crate" "$found" >&2
+        exit 1
+    elif [[ "$found" != *"did not match any packages"* ]]; then
+        printf 'cargo tree failed for %s:\n%s\n' "$crate" "$found" >&2
+        exit 1
+    fi
+    echo "not in the tree: $crate"
+done
 
 step "cargo fmt --check"
 cargo fmt --all -- --check
@@ -23,8 +61,8 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 step "cargo doc (warnings are errors)"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked --quiet
 
-step "Rust tests"
-cargo test --workspace --locked
+step "Rust tests (the crash test with its long budget)"
+LOTSA_CRASH_SECS="${LOTSA_CRASH_SECS:-55}" cargo test --workspace --locked
 
 step "binding tests (Python, Kotlin)"
 bash bindings/test.sh

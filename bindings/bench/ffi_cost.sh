@@ -59,11 +59,33 @@ rm -rf "$fixtures" && mkdir -p "$fixtures"
     --key "$fixtures/other.key" -o "$fixtures/other-bundle.json"
 
 echo "==> 3. Rust (the exported functions called from Rust, without the FFI)"
-# A throw-away package around rust_cost.rs: its own [workspace] (so it is not taken for a
-# member of ours), the workspace's Cargo.lock (same dependency versions), the library's release
-# profile, and the shared target dir (the release dependencies are already built).
+# A throw-away workspace: the FFI crate's own sources built as a Rust library (the shipped crate
+# has no "lib" crate type, since cargo skips LTO for a cdylib built beside one), and a binary
+# around rust_cost.rs that calls its exported functions. It has its own [workspace] (so it is not
+# taken for a member of ours), the workspace's Cargo.lock (same dependency versions), the
+# library's release profile, and the shared target dir (the release dependencies are built).
 pkg="$work/rust-cost"
-mkdir -p "$pkg"
+mkdir -p "$pkg/ffi"
+cat > "$pkg/ffi/Cargo.toml" <<EOF
+[package]
+name = "lotsa-ffi"
+version = "0.0.0"
+edition = "2021"
+publish = false
+
+[lib]
+name = "lotsa_ffi"
+path = "$root/bindings/src/lib.rs"
+
+[dependencies]
+lotsa-core = { path = "$root/core" }
+uniffi = "=0.32.2"
+thiserror = "2"
+chrono = { version = "0.4.42", default-features = false, features = ["std", "clock", "serde"] }
+
+[features]
+dev-vault = []
+EOF
 cat > "$pkg/Cargo.toml" <<EOF
 [package]
 name = "lotsa-ffi-cost"
@@ -76,9 +98,10 @@ name = "lotsa-ffi-cost"
 path = "$root/bindings/bench/rust_cost.rs"
 
 [dependencies]
-lotsa-ffi = { path = "$root/bindings" }
+lotsa-ffi = { path = "ffi" }
 
 [workspace]
+members = ["ffi"]
 
 [profile.release]
 opt-level = "s"

@@ -201,7 +201,7 @@ def test_the_cli_and_the_bindings_end_a_referral_the_same_way(
     assert cli == app, f"{name}: the CLI says {cli}, the bindings say {app}"
 
 
-def test_the_cases_cover_each_outcome_the_issue_names(ffi, fixtures_dir, trust_key, tmp_path):
+def test_the_cases_cover_each_outcome_the_core_gives(ffi, fixtures_dir, trust_key, tmp_path):
     """The table is not vacuous: the expected outcomes, as the core's rules give them."""
     ffi.set_language("en")
     items = ["best_time", "kommunkod", "language", "name", "note", "phone"]

@@ -35,10 +35,11 @@ use std::sync::{Arc, Mutex, MutexGuard};
 ///   under it is gone for good (crypto-shredding).
 /// - Errors: throw `ApiError.VaultLocked` when the key exists but cannot be used *now* (device
 ///   locked, user authentication required, keystore busy): the core keeps everything and the app
-///   retries later; the store reports it back as `VaultLocked`. Throw `ApiError.Storage` for
-///   anything else (a key permanently invalidated, wrapped bytes refused, a keystore failure):
-///   the store reports it as `Storage`. Any other exception (a bug) arrives as `Internal` and is
-///   treated like `Storage`. Messages must not contain key material.
+///   retries later; the store reports it back as `VaultLocked`. Throw `ApiError.Storage` (or
+///   `ApiError.VaultFailed`) for anything else (a key permanently invalidated, wrapped bytes
+///   refused, a keystore failure): the store reports it as `VaultFailed`. Any other exception (a
+///   bug) arrives as `Internal` and is treated the same way. Messages must not contain key
+///   material.
 /// - Calls come from the thread that called the store, while the store's lock is held: never call
 ///   the store from inside the vault.
 #[uniffi::export(foreign)]

@@ -1316,7 +1316,7 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
 }
 
 #[test]
-fn field_device_runs_the_whole_path_as_the_issue_scripts_it() {
+fn field_device_runs_the_whole_path_of_a_shift() {
     let dev = Device::new("field-path");
     let number = compose(date(1979, 3, 14), 421, false);
     let draft = dev.ok(&["new", "--program", "lots-for-livet"])["draft_id"]

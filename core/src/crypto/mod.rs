@@ -5,7 +5,7 @@
 //! - [`vault`]: the [`KeyVault`](vault::KeyVault) trait the platform implements with its keystore
 //!   (the root of trust), and development/test vaults;
 //! - [`field`]: the key hierarchy (vault-wrapped root key per epoch → per-draft data key) and
-//!   field-blob encryption bound to table, column, record id and schema version;
+//!   field-blob encryption bound to table, column, record id and blob format version;
 //! - [`seal`]: HPKE (RFC 9180) sealing of a finished referral to the clinic's public key.
 //!
 //! Everything here is ring, except HPKE, which ring cannot do (it has no static X25519 key
