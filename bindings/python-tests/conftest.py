@@ -156,3 +156,29 @@ def pnr_required_bundle(ffi, fixtures_dir, trust_key):
 def example_programs():
     """schemas/examples/programs.example.json, the unsigned set the bundle was signed from."""
     return json.loads((REPO_ROOT / "schemas" / "examples" / "programs.example.json").read_text("utf-8"))
+
+
+@pytest.fixture
+def consent(ffi):
+    """A builder of complete consent inputs for lots-for-livet; keyword arguments override.
+    (The device store names the person by the draft id itself; `subject_ref` matters only to
+    `ProgramBundle.validate_consent`.)"""
+
+    def build(**overrides):
+        fields = dict(
+            program_id="lots-for-livet",
+            subject_ref="referral-0001",
+            language="sv",
+            script_version=1,
+            method=ffi.ConsentMethod.VERBAL(witness="P-4711"),
+            role=ffi.Role.POLICE,
+            officer_id="P-1234",
+            unit="Polisen City, Sergels torg",
+            told_no_effect_on_police_matter=True,
+            told_can_withdraw=True,
+            capacity=ffi.Capacity.ADEQUATE,
+        )
+        fields.update(overrides)
+        return ffi.ConsentInput(**fields)
+
+    return build

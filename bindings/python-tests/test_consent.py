@@ -13,30 +13,6 @@ import pytest
 from helpers import assert_api_error
 
 
-@pytest.fixture
-def consent(ffi):
-    """A builder of complete consent inputs for lots-for-livet; keyword arguments override."""
-
-    def build(**overrides):
-        fields = dict(
-            program_id="lots-for-livet",
-            subject_ref="referral-0001",
-            language="sv",
-            script_version=1,
-            method=ffi.ConsentMethod.VERBAL(witness="P-4711"),
-            role=ffi.Role.POLICE,
-            officer_id="P-1234",
-            unit="Polisen City, Sergels torg",
-            told_no_effect_on_police_matter=True,
-            told_can_withdraw=True,
-            capacity=ffi.Capacity.ADEQUATE,
-        )
-        fields.update(overrides)
-        return ffi.ConsentInput(**fields)
-
-    return build
-
-
 def test_a_complete_consent_gives_a_receipt_citing_the_current_script(ffi, bundle, consent):
     script = bundle.consent_script("lots-for-livet", "sv")
     receipt = bundle.validate_consent(consent())

@@ -122,28 +122,6 @@ def store(ffi, db, vault):
     return ffi.DeviceStore.open(db, vault)
 
 
-@pytest.fixture
-def consent(ffi):
-    def build(**overrides):
-        fields = dict(
-            program_id=PROGRAM,
-            subject_ref="ignored: the store uses the draft id",
-            language="sv",
-            script_version=1,
-            method=ffi.ConsentMethod.VERBAL(witness="P-4711"),
-            role=ffi.Role.POLICE,
-            officer_id="P-1234",
-            unit="Polisen City, Sergels torg",
-            told_no_effect_on_police_matter=True,
-            told_can_withdraw=True,
-            capacity=ffi.Capacity.ADEQUATE,
-        )
-        fields.update(overrides)
-        return ffi.ConsentInput(**fields)
-
-    return build
-
-
 def eligible_draft(ffi, store, bundle, **overrides):
     """A draft for lots-for-livet of an adult resident of Stockholm, name and phone given."""
     draft_id = store.create_draft(bundle, PROGRAM)

@@ -25,18 +25,8 @@ pub struct EligibilityArgs {
     /// The program to assess.
     #[arg(long)]
     program: String,
-    /// Personnummer or samordningsnummer.
-    #[arg(long, visible_alias = "id")]
-    identity_number: Option<String>,
-    /// Date of birth (YYYY-MM-DD) when there is no number.
-    #[arg(long, visible_alias = "born")]
-    birth_date: Option<String>,
-    /// Kommunkod or municipality name.
-    #[arg(long)]
-    municipality: Option<String>,
-    /// Postal code (a hint only).
-    #[arg(long)]
-    postal_code: Option<String>,
+    #[command(flatten)]
+    person: PersonArgs,
     /// How residency is known.
     #[arg(long, default_value = "stated", value_parser = parse_provenance)]
     provenance: Provenance,
@@ -45,18 +35,38 @@ pub struct EligibilityArgs {
     on: Option<NaiveDate>,
 }
 
-fn parse_provenance(s: &str) -> Result<Provenance, String> {
+/// What the officer typed about the person, as options named as the core names the fields
+/// (`--id` and `--born` stay as aliases). Shared by `eligibility` and `field set`.
+#[derive(Args, Clone)]
+pub struct PersonArgs {
+    /// Personnummer or samordningsnummer.
+    #[arg(long, visible_alias = "id")]
+    pub identity_number: Option<String>,
+    /// Date of birth (YYYY-MM-DD), when there is no number.
+    #[arg(long, visible_alias = "born")]
+    pub birth_date: Option<String>,
+    /// Kommunkod or municipality name.
+    #[arg(long)]
+    pub municipality: Option<String>,
+    /// Postal code (a hint only).
+    #[arg(long)]
+    pub postal_code: Option<String>,
+}
+
+/// `stated`, `document` or `register`.
+pub fn parse_provenance(s: &str) -> Result<Provenance, String> {
     Provenance::parse(s).ok_or_else(|| format!("{s:?}: use stated, document or register"))
 }
 
 pub fn run(ctx: &Ctx, a: EligibilityArgs) -> CmdResult {
     let bundle = load_bundle(ctx, &a.bundle, &a.trust)?;
     let today = a.on.unwrap_or_else(|| SystemClock.today());
+    let p = a.person;
     let facts = TypedFacts {
-        identity_number: a.identity_number,
-        birth_date: a.birth_date,
-        municipality: a.municipality,
-        postal_code: a.postal_code,
+        identity_number: p.identity_number,
+        birth_date: p.birth_date,
+        municipality: p.municipality,
+        postal_code: p.postal_code,
         provenance: a.provenance,
     };
     let verdict = assess_typed(&bundle, &a.program, &facts, today).map_err(|e| {

@@ -2,7 +2,7 @@
 //! command per officer action. Keys live in a development file vault (`--vault`), which says so
 //! loudly every time it opens: never use it on a real device.
 
-use crate::eligibility_cmd::{verdict_json, verdict_text};
+use crate::eligibility_cmd::{parse_provenance, verdict_json, verdict_text, PersonArgs};
 use crate::out::{self, Ctx, Failure};
 use crate::program_cmd::load_bundle;
 use crate::CmdResult;
@@ -57,18 +57,8 @@ enum FieldCommand {
         best_time: Option<String>,
         #[arg(long)]
         note: Option<String>,
-        /// Personnummer or samordningsnummer.
-        #[arg(long, visible_alias = "id")]
-        identity_number: Option<String>,
-        /// Date of birth (YYYY-MM-DD), when there is no number.
-        #[arg(long, visible_alias = "born")]
-        birth_date: Option<String>,
-        /// Kommunkod or municipality name.
-        #[arg(long)]
-        municipality: Option<String>,
-        /// Postal code (a hint only).
-        #[arg(long)]
-        postal_code: Option<String>,
+        #[command(flatten)]
+        person: PersonArgs,
         /// How residency is known.
         #[arg(long, value_parser = parse_provenance)]
         provenance: Option<Provenance>,
@@ -143,10 +133,6 @@ enum FieldCommand {
 enum AuditCommand {
     /// Check the hash chain.
     Verify,
-}
-
-fn parse_provenance(s: &str) -> Result<Provenance, String> {
-    Provenance::parse(s).ok_or_else(|| format!("{s:?}: use stated, document or register"))
 }
 
 fn store_fail(ctx: &Ctx, e: StoreError) -> Failure {
@@ -257,10 +243,7 @@ pub fn run(ctx: &Ctx, a: FieldArgs) -> CmdResult {
             language,
             best_time,
             note,
-            identity_number,
-            birth_date,
-            municipality,
-            postal_code,
+            person,
             provenance,
         } => {
             let change = DraftUpdate {
@@ -269,10 +252,10 @@ pub fn run(ctx: &Ctx, a: FieldArgs) -> CmdResult {
                 language: language.clone(),
                 best_time: best_time.clone(),
                 note: note.clone(),
-                identity_number: identity_number.clone(),
-                birth_date: birth_date.clone(),
-                municipality: municipality.clone(),
-                postal_code: postal_code.clone(),
+                identity_number: person.identity_number.clone(),
+                birth_date: person.birth_date.clone(),
+                municipality: person.municipality.clone(),
+                postal_code: person.postal_code.clone(),
                 provenance: *provenance,
             };
             // The core says at once what is wrong with what was typed, and keeps it all the same.

@@ -353,6 +353,28 @@ pub struct ConsentForm {
     pub share_personnummer: bool,
 }
 
+#[cfg(any(test, feature = "test-support"))]
+impl ConsentForm {
+    /// A complete verbal consent, witnessed by `P-4711`, in Swedish, to the current script: both
+    /// disclosures made and capacity adequate. For the crate's own tests only (`test-support`):
+    /// no front end may fill in a consent for the officer.
+    pub fn complete_for_tests(recorded_by: Recorder, share_personnummer: bool) -> ConsentForm {
+        ConsentForm {
+            program_id: None,
+            language: "sv".into(),
+            script_version: None,
+            method: Method::Verbal {
+                witness: "P-4711".into(),
+            },
+            recorded_by,
+            told_no_effect_on_police_matter: true,
+            told_can_withdraw: true,
+            capacity: Capacity::Adequate,
+            share_personnummer,
+        }
+    }
+}
+
 /// Something worth telling the officer about a consent that was recorded: not an error.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ConsentNote {
@@ -550,23 +572,12 @@ pub(crate) mod tests {
     }
 
     pub(crate) fn form() -> ConsentForm {
-        ConsentForm {
-            program_id: None,
-            language: "sv".into(),
-            script_version: None,
-            method: Method::Verbal {
-                witness: "P-4711".into(),
-            },
-            recorded_by: Recorder {
-                role: Role::Police,
-                officer_id: "P-1234".into(),
-                unit: "City polisområde, Plattan".into(),
-            },
-            told_no_effect_on_police_matter: true,
-            told_can_withdraw: true,
-            capacity: Capacity::Adequate,
-            share_personnummer: false,
-        }
+        let officer = Recorder {
+            role: Role::Police,
+            officer_id: "P-1234".into(),
+            unit: "City polisområde, Plattan".into(),
+        };
+        ConsentForm::complete_for_tests(officer, false)
     }
 
     fn record(p: &Program) -> ConsentRecord {

@@ -282,7 +282,7 @@ impl Store {
             && matches!(
                 self.conn
                     .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r
-                        .get::<_, i64>(0)),
+                        .get::<_, i64>("busy")),
                 Ok(0)
             );
         let _ = self.conn.busy_timeout(schema::BUSY_TIMEOUT);
@@ -333,7 +333,7 @@ impl Store {
     pub fn integrity_ok(&self) -> Result<bool, StoreError> {
         let r: String = self
             .conn
-            .query_row("PRAGMA integrity_check", [], |r| r.get(0))?;
+            .query_row("PRAGMA integrity_check", [], |r| r.get("integrity_check"))?;
         Ok(r == "ok")
     }
 
@@ -366,7 +366,7 @@ impl Store {
                 .query_row(
                     "SELECT wrapped FROM root_keys WHERE epoch = ?1",
                     [epoch],
-                    |r| r.get(0),
+                    |r| r.get("wrapped"),
                 )
                 .optional()?;
             let key = match wrapped {

@@ -92,7 +92,8 @@ CREATE TABLE stats (
 /// battery), secure delete, foreign keys, and a busy timeout for a second connection.
 pub(crate) fn configure(conn: &Connection) -> Result<(), StoreError> {
     conn.busy_timeout(BUSY_TIMEOUT)?;
-    let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+    let mode: String =
+        conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get("journal_mode"))?;
     if !mode.eq_ignore_ascii_case("wal") {
         return Err(StoreError::Storage {
             reason: format!("the database refused WAL mode ({mode})"),
@@ -108,7 +109,7 @@ pub(crate) fn configure(conn: &Connection) -> Result<(), StoreError> {
 
 /// The schema version of an open database.
 pub fn version(conn: &Connection) -> Result<u32, StoreError> {
-    Ok(conn.query_row("PRAGMA user_version", [], |r| r.get(0))?)
+    Ok(conn.query_row("PRAGMA user_version", [], |r| r.get("user_version"))?)
 }
 
 /// Brings the database to [`SCHEMA_VERSION`], one migration per transaction. Refuses a database

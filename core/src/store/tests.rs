@@ -120,6 +120,13 @@ impl Drop for Fixture {
 
 use crate::crypto::seal::SealBinding;
 
+/// A change of the typed fields `set` sets.
+fn change(set: impl FnOnce(&mut DraftUpdate)) -> DraftUpdate {
+    let mut update = DraftUpdate::default();
+    set(&mut update);
+    update
+}
+
 /// A consent form the person agrees to in full (the personnummer only where required).
 pub(crate) fn consent() -> ConsentForm {
     crate::consent::tests::form()
@@ -180,13 +187,7 @@ fn drafts_round_trip_encrypted_and_can_be_deleted() {
     assert_eq!(expires - (f.clock.now().timestamp() + 72 * 3600), 43);
     // An update changes what was typed, never the id or the program.
     store
-        .update_draft(
-            &id,
-            DraftUpdate {
-                note: Some("efter 14".into()),
-                ..DraftUpdate::default()
-            },
-        )
+        .update_draft(&id, change(|u| u.note = Some("efter 14".into())))
         .unwrap();
     let changed = store.draft(&id).unwrap().draft;
     assert_eq!(
@@ -294,48 +295,28 @@ fn finalize_refuses_without_consent_with_a_bad_verdict_or_a_bad_field() {
         Err(StoreError::ConsentMissing { .. })
     ));
 
-    let id = f.ready_draft(&mut store);
-    store
-        .update_draft(
-            &id,
-            DraftUpdate {
-                municipality: Some("Solna".into()),
-                ..DraftUpdate::default()
-            },
-        )
-        .unwrap();
-    let err = store.finalize(&id, &f.bundle).unwrap_err();
-    assert_eq!(err.code(), "not_eligible", "{err}");
-
-    let id = f.ready_draft(&mut store);
-    store
-        .update_draft(
-            &id,
-            DraftUpdate {
-                phone: Some("070-12".into()),
-                ..DraftUpdate::default()
-            },
-        )
-        .unwrap();
-    let err = store.finalize(&id, &f.bundle).unwrap_err();
-    assert_eq!(err.code(), "phone_too_short", "{err}");
-
-    let id = f.ready_draft(&mut store);
-    store
-        .update_draft(
-            &id,
-            DraftUpdate {
-                identity_number: Some("19900412-1234".into()),
-                ..DraftUpdate::default()
-            },
-        )
-        .unwrap();
-    // A new number clears the consent; with consent given again, the number itself is refused.
-    store.record_consent(&id, &f.bundle, &consent()).unwrap();
-    assert_eq!(
-        store.finalize(&id, &f.bundle).unwrap_err().code(),
-        "invalid_checksum"
-    );
+    let cases = [
+        (
+            change(|u| u.municipality = Some("Solna".into())),
+            "not_eligible",
+        ),
+        (
+            change(|u| u.phone = Some("070-12".into())),
+            "phone_too_short",
+        ),
+        // A new number clears the consent; with consent given again, the number is refused.
+        (
+            change(|u| u.identity_number = Some("19900412-1234".into())),
+            "invalid_checksum",
+        ),
+    ];
+    for (typed, code) in cases {
+        let id = f.ready_draft(&mut store);
+        store.update_draft(&id, typed).unwrap();
+        store.record_consent(&id, &f.bundle, &consent()).unwrap();
+        let err = store.finalize(&id, &f.bundle).unwrap_err();
+        assert_eq!(err.code(), code, "{err}");
+    }
 
     // Nothing was lost: every refused draft is still there, and nothing was queued.
     assert_eq!(count(&store, "SELECT count(*) FROM drafts"), 4);
@@ -637,13 +618,7 @@ fn refusing_or_closing_a_draft_erases_it_and_counts_once() {
     store.refuse_draft(&declined).unwrap();
     let young = store.create_draft(&f.bundle, &p.id).unwrap();
     store
-        .update_draft(
-            &young,
-            DraftUpdate {
-                birth_date: Some("2010-01-01".into()),
-                ..DraftUpdate::default()
-            },
-        )
+        .update_draft(&young, change(|u| u.birth_date = Some("2010-01-01".into())))
         .unwrap();
     let verdict = store.close_ineligible(&young, &f.bundle).unwrap();
     assert_eq!(verdict.blocking_codes(), ["too_young", "residency_missing"]);
@@ -679,22 +654,13 @@ fn another_identity_number_clears_the_consent_but_a_phone_fix_keeps_it() {
     let mut store = f.open();
     let id = f.ready_draft(&mut store);
     store
-        .update_draft(
-            &id,
-            DraftUpdate {
-                phone: Some("070-123 45 68".into()),
-                ..DraftUpdate::default()
-            },
-        )
+        .update_draft(&id, change(|u| u.phone = Some("070-123 45 68".into())))
         .unwrap();
     assert!(store.draft(&id).unwrap().consent.is_some());
     store
         .update_draft(
             &id,
-            DraftUpdate {
-                identity_number: Some("19850412-1230".into()),
-                ..DraftUpdate::default()
-            },
+            change(|u| u.identity_number = Some("19850412-1230".into())),
         )
         .unwrap();
     assert!(store.draft(&id).unwrap().consent.is_none());
@@ -864,13 +830,7 @@ fn store_errors_name_their_field_in_the_one_vocabulary() {
         Some("consent")
     );
     store
-        .update_draft(
-            &id,
-            DraftUpdate {
-                municipality: Some("Atlantis".into()),
-                ..DraftUpdate::default()
-            },
-        )
+        .update_draft(&id, change(|u| u.municipality = Some("Atlantis".into())))
         .unwrap();
     let err = store.check_draft(&id, &f.bundle).unwrap_err();
     assert_eq!(
@@ -879,13 +839,7 @@ fn store_errors_name_their_field_in_the_one_vocabulary() {
     );
     // An update reports a contact problem at once, and keeps the value.
     let problem = store
-        .update_draft(
-            &id,
-            DraftUpdate {
-                phone: Some("070-12".into()),
-                ..DraftUpdate::default()
-            },
-        )
+        .update_draft(&id, change(|u| u.phone = Some("070-12".into())))
         .unwrap()
         .unwrap();
     assert_eq!(

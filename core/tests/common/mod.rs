@@ -6,7 +6,7 @@
 
 use chrono::{DateTime, NaiveDate};
 use lotsa_core::clock::{stockholm_noon, FixedClock};
-use lotsa_core::consent::{Capacity, ConsentForm, Method, Recorder, Role};
+use lotsa_core::consent::{ConsentForm, Recorder, Role};
 use lotsa_core::crypto::seal::{open_from_device, ClinicKeyPair, SealBinding, Sealed};
 use lotsa_core::crypto::{PublicKey, SigningKey};
 use lotsa_core::eligibility::Provenance;
@@ -137,19 +137,7 @@ pub fn officer() -> Recorder {
 /// accepts — their personnummer too, where it is optional (Kalmar), so that the scans look for it
 /// inside the sealed payload as well.
 pub fn consent() -> ConsentForm {
-    ConsentForm {
-        program_id: None,
-        language: "sv".into(),
-        script_version: None,
-        method: Method::Verbal {
-            witness: "P-4711".into(),
-        },
-        recorded_by: officer(),
-        told_no_effect_on_police_matter: true,
-        told_can_withdraw: true,
-        capacity: Capacity::Adequate,
-        share_personnummer: true,
-    }
+    ConsentForm::complete_for_tests(officer(), true)
 }
 
 /// Contact details, number and residence a Kalmar referral needs.
