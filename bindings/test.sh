@@ -74,7 +74,18 @@ json.dump(programs, open(sys.argv[2], "w", encoding="utf-8"), ensure_ascii=False
 PY
 "$lotsa" program sign "$fixtures/programs.pnr-required.json" --key "$fixtures/admin.key" \
     -o "$fixtures/pnr-required-bundle.json"
-for f in bundle.json admin.pub other-bundle.json other.pub pnr-required-bundle.json; do
+# The same set issued a month earlier, signed with admin.key: a device that has used the current
+# one must refuse it (a rollback).
+"$python" - "$example" "$fixtures/programs.older.json" <<'PY'
+import json, sys
+programs = json.load(open(sys.argv[1], encoding="utf-8"))
+programs["bundle_id"] += "-older"
+programs["issued_at"] = "2026-10-01T00:00:00+02:00"
+json.dump(programs, open(sys.argv[2], "w", encoding="utf-8"), ensure_ascii=False, indent=2)
+PY
+"$lotsa" program sign "$fixtures/programs.older.json" --key "$fixtures/admin.key" \
+    -o "$fixtures/older-bundle.json"
+for f in bundle.json admin.pub other-bundle.json other.pub pnr-required-bundle.json older-bundle.json; do
     [[ -s "$fixtures/$f" ]] || die "fixture $fixtures/$f was not made"
 done
 export LOTSA_FIXTURES="$fixtures"

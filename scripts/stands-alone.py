@@ -21,7 +21,7 @@ import sys
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 OUTSIDE = ".." + "/shared"  # written in two parts so this file does not match itself
-TRACKER = re.compile(r"\b(?:issues?\s*#?\d+|the\s+\w+\s+issue\b|issue\s+tracker)", re.IGNORECASE)
+TRACKER = re.compile(r"\b(?:issues?\s*#?\d+|the\s+\w+\s+issue\b(?!\s+time)|issue\s+tracker)", re.IGNORECASE)
 BARE_DESIGN = re.compile(r"(?<![\w/.-])DESIGN\.md")
 MD_LINK = re.compile(r"!?\[[^\]]*\]\(\s*<?([^)\s>]+)>?(?:\s+\"[^\"]*\")?\s*\)")
 MD_REF = re.compile(r"^\s{0,3}\[[^\]]+\]:\s*<?(\S+?)>?(?:\s|$)")

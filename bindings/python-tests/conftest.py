@@ -25,8 +25,9 @@ the fixed date ON) are in helpers.py, shared fixtures in this conftest.
 The signed program bundle and its trust keys are made by the real CLI
 (`lotsa program keygen` / `lotsa program sign schemas/examples/programs.example.json`):
 bundle.json signed with admin.key (trust key admin.pub), other-bundle.json signed with
-other.key (other.pub), and pnr-required-bundle.json: the same set with Kalmar's personnummer
-required instead of optional, signed with admin.key.
+other.key (other.pub), pnr-required-bundle.json: the same set with Kalmar's personnummer
+required instead of optional, signed with admin.key, and older-bundle.json: the same set issued a
+month earlier, signed with admin.key.
 bindings/test.sh writes them to target/bindings/fixtures and passes the folder in
 LOTSA_FIXTURES. Nothing secret is committed. If they are missing, every test that needs
 them errors with instructions (never a skip).
@@ -52,7 +53,14 @@ BINDINGS_DIR = pathlib.Path(
 FIXTURES = pathlib.Path(
     os.environ.get("LOTSA_FIXTURES", REPO_ROOT / "target" / "bindings" / "fixtures")
 ).resolve()
-FIXTURE_FILES = ("bundle.json", "admin.pub", "other-bundle.json", "other.pub", "pnr-required-bundle.json")
+FIXTURE_FILES = (
+    "bundle.json",
+    "admin.pub",
+    "other-bundle.json",
+    "other.pub",
+    "pnr-required-bundle.json",
+    "older-bundle.json",
+)
 
 
 def _load_generated_module():
@@ -150,6 +158,12 @@ def bundle(ffi, signed_bundle, trust_key):
 def pnr_required_bundle(ffi, fixtures_dir, trust_key):
     """The example set with Kalmar's personnummer *required*, signed with admin.key."""
     return ffi.ProgramBundle.load((fixtures_dir / "pnr-required-bundle.json").read_text(encoding="utf-8"), trust_key)
+
+
+@pytest.fixture(scope="session")
+def older_bundle(ffi, fixtures_dir, trust_key):
+    """The example set issued a month before bundle.json, signed with admin.key."""
+    return ffi.ProgramBundle.load((fixtures_dir / "older-bundle.json").read_text(encoding="utf-8"), trust_key)
 
 
 @pytest.fixture(scope="session")

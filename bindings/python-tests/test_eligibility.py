@@ -218,3 +218,80 @@ def test_set_language_changes_the_routing_promise(ffi, bundle):
     ffi.set_language("en")
     v = bundle.assess("lots-for-livet", f, ON)
     assert [r.callback_promise for r in v.routing] == ["Snäckan phones within 24 hours."] * 2
+
+
+def test_the_age_met_text_names_the_age(ffi, bundle):
+    f = facts(ffi, identity_number=ADULT, municipality="Stockholm")
+    sv = bundle.assess("lots-for-livet", f, ON)
+    ffi.set_language("en")
+    en = bundle.assess("lots-for-livet", f, ON)
+    assert sv.reasons[0].text == "Personen är 36 år (programmet kräver att man har fyllt 18)."
+    assert en.reasons[0].text == "The person is 36 (the program requires at least 18)."
+
+
+@pytest.mark.parametrize(
+    "kw",
+    [
+        {"identity_number": personnummer("1909-06-01")},  # 20090601-… typed with 19
+        {"identity_number": personnummer("1909-06-01")[2:8] + "+" + personnummer("1909-06-01")[8:]},
+        {"identity_number": personnummer("1909-06-01")[:8] + " " + personnummer("1909-06-01")[8:]},
+        {"birth_date": "1909-06-01"},
+    ],
+)
+def test_an_age_above_110_leaves_the_verdict_undetermined(ffi, bundle, kw):
+    v = bundle.assess("lots-for-livet", facts(ffi, municipality="Stockholm", **kw), ON)
+    assert v.outcome == ffi.Outcome.UNDETERMINED
+    assert v.may_refer is False
+    assert v.provisional is False
+    assert reason_codes(v) == ["age_implausible", "resident"]
+    assert (v.age_min, v.age_max) == (117, 117)
+    assert v.reasons[0].text == "Personen skulle vara 117 år: kontrollera århundradet i numret eller födelseåret."
+    assert v.routing == []  # no other program takes the verdict as an adult either
+
+
+def test_the_same_digits_with_the_right_century_are_a_minor(ffi, bundle):
+    minor = personnummer("2009-06-01")
+    assert minor[2:] == personnummer("1909-06-01")[2:]  # the check digit cannot tell them apart
+    v = bundle.assess("lots-for-livet", facts(ffi, identity_number=minor, municipality="Stockholm"), ON)
+    assert v.outcome == ffi.Outcome.NOT_ELIGIBLE
+    assert reason_codes(v) == ["too_young", "resident"]
+
+
+def test_an_implausible_age_never_hides_a_reason_that_excludes(ffi, bundle):
+    v = bundle.assess(
+        "lots-for-livet", facts(ffi, identity_number=personnummer("1909-06-01"), municipality="Gislaved"), ON
+    )
+    assert v.outcome == ffi.Outcome.NOT_ELIGIBLE
+    assert reason_codes(v) == ["age_implausible", "not_resident"]
+    assert v.routing == []
+
+
+@pytest.mark.parametrize(
+    "birth, codes",
+    [
+        ("1916-11-23", ["age_met", "resident"]),  # 110: taken at face value
+        ("1915-11-24", ["age_met", "resident"]),  # 110 until tomorrow
+        ("1915-11-23", ["age_implausible", "resident"]),  # 111 today
+    ],
+)
+def test_110_is_the_last_plausible_age(ffi, bundle, birth, codes):
+    by_number = bundle.assess("lots-for-livet", facts(ffi, identity_number=personnummer(birth), municipality="0180"), ON)
+    by_date = bundle.assess("lots-for-livet", facts(ffi, birth_date=birth, municipality="0180"), ON)
+    assert reason_codes(by_number) == reason_codes(by_date) == codes
+
+
+def test_the_implausible_age_text_follows_the_language(ffi, bundle):
+    ffi.set_language("en")
+    v = bundle.assess("lots-for-livet", facts(ffi, birth_date="1909-06-01", municipality="Stockholm"), ON)
+    assert v.reasons[0].code == "age_implausible"
+    assert v.reasons[0].text == "The person would be 117: check the century of the number or the year of birth."
+
+
+def test_a_year_before_1840_is_an_invalid_input_on_the_identity_number(ffi, bundle):
+    with pytest.raises(ffi.ApiError) as excinfo:
+        bundle.assess(
+            "lots-for-livet",
+            facts(ffi, identity_number=personnummer("1812-12-12", serial="121"), municipality="0180"),
+            ON,
+        )
+    assert_api_error(excinfo, ffi.ApiError.InvalidInput, field="identity_number", code="year_out_of_range")

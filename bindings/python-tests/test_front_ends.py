@@ -69,6 +69,14 @@ CASES = [
     ("share the number where it is required", "kalmar", "pnr-required-bundle.json", KALMAR, dict(share_personnummer=True)),
     ("keep the number where it is required", "kalmar", "pnr-required-bundle.json", KALMAR, {}),
     ("share the number where it is never taken", "lots-for-livet", "bundle.json", STOCKHOLM, dict(share_personnummer=True)),
+    ("the witness is the recording officer", "lots-for-livet", "bundle.json", STOCKHOLM, dict(witness="p 1234")),
+    ("an officer id of zero-width spaces", "lots-for-livet", "bundle.json", STOCKHOLM, dict(officer="\u200b\u200b")),
+    ("a name of zero-width characters", "lots-for-livet", "bundle.json", dict(STOCKHOLM, name="\u200b\u2060"), {}),
+    ("a bidi override in the name", "lots-for-livet", "bundle.json", dict(STOCKHOLM, name="Kim \u202enna"), {}),
+    ("a premium-rate phone", "lots-for-livet", "bundle.json", dict(STOCKHOLM, phone="0900-123 456"), {}),
+    ("a trunk zero after +46", "lots-for-livet", "bundle.json", dict(STOCKHOLM, phone="+46 070-123 45 67"), {}),
+    ("a region for a municipality", "lots-for-livet", "bundle.json", dict(STOCKHOLM, municipality="Region Stockholm"), {}),
+    ("a century typo", "lots-for-livet", "bundle.json", dict(STOCKHOLM, identity_number=personnummer("1909-06-01")), {}),
 ]
 
 
@@ -228,6 +236,14 @@ def test_the_cases_cover_each_outcome_the_core_gives(ffi, fixtures_dir, trust_ke
         "share the number where it is required": ("finalized", [], with_number),
         "keep the number where it is required": ("finalized", [], with_number),
         "share the number where it is never taken": ("finalized", ["personnummer_never_taken"], items),
+        "the witness is the recording officer": ("consent", "consent_witness_is_recorder", "method.witness"),
+        "an officer id of zero-width spaces": ("consent", "consent_incomplete", "recorded_by.officer_id"),
+        "a name of zero-width characters": ("finalize", "missing", "name"),
+        "a bidi override in the name": ("finalize", "bidi_control", "name"),
+        "a premium-rate phone": ("finalize", "phone_premium_rate", "phone"),
+        "a trunk zero after +46": ("finalized", [], items),
+        "a region for a municipality": ("finalize", "region_not_municipality", "municipality"),
+        "a century typo": ("finalize", "undetermined", None),
     }
     assert set(expected) == {c[0] for c in CASES}
     for name, program, bundle_file, fields, consent in CASES:

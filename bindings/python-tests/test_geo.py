@@ -80,3 +80,40 @@ def test_a_bad_postal_code_is_an_invalid_input_on_postal_code(ffi, postal_code, 
     with pytest.raises(ffi.ApiError) as excinfo:
         ffi.municipalities_for_postal_code(postal_code)
     assert_api_error(excinfo, ffi.ApiError.InvalidInput, field="postal_code", code=code)
+
+
+@pytest.mark.parametrize("query", ["Region Stockholm", "region stockholm", "Stockholms län", "Stockholm län"])
+def test_a_region_lists_its_municipalities_for_a_picker(ffi, query):
+    ms = ffi.region_municipalities(query)
+    codes = [m.kommunkod for m in ms]
+    assert len(ms) == 26
+    assert {"0180", "0127"} <= set(codes)
+    assert codes == sorted(codes)
+    assert all(isinstance(m, ffi.Municipality) and m.county_code == "01" for m in ms)
+
+
+@pytest.mark.parametrize(
+    "query", ["Västra Götalandsregionen", "Vastra Gotalandsregionen", "Region Stockholm", "Skåne", "Region Sörmland"]
+)
+def test_a_region_is_no_municipality_and_is_refused_as_region_not_municipality(ffi, query):
+    with pytest.raises(ffi.ApiError) as excinfo:
+        ffi.find_municipality(query)
+    assert_api_error(excinfo, ffi.ApiError.InvalidInput, field="municipality", code="region_not_municipality")
+    assert "inte en kommun" in excinfo.value.msg
+
+
+def test_region_gotland_is_still_the_municipality_gotland(ffi):
+    m = ffi.find_municipality("Region Gotland")
+    assert (m.kommunkod, m.name) == ("0980", "Gotland")
+    assert [m.kommunkod for m in ffi.region_municipalities("Region Gotland")] == ["0980"]
+
+
+@pytest.mark.parametrize(
+    "query, code",
+    [("Stockholm", "municipality_not_region"), ("Kalmar", "municipality_not_region"),
+     ("Region Atlantis", "region_not_municipality"), ("Atlantis", "unknown_municipality")],
+)
+def test_region_municipalities_refuses_anything_but_a_region(ffi, query, code):
+    with pytest.raises(ffi.ApiError) as excinfo:
+        ffi.region_municipalities(query)
+    assert_api_error(excinfo, ffi.ApiError.InvalidInput, field="municipality", code=code)

@@ -398,7 +398,7 @@ def test_refusing_a_started_draft_erases_it_and_counts_one_refusal(ffi, bundle, 
     assert counters(store) == {"offers": 2, "refusals": 1}
 
 
-def test_closing_an_ineligible_draft_erases_it_and_counts_each_blocking_reason(ffi, bundle, store, db):
+def test_closing_an_ineligible_draft_erases_it_and_counts_the_reasons_that_excluded_the_person(ffi, bundle, store, db):
     young = eligible_draft(ffi, store, bundle, identity_number=personnummer("2012-01-01"))
     expected = store.check_draft(bundle, young)
     verdict = store.close_ineligible(bundle, young)
@@ -412,20 +412,26 @@ def test_closing_an_ineligible_draft_erases_it_and_counts_each_blocking_reason(f
     assert counters(store) == {"offers": 1, "ineligible:too_young": 1}
     assert audit_kinds(db)[-1] == "draft_closed"
 
-    # Every blocking reason is counted, those that leave the verdict open too, in one step.
+    # Only the reasons that excluded the person are counted: a missing residence is no verdict.
     no_residence = store.create_draft(bundle, PROGRAM)
     store.update_draft(no_residence, ffi.DraftUpdate(birth_date="2012-01-01"))
     verdict = store.close_ineligible(bundle, no_residence)
     assert not verdict.may_refer
     assert {"too_young", "residency_missing"} <= {r.code for r in verdict.reasons}
-    assert counters(store) == {"offers": 2, "ineligible:too_young": 2, "ineligible:residency_missing": 1}
+    assert counters(store) == {"offers": 2, "ineligible:too_young": 2}
     assert store.drafts() == []
     assert store.verify_audit().intact
+
+    # An empty draft closed: no verdict was reached, so nothing but the offer is counted.
+    empty = store.create_draft(bundle, PROGRAM)
+    verdict = store.close_ineligible(bundle, empty)
+    assert verdict.outcome == ffi.Outcome.UNDETERMINED
+    assert counters(store) == {"offers": 3, "ineligible:too_young": 2}
 
     with pytest.raises(ffi.ApiError) as excinfo:
         store.close_ineligible(bundle, young)
     assert_api_error(excinfo, ffi.ApiError.InvalidInput, field="draft_id", code="not_found")
-    assert counters(store) == {"offers": 2, "ineligible:too_young": 2, "ineligible:residency_missing": 1}
+    assert counters(store) == {"offers": 3, "ineligible:too_young": 2}
 
 
 def test_an_ineligible_person_is_counted_by_reason(ffi, bundle, store):
@@ -711,3 +717,44 @@ def test_the_development_file_vault(ffi, bundle, tmp_path, capfd):
     again = ffi.DeviceStore.open_with_dev_vault(db, str(keys))
     assert "never use on a real device" in capfd.readouterr().err
     assert again.draft(draft_id).program_id == PROGRAM
+
+
+def test_an_older_or_a_conflicting_bundle_is_refused_once_a_newer_one_is_in_use(
+    ffi, bundle, older_bundle, pnr_required_bundle, store
+):
+    # The older bundle is fine on a device that has never seen the newer one …
+    store.accept_bundle(older_bundle)
+    store.accept_bundle(bundle)
+    store.accept_bundle(bundle)
+    # … but once the newer one is in use it is a rollback, refused by every call that takes it.
+    with pytest.raises(ffi.ApiError) as excinfo:
+        store.accept_bundle(older_bundle)
+    assert_api_error(excinfo, ffi.ApiError.Configuration, code="bundle_superseded")
+    with pytest.raises(ffi.ApiError) as excinfo:
+        store.create_draft(older_bundle, PROGRAM)
+    assert_api_error(excinfo, ffi.ApiError.Configuration, code="bundle_superseded")
+    with pytest.raises(ffi.ApiError) as excinfo:
+        store.record_refusal(older_bundle, PROGRAM)
+    assert_api_error(excinfo, ffi.ApiError.Configuration, code="bundle_superseded")
+    assert store.stats() == [] and store.drafts() == []
+    # Same issue time, other content (Kalmar's personnummer made required): refused.
+    with pytest.raises(ffi.ApiError) as excinfo:
+        store.accept_bundle(pnr_required_bundle)
+    assert_api_error(excinfo, ffi.ApiError.Configuration, code="bundle_conflict")
+
+
+def test_an_update_says_when_it_cleared_the_consent(ffi, bundle, store, consent):
+    draft_id = eligible_draft(ffi, store, bundle)
+    store.record_consent(bundle, draft_id, consent())
+    # The same number in another form is the same person.
+    saved = store.update_draft(draft_id, ffi.DraftUpdate(identity_number=ADULT[2:8] + "-" + ADULT[8:]))
+    assert saved == ffi.DraftSaved(consent_cleared=False, problem=None)
+    assert store.draft(draft_id).consent is not None
+    # A mistyped phone is kept and reported, the consent stays.
+    saved = store.update_draft(draft_id, ffi.DraftUpdate(phone="070-12"))
+    assert not saved.consent_cleared
+    assert (saved.problem.field, saved.problem.code) == ("phone", "phone_too_short")
+    # Another number: the consent is cleared, and the app is told.
+    saved = store.update_draft(draft_id, ffi.DraftUpdate(identity_number=personnummer("1985-04-12")))
+    assert saved.consent_cleared
+    assert store.draft(draft_id).consent is None

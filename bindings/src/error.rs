@@ -199,10 +199,7 @@ impl From<ReferralError> for ApiError {
         let code = e.code().to_string();
         match e {
             ReferralError::Consent(c) => c.into(),
-            ReferralError::NotEligible { outcome } => ApiError::NotEligible {
-                code: outcome.to_string(),
-                msg,
-            },
+            ReferralError::NotEligible { .. } => ApiError::NotEligible { code, msg },
             ReferralError::Field { field, .. } => ApiError::InvalidInput {
                 field: field.to_string(),
                 code,
@@ -237,9 +234,11 @@ impl From<StoreError> for ApiError {
                 code,
                 msg,
             },
-            StoreError::SchemaTooNew { .. } | StoreError::NoClinicKey { .. } => {
-                ApiError::Configuration { code, msg }
-            }
+            StoreError::SchemaTooNew { .. }
+            | StoreError::NoClinicKey { .. }
+            | StoreError::Bundle(_)
+            | StoreError::BundleSuperseded { .. }
+            | StoreError::BundleConflict { .. } => ApiError::Configuration { code, msg },
             StoreError::Crypto(CryptoError::Vault(ref v)) if v.is_temporary() => {
                 ApiError::VaultLocked { msg }
             }

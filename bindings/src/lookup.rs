@@ -30,6 +30,10 @@ pub struct IdentityCheck {
     pub age_min: u32,
     /// Oldest possible age.
     pub age_max: u32,
+    /// False when even the youngest possible age is above 110: the number is valid, but its
+    /// century (which the check digit does not cover) is most likely mistyped. The app asks the
+    /// officer to check it; eligibility leaves such a verdict undetermined (`age_implausible`).
+    pub plausible: bool,
 }
 
 /// Checks a personnummer or samordningsnummer as typed. `on` is the date to compute the age on
@@ -55,6 +59,7 @@ pub fn check_identity_number(
         age: age.exact(),
         age_min: age.min,
         age_max: age.max,
+        plausible: n.plausible_on(on),
     })
 }
 
@@ -160,4 +165,14 @@ pub fn validate_contact(contact: ContactDetails) -> Result<ContactDetails, ApiEr
         best_time: v.best_time,
         note: v.note,
     })
+}
+
+/// The municipalities of a region or county (`Region Stockholm`, `Stockholms län`, `Skåne`),
+/// sorted by kommunkod: the picker to show after `find_municipality` refused the query as
+/// `region_not_municipality`. Anything else is an `InvalidInput` on `municipality`
+/// (`municipality_not_region` for a municipality's name).
+#[uniffi::export]
+pub fn region_municipalities(query: String) -> Result<Vec<Municipality>, ApiError> {
+    let municipalities = geo::region_municipalities(&query).on_field("municipality")?;
+    Ok(municipalities.into_iter().map(Municipality::from).collect())
 }

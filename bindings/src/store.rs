@@ -158,6 +158,26 @@ pub struct DraftView {
     pub consent: Option<ConsentReceipt>,
 }
 
+/// What an update did.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct DraftSaved {
+    /// The recorded consent was cleared and must be given again.
+    pub consent_cleared: bool,
+    /// The first problem with the contact details as typed (they are kept all the same).
+    pub problem: Option<FieldProblem>,
+}
+
+/// A problem with one typed field.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct FieldProblem {
+    /// The field (`phone`, `name`, …).
+    pub field: String,
+    /// Stable reason code.
+    pub code: String,
+    /// A sentence in the app's language.
+    pub text: String,
+}
+
 /// A draft on the device, without its content (no decryption needed).
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
 pub struct DraftSummary {
@@ -347,10 +367,33 @@ impl DeviceStore {
         Ok(self.lock().create_draft(bundle.core(), &program_id)?)
     }
 
-    /// Changes a draft: `None` fields stay, blank strings clear (see [`DraftUpdate`]).
-    pub fn update_draft(&self, draft_id: String, update: DraftUpdate) -> Result<(), ApiError> {
-        self.lock().update_draft(&draft_id, update.into())?;
-        Ok(())
+    /// Changes a draft: `None` fields stay, blank strings clear (see [`DraftUpdate`]). Says
+    /// whether a recorded consent was cleared (a new identity number or date of birth: it may be
+    /// another person; the same number retyped in another form is not), and the first problem
+    /// with the contact details as typed, which are kept all the same.
+    pub fn update_draft(
+        &self,
+        draft_id: String,
+        update: DraftUpdate,
+    ) -> Result<DraftSaved, ApiError> {
+        let saved = self.lock().update_draft(&draft_id, update.into())?;
+        Ok(DraftSaved {
+            consent_cleared: saved.consent_cleared,
+            problem: saved.problem.map(|e| FieldProblem {
+                field: e.field().unwrap_or_default().to_string(),
+                code: e.code().to_string(),
+                text: e.message(language()),
+            }),
+        })
+    }
+
+    /// Accepts a program bundle for use on this device, or refuses it with `Configuration`:
+    /// older than one already accepted (`bundle_superseded`), the same issue time with other
+    /// content (`bundle_conflict`), or issued more than an hour after the phone's clock
+    /// (`bundle_from_future`). Call it when a new bundle arrives; every call that takes a
+    /// bundle checks it the same way.
+    pub fn accept_bundle(&self, bundle: Arc<ProgramBundle>) -> Result<(), ApiError> {
+        Ok(self.lock().accept_bundle(bundle.core())?)
     }
 
     /// Reads a draft back. An id that names no draft (never made, expired, finalized, deleted)

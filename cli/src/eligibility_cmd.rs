@@ -8,7 +8,7 @@ use clap::{ArgGroup, Args};
 use lotsa_core::clock::{Clock, SystemClock};
 use lotsa_core::eligibility::{self, Provenance, Verdict};
 use lotsa_core::referral::{assess_typed, find_program, TypedFacts};
-use lotsa_core::text::{Lang, Reasoned};
+use lotsa_core::text::{printable, Lang, Reasoned};
 use serde_json::json;
 use std::path::PathBuf;
 
@@ -122,7 +122,7 @@ pub fn verdict_text(v: &Verdict, program_name: &str, lang: Lang) -> String {
         (true, false) => " (provisional)",
         (true, true) => " (preliminärt)",
     };
-    let _ = writeln!(s, "{program_name}: {outcome}{provisional}");
+    let _ = writeln!(s, "{}: {outcome}{provisional}", printable(program_name));
     for r in &v.reasons {
         let _ = writeln!(s, "  - {} [{}]", r.message(lang), r.code());
     }
@@ -140,9 +140,9 @@ pub fn verdict_text(v: &Verdict, program_name: &str, lang: Lang) -> String {
             let _ = writeln!(
                 s,
                 "    → {} ({}) — {}",
-                r.program_name,
-                r.clinic_name,
-                r.callback_promise.get(lang)
+                printable(&r.program_name),
+                printable(&r.clinic_name),
+                printable(r.callback_promise.get(lang))
             );
         }
     } else if v.outcome == eligibility::Outcome::NotEligible

@@ -259,14 +259,25 @@ pub fn run(ctx: &Ctx, a: FieldArgs) -> CmdResult {
                 provenance: *provenance,
             };
             // The core says at once what is wrong with what was typed, and keeps it all the same.
-            let problem = store.update_draft(draft, change).map_err(sf)?;
-            let problem = problem.as_ref().map(|e| problem_json(ctx, e));
+            let saved = store.update_draft(draft, change).map_err(sf)?;
+            let problem = saved.problem.as_ref().map(|e| problem_json(ctx, e));
             if ctx.json {
-                ctx.print_json(&json!({ "draft_id": draft, "saved": true, "problem": problem }));
+                ctx.print_json(&json!({
+                    "draft_id": draft,
+                    "saved": true,
+                    "problem": problem,
+                    "consent_cleared": saved.consent_cleared,
+                }));
             } else {
                 println!("saved {draft}");
                 if let Some(p) = problem {
                     println!("note: {} [{}]: {}", p["field"], p["code"], p["message"]);
+                }
+                if saved.consent_cleared {
+                    println!("{}", ctx.lang.pick(
+                        "obs: personnumret eller födelsedatumet ändrades: samtycket är borttaget och måste ges igen",
+                        "note: the identity number or date of birth changed: the consent is cleared and must be given again",
+                    ));
                 }
             }
         }
@@ -346,14 +357,16 @@ pub fn run(ctx: &Ctx, a: FieldArgs) -> CmdResult {
         FieldCommand::Close { draft } => {
             let bundle = need_bundle(ctx, &a)?;
             let verdict = store.close_ineligible(draft, &bundle).map_err(sf)?;
-            let codes = verdict.blocking_codes();
+            let codes = verdict.counted_codes();
             if ctx.json {
                 ctx.print_json(&json!({ "draft_id": draft, "erased": true, "counted": codes }));
             } else {
-                println!(
-                    "closed {draft}: counted {}; the draft is erased",
+                let counted = if codes.is_empty() {
+                    "nothing (no verdict was reached)".to_string()
+                } else {
                     codes.join(", ")
-                );
+                };
+                println!("closed {draft}: counted {counted}; the draft is erased");
             }
         }
         FieldCommand::Finalize { draft } => {

@@ -32,7 +32,7 @@ fn municipality_json(m: &geo::Municipality) -> serde_json::Value {
 pub fn run(ctx: &Ctx, cmd: GeoCommand) -> CmdResult {
     match cmd {
         GeoCommand::Municipality { query } => {
-            let m = geo::find_municipality(&query).map_err(|e| ctx.fail(&e))?;
+            let m = geo::find_municipality(&query).map_err(|e| municipality_failure(ctx, &e))?;
             if ctx.json {
                 ctx.print_json(&municipality_json(m));
             } else {
@@ -85,4 +85,27 @@ pub fn run(ctx: &Ctx, cmd: GeoCommand) -> CmdResult {
         }
     }
     Ok(())
+}
+
+/// A refused municipality; for a region or county, people also see its municipalities to choose
+/// from, under the message. (The JSON error has only `code`, `message` and `field`.)
+fn municipality_failure(ctx: &Ctx, e: &geo::GeoError) -> out::Failure {
+    let mut failure = ctx.fail(e);
+    if let geo::GeoError::RegionNotMunicipality { municipalities, .. } = e {
+        let rows: Vec<_> = municipalities
+            .iter()
+            .map(|m| vec![m.code.to_string(), m.name.to_string()])
+            .collect();
+        let mut table = Vec::new();
+        if !ctx.json
+            && !rows.is_empty()
+            && out::table(&mut table, &["KOMMUNKOD", "NAME"], &rows).is_ok()
+        {
+            failure.message.push('\n');
+            failure
+                .message
+                .push_str(String::from_utf8_lossy(&table).trim_end());
+        }
+    }
+    failure
 }

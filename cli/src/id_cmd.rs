@@ -1,5 +1,7 @@
 //! `lotsa id check`: validates personnummer and samordningsnummer in bulk (arguments or stdin,
-//! one per line), as a table or one JSON object per line.
+//! one per line), as a table or one JSON object per line. A valid number whose age is above 110
+//! stays valid but is marked not plausible (the core's `IdentityNumber::plausible_on`: most
+//! likely a mistyped century); it does not change the exit code.
 
 use crate::out::{self, Ctx, Failure};
 use crate::CmdResult;
@@ -67,6 +69,7 @@ pub fn run(ctx: &Ctx, cmd: IdCommand) -> CmdResult {
                 "NORMALIZED",
                 "BORN",
                 "AGE",
+                "PLAUSIBLE",
                 "REASON",
             ],
             &rows,
@@ -102,11 +105,13 @@ fn check_row(
             n.normalized().into(),
             n.birth().to_iso(),
             age_text(n.age_on(on)),
+            if n.plausible_on(on) { "yes" } else { "no" }.into(),
             String::new(),
         ],
         Err(e) => vec![
             input.trim().to_string(),
             "no".into(),
+            String::new(),
             String::new(),
             String::new(),
             String::new(),
@@ -134,6 +139,7 @@ fn check_json(
                 "age": age.exact(),
                 "age_min": age.min,
                 "age_max": age.max,
+                "plausible": n.plausible_on(on),
             })
         }
         Err(e) => json!({

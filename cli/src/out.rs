@@ -1,7 +1,7 @@
 //! Output for people and for scripts: one place decides between a table and JSON, and how a
 //! refusal is shown (code + message, on stderr for people, as `{"error": …}` on stdout for JSON).
 
-use lotsa_core::text::{Lang, Reasoned};
+use lotsa_core::text::{printable, Lang, Reasoned};
 use serde_json::json;
 use std::io::Write;
 
@@ -67,7 +67,7 @@ impl Ctx {
                 .as_deref()
                 .map(|x| format!(" [{x}]"))
                 .unwrap_or_default();
-            eprintln!("lotsa: {}{field}: {}", f.code, f.message);
+            eprintln!("lotsa: {}{field}: {}", f.code, printable(&f.message));
         }
     }
 
@@ -78,7 +78,14 @@ impl Ctx {
 }
 
 /// Prints rows as an aligned table (the header first). Widths count characters, not bytes.
+/// Every cell is made printable first: a control or bidi character in a name or id (from a file
+/// someone else wrote) is shown as an escape, never sent to the terminal.
 pub fn table(out: &mut impl Write, header: &[&str], rows: &[Vec<String>]) -> std::io::Result<()> {
+    let rows: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| r.iter().map(|c| printable(c).into_owned()).collect())
+        .collect();
+    let rows = rows.as_slice();
     let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
     for row in rows {
         for (i, cell) in row.iter().enumerate() {

@@ -7,6 +7,7 @@ use clap::Subcommand;
 use lotsa_core::clock::{Clock, SystemClock};
 use lotsa_core::crypto::{self, PublicKey, SigningKey};
 use lotsa_core::program::{self, Bundle, BundleError, ProgramSet};
+use lotsa_core::text::printable;
 use serde_json::json;
 use std::path::{Path, PathBuf};
 
@@ -170,7 +171,7 @@ fn sign(ctx: &Ctx, unsigned: &Path, key: &Path, out_path: &Path) -> CmdResult {
     } else {
         println!(
             "signed {} ({} programs) with key {} → {}",
-            set.bundle_id,
+            printable(&set.bundle_id),
             set.programs.len(),
             key.public_key().key_id(),
             out_path.display()
@@ -209,7 +210,7 @@ fn print_bundle(ctx: &Ctx, b: &Bundle) {
     }
     println!(
         "bundle {} signed by {} — valid until {}{}",
-        set.bundle_id,
+        printable(&set.bundle_id),
         b.signer().key_id(),
         set.expires_at.format("%Y-%m-%d"),
         if set.example { " (EXAMPLE DATA)" } else { "" }

@@ -782,6 +782,10 @@ fn program_verify_expired_bundle_is_refused() {
     let mut set: Value = serde_json::from_str(&text).unwrap();
     set["issued_at"] = Value::from("2020-01-01T00:00:00+01:00");
     set["expires_at"] = Value::from("2021-01-01T00:00:00+01:00");
+    // Its clinic keys were valid when it was issued (a bundle whose keys are not is refused).
+    for p in set["programs"].as_array_mut().unwrap() {
+        p["clinic"]["hpke_keys"][0]["not_before"] = Value::from("2019-12-01T00:00:00+01:00");
+    }
     let unsigned = dir.path("old.json");
     std::fs::write(&unsigned, set.to_string()).unwrap();
     let bundle = dir.path("old-bundle.json");
@@ -1563,4 +1567,301 @@ fn field_refusing_a_started_draft_erases_it_and_counts_one_offer() {
             .sum()
     };
     assert_eq!((count("offers"), count("refusals")), (1, 1));
+}
+
+// ---------------------------------------------------------------------------------------------
+// ages no number can have, and a space for the hyphen
+
+/// The same ten digits with the century typed wrong: the check digit does not cover it.
+fn with_century(number: &str, century: &str) -> String {
+    format!("{century}{}", &number[2..])
+}
+
+#[test]
+fn id_check_json_marks_a_century_typo_as_valid_but_not_plausible() {
+    // Born 1 June 2009: 17 on ON. Typed 1909: the same check digit, and 117.
+    let minor = compose(date(2009, 6, 1), 123, false);
+    let typo = with_century(&minor, "19");
+    // The 10-digit form of the typo: a `+` from the year the person turns 100.
+    let plus = format!("{}+{}", &typo[2..8], &typo[8..]);
+    // 110 on ON is taken at face value, 111 is not.
+    let age_110 = compose(date(1916, 11, 23), 45, false);
+    let age_111 = compose(date(1915, 11, 23), 45, false);
+    // A samordningsnummer born 1915 with month and day unknown: 110 or 111, so still plausible.
+    let snr_range = format!("19{}", ten_with_check("150060234").replace('-', ""));
+    let out = run(&[
+        "--json", "id", "check", "--on", ON, &minor, &typo, &plus, &age_110, &age_111, &snr_range,
+    ]);
+    assert_eq!(code(&out), 0, "a valid number is valid, plausible or not");
+    let lines = json_lines(&out);
+    let expect = [
+        (17, true),
+        (117, false),
+        (117, false),
+        (110, true),
+        (111, false),
+    ];
+    for (line, (age, plausible)) in lines.iter().zip(expect) {
+        assert_eq!(line["valid"], true, "{line}");
+        assert_eq!(line["age"], age, "{line}");
+        assert_eq!(line["plausible"], plausible, "{line}");
+    }
+    assert_eq!(lines[1]["normalized"], typo.as_str());
+    assert_eq!(lines[2]["normalized"], typo.as_str());
+    let snr = &lines[5];
+    assert_eq!(snr["kind"], "samordningsnummer");
+    assert_eq!(
+        (snr["age_min"].as_u64(), snr["age_max"].as_u64()),
+        (Some(110), Some(111))
+    );
+    assert_eq!(snr["plausible"], true, "110 is possible: {snr}");
+
+    // The table shows it too.
+    let table = stdout(&run(&["id", "check", "--on", ON, &minor, &typo]));
+    assert!(table.contains("PLAUSIBLE"), "{table}");
+    let typo_row = table.lines().find(|l| l.contains(&typo)).unwrap();
+    assert!(
+        typo_row.contains("117") && typo_row.contains("no"),
+        "{typo_row}"
+    );
+}
+
+#[test]
+fn id_check_a_year_before_1840_is_out_of_range() {
+    // Tolvan's check digit fits whatever the century.
+    let tolvan = compose(date(1912, 12, 12), 121, false);
+    let cases = [
+        with_century(&tolvan, "18"),
+        format!("{}-{}", &with_century(&tolvan, "18")[..8], &tolvan[8..]),
+        with_century(&compose(date(1939, 12, 31), 5, false), "18"),
+        with_century(&compose(date(1999, 6, 1), 5, true), "17"),
+        // `+` for a hyphen on a number from the 1830s.
+        {
+            let ten = &compose(date(1935, 3, 1), 77, false)[2..];
+            format!("{}+{}", &ten[..6], &ten[6..])
+        },
+    ];
+    let out = run(&[
+        "--json", "id", "check", "--on", ON, &cases[0], &cases[1], &cases[2], &cases[4],
+    ]);
+    assert_eq!(code(&out), 1);
+    for (line, input) in json_lines(&out)
+        .iter()
+        .zip([&cases[0], &cases[1], &cases[2], &cases[4]])
+    {
+        assert_eq!(line["valid"], false, "{line}");
+        assert_eq!(error_code(line), "year_out_of_range", "{input}: {line}");
+        let message = line["error"]["message"].as_str().unwrap();
+        assert!(message.contains("1840"), "{message}");
+        assert!(
+            !message.contains(&input[input.len() - 4..]),
+            "never the number: {message}"
+        );
+    }
+    // Century 17 is no personnummer century at all: a reserve number, as before.
+    let out = run(&["--json", "id", "check", "--on", ON, &cases[3]]);
+    assert_eq!(error_code(&json_one(&out)), "reserve_number");
+    // 1 January 1840 is a (very old) number: valid, not plausible.
+    let first = with_century(&compose(date(1940, 1, 1), 5, false), "18");
+    let line = json_one(&run(&["--json", "id", "check", "--on", ON, &first]));
+    assert_eq!(
+        (line["valid"].clone(), line["plausible"].clone()),
+        (true.into(), false.into())
+    );
+    // In Swedish too, without the number.
+    let sv = json_one(&run(&[
+        "--json", "--lang", "sv", "id", "check", "--on", ON, &cases[0],
+    ]));
+    assert!(
+        sv["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("Födelseåret"),
+        "{sv}"
+    );
+}
+
+#[test]
+fn id_check_accepts_a_space_where_the_hyphen_goes() {
+    let twelve = compose(date(1990, 4, 12), 123, false);
+    let ten = &twelve[2..];
+    let spaced = [
+        format!("{} {}", &twelve[..8], &twelve[8..]),
+        format!("{} {}", &ten[..6], &ten[6..]),
+        format!("{}\u{a0}{}", &twelve[..8], &twelve[8..]),
+        format!("  {} {}  ", &ten[..6], &ten[6..]),
+    ];
+    let args: Vec<&str> = ["--json", "id", "check", "--on", ON]
+        .into_iter()
+        .chain(spaced.iter().map(String::as_str))
+        .collect();
+    let out = run(&args);
+    assert_eq!(code(&out), 0, "{}", stdout(&out));
+    for l in json_lines(&out) {
+        assert_eq!(l["valid"], true, "{l}");
+        assert_eq!(l["normalized"], twelve.as_str(), "{l}");
+    }
+    // Anywhere else, or with another separator, the separator is what is wrong.
+    let misplaced = [
+        format!(
+            "{} {} {}-{}",
+            &twelve[..4],
+            &twelve[4..6],
+            &twelve[6..8],
+            &twelve[8..]
+        ),
+        format!(
+            "{} {} {} {}",
+            &twelve[..4],
+            &twelve[4..6],
+            &twelve[6..8],
+            &twelve[8..]
+        ),
+        format!("{}  {}", &twelve[..8], &twelve[8..]),
+        format!("{} -{}", &ten[..6], &ten[6..]),
+        format!("{} {}", &ten[..5], &ten[5..]),
+    ];
+    let input: String = misplaced.iter().map(|m| format!("{m}\n")).collect();
+    let out = run_stdin(&["--json", "id", "check", "--on", ON], &input);
+    assert_eq!(code(&out), 1);
+    for (line, m) in json_lines(&out).iter().zip(&misplaced) {
+        assert_eq!(error_code(line), "invalid_separator", "{m:?}: {line}");
+        let message = line["error"]["message"].as_str().unwrap();
+        assert!(
+            message.contains("space"),
+            "the text names the space: {message}"
+        );
+    }
+}
+
+#[test]
+fn eligibility_a_century_typo_is_undetermined_as_age_implausible() {
+    let ex = signed_example("elig-implausible");
+    let assess = |person: &[&str]| {
+        let mut args = vec!["--program", "lots-for-livet"];
+        args.extend_from_slice(person);
+        args.extend_from_slice(&["--municipality", "Stockholm", "--provenance", "register"]);
+        let out = eligibility(&ex, &args);
+        assert_eq!(
+            code(&out),
+            0,
+            "a verdict is not a failure: {}",
+            stdout(&out)
+        );
+        json_one(&out)
+    };
+    let minor = compose(date(2009, 6, 1), 123, false);
+    let v = assess(&["--id", &minor]);
+    assert_eq!(v["outcome"], "not_eligible");
+    assert_eq!(reason_codes(&v), ["too_young", "resident"]);
+
+    let typo = with_century(&minor, "19");
+    let plus = format!("{}+{}", &typo[2..8], &typo[8..]);
+    let spaced = format!("{} {}", &typo[..8], &typo[8..]);
+    for id in [&typo, &plus, &spaced] {
+        let v = assess(&["--id", id]);
+        assert_eq!(v["outcome"], "undetermined", "{id}: {v}");
+        assert_eq!(v["may_refer"], false);
+        assert_eq!(reason_codes(&v), ["age_implausible", "resident"], "{id}");
+        assert_eq!(v["basis"]["age_min"], 117);
+        assert_eq!(
+            v["reasons"][0]["message"],
+            "The person would be 117: check the century of the number or the year of birth."
+        );
+        assert_eq!(v["routing"].as_array().unwrap().len(), 0);
+        assert!(
+            !v.to_string().contains(&typo[2..]),
+            "the verdict never carries the number"
+        );
+    }
+    // A typed year of birth behaves the same; 110 is still taken at face value.
+    let v = assess(&["--born", "1909-06-01"]);
+    assert_eq!(v["outcome"], "undetermined");
+    assert_eq!(reason_codes(&v), ["age_implausible", "resident"]);
+    assert_eq!(v["basis"]["age_source"], "birth_date");
+    let v = assess(&["--born", "1916-11-23"]);
+    assert_eq!(v["outcome"], "eligible");
+    assert_eq!(
+        v["reasons"][0]["message"],
+        "The person is 110 (the program requires at least 18)."
+    );
+    // The age is named in every age reason, in both languages and in the text output.
+    let v = assess(&["--id", &adult()]);
+    assert_eq!(
+        v["reasons"][0]["message"],
+        "The person is 36 (the program requires at least 18)."
+    );
+    let text = |lang: &str, id: &str| {
+        let out = run(&[
+            "--lang",
+            lang,
+            "eligibility",
+            "--bundle",
+            s(&ex.bundle),
+            "--trust",
+            s(&ex.public),
+            "--on",
+            ON,
+            "--program",
+            "lots-for-livet",
+            "--id",
+            id,
+            "--municipality",
+            "Stockholm",
+            "--provenance",
+            "register",
+        ]);
+        assert_eq!(code(&out), 0);
+        stdout(&out)
+    };
+    let en = text("en", &typo);
+    assert!(
+        en.contains("UNDETERMINED")
+            && en.contains("would be 117")
+            && en.contains("[age_implausible]"),
+        "{en}"
+    );
+    let sv = text("sv", &typo);
+    assert!(
+        sv.contains("KAN INTE AVGÖRAS") && sv.contains("skulle vara 117 år"),
+        "{sv}"
+    );
+    let sv = text("sv", &adult());
+    assert!(
+        sv.contains("Personen är 36 år (programmet kräver att man har fyllt 18)."),
+        "{sv}"
+    );
+}
+
+#[test]
+fn field_a_century_typo_cannot_be_referred() {
+    // The device decides on today's date: born 1909 is over 110 on any day from 2020 on.
+    let dev = Device::new("field-implausible");
+    let typo = compose(date(1909, 6, 1), 123, false);
+    let draft = dev.ok(&["new", "--program", "lots-for-livet"])["draft_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let spaced = format!("{} {}", &typo[..8], &typo[8..]);
+    dev.ok(&[
+        "set",
+        &draft,
+        "--id",
+        &spaced,
+        "--municipality",
+        "Stockholm",
+        "--provenance",
+        "register",
+    ]);
+    let check = dev.ok(&["check", &draft]);
+    assert_eq!(check["outcome"], "undetermined", "{check}");
+    assert_eq!(check["may_refer"], false);
+    assert_eq!(check["ready_to_finalize"], false);
+    assert_eq!(reason_codes(&check), ["age_implausible", "resident"]);
+    // The officer fixes the century: the same draft is now a (too young) minor's.
+    let minor = with_century(&typo, "20");
+    dev.ok(&["set", &draft, "--id", &minor]);
+    let check = dev.ok(&["check", &draft]);
+    assert_eq!(check["outcome"], "not_eligible", "{check}");
+    assert_eq!(reason_codes(&check)[0], "too_young");
 }

@@ -9,7 +9,7 @@
 //! the person able to consent. A record that lacks any of that is refused, not stored.
 
 use crate::program::{Field, Need, Program};
-use crate::text::{Lang, Reasoned};
+use crate::text::{self, Lang, Reasoned};
 use chrono::{DateTime, FixedOffset};
 use serde::{Deserialize, Serialize};
 
@@ -167,6 +167,22 @@ pub enum ConsentError {
         /// Which field.
         field: &'static str,
     },
+    /// A field holds bidirectional-text controls (it would read differently than it is stored).
+    #[error("the consent record's {} holds invisible text-direction characters; type it again without them", label(field, Lang::En))]
+    InvisibleText {
+        /// Which field.
+        field: &'static str,
+    },
+    /// The witness is the officer who records the consent: a witness must be someone else.
+    #[error("the witness must be another person than the officer who records the consent")]
+    WitnessIsRecorder,
+    /// The script the person heard was withdrawn by a newer bundle: consent must be given again
+    /// with the current script.
+    #[error("the consent script the person heard has been withdrawn; read the current script (version {current}) and record consent again")]
+    ScriptRevoked {
+        /// The current version in that language (0 when there is none).
+        current: u32,
+    },
     /// The record is for another program or recipient than the one it is used for.
     #[error("the consent record's {field} does not match the program")]
     Mismatch {
@@ -214,10 +230,13 @@ impl ConsentError {
     /// The record field the error is about (for a form to highlight).
     pub fn field(&self) -> &'static str {
         match self {
-            ConsentError::Missing { field } | ConsentError::Mismatch { field } => field,
-            ConsentError::ScriptNotCurrent { .. } | ConsentError::NoScriptInLanguage { .. } => {
-                "script"
-            }
+            ConsentError::Missing { field }
+            | ConsentError::Mismatch { field }
+            | ConsentError::InvisibleText { field } => field,
+            ConsentError::WitnessIsRecorder => "method.witness",
+            ConsentError::ScriptNotCurrent { .. }
+            | ConsentError::ScriptRevoked { .. }
+            | ConsentError::NoScriptInLanguage { .. } => "script",
             ConsentError::UnsupportedLanguage => "language",
             ConsentError::DisclosureMissing { what } => match *what {
                 "no_effect_on_police_matter" => "told_no_effect_on_police_matter",
@@ -234,7 +253,10 @@ impl Reasoned for ConsentError {
         match self {
             ConsentError::Missing { .. } => "consent_incomplete",
             ConsentError::Mismatch { .. } => "consent_mismatch",
+            ConsentError::InvisibleText { .. } => "bidi_control",
+            ConsentError::WitnessIsRecorder => "consent_witness_is_recorder",
             ConsentError::ScriptNotCurrent { .. } => "consent_script_not_current",
+            ConsentError::ScriptRevoked { .. } => "consent_script_revoked",
             ConsentError::NoScriptInLanguage { .. } => "consent_no_script_in_language",
             ConsentError::UnsupportedLanguage => "unsupported_language",
             ConsentError::DisclosureMissing { .. } => "consent_disclosure_missing",
@@ -251,12 +273,22 @@ impl Reasoned for ConsentError {
             ConsentError::Mismatch { field } => {
                 format!("Samtyckets {} stämmer inte med programmet.", label(field, Lang::Sv))
             }
+            ConsentError::InvisibleText { field } => format!(
+                "Samtyckets {} innehåller osynliga tecken för textriktning; skriv in det igen utan dem.",
+                label(field, Lang::Sv)
+            ),
+            ConsentError::WitnessIsRecorder => {
+                "Vittnet måste vara en annan person än den som registrerar samtycket.".into()
+            }
             ConsentError::ScriptNotCurrent { current } => format!(
                 "Samtyckestexten är inte programmets aktuella; läs upp den aktuella texten (version {current}) och registrera samtycket igen."
             ),
             ConsentError::NoScriptInLanguage { language } => {
                 format!("Programmet har ingen samtyckestext på språket {language}.")
             }
+            ConsentError::ScriptRevoked { current } => format!(
+                "Samtyckestexten som personen fick höra har dragits tillbaka; läs upp den aktuella texten (version {current}) och registrera samtycket igen."
+            ),
             ConsentError::UnsupportedLanguage => "Språket stöds inte: välj sv eller en.".into(),
             ConsentError::DisclosureMissing { what } => match *what {
                 "no_effect_on_police_matter" => {
@@ -274,6 +306,15 @@ impl Reasoned for ConsentError {
         };
         lang.pick(sv, self.to_string())
     }
+}
+
+/// Which scripts a record may cite.
+#[derive(Clone, Copy)]
+enum ScriptRule {
+    /// Only the program's current one (recording consent).
+    Current,
+    /// Any the bundle has not revoked (finalize, after a bundle update).
+    NotRevoked,
 }
 
 /// A record field as a person names it.
@@ -302,6 +343,18 @@ fn label(field: &str, lang: Lang) -> &str {
         "birth_date" if sv => "födelsedatum",
         other => other,
     }
+}
+
+/// Whether two service numbers or staff ids name the same person, however they were typed
+/// (`P-1234`, `p 1234`, `P1234` with a zero-width space): letters and digits compared without case.
+fn same_person_id(a: &str, b: &str) -> bool {
+    let key = |s: &str| -> String {
+        s.chars()
+            .filter(|c| c.is_alphanumeric())
+            .flat_map(char::to_lowercase)
+            .collect()
+    };
+    key(a) == key(b)
 }
 
 fn capacity_name(c: Capacity) -> &'static str {
@@ -471,34 +524,56 @@ impl ConsentForm {
 }
 
 impl ConsentRecord {
-    /// Checks the record is complete and fits the program as configured now.
+    /// Checks the record is complete and fits the program as configured now: it must cite the
+    /// program's current script. This is the rule when consent is recorded.
     pub fn validate(&self, program: &Program) -> Result<(), ConsentError> {
-        let required = [
-            ("consent_id", &self.consent_id),
-            ("subject_ref", &self.subject_ref),
-            ("recorded_by.officer_id", &self.recorded_by.officer_id),
-            ("recorded_by.unit", &self.recorded_by.unit),
+        self.check(program, ScriptRule::Current)
+    }
+
+    /// The rule at finalize: as [`ConsentRecord::validate`], except that a consent given under a
+    /// script that was current when it was recorded (in a bundle the store accepted) stays valid
+    /// after a newer bundle brings a newer script — unless that bundle revokes the script. A
+    /// bundle update must not strand a person who already consented.
+    pub fn validate_at_finalize(&self, program: &Program) -> Result<(), ConsentError> {
+        self.check(program, ScriptRule::NotRevoked)
+    }
+
+    fn check(&self, program: &Program, script_rule: ScriptRule) -> Result<(), ConsentError> {
+        let witness = match &self.method {
+            Method::Verbal { witness } => Some(witness.as_str()),
+            Method::SignatureOnScreen { .. } => None,
+        };
+        let typed = [
+            ("consent_id", Some(self.consent_id.as_str())),
+            ("subject_ref", Some(self.subject_ref.as_str())),
+            (
+                "recorded_by.officer_id",
+                Some(self.recorded_by.officer_id.as_str()),
+            ),
+            ("recorded_by.unit", Some(self.recorded_by.unit.as_str())),
+            ("method.witness", witness),
         ];
-        for (field, value) in required {
-            if value.trim().is_empty() {
+        for (field, value) in typed {
+            let Some(value) = value else { continue };
+            // Only white space and zero-width characters is no answer.
+            if text::is_blank(value) {
                 return Err(ConsentError::Missing { field });
             }
-        }
-        match &self.method {
-            Method::Verbal { witness } if witness.trim().is_empty() => {
-                return Err(ConsentError::Missing {
-                    field: "method.witness",
-                })
+            if value.chars().any(text::is_bidi_control) {
+                return Err(ConsentError::InvisibleText { field });
             }
-            Method::SignatureOnScreen { signature_sha256 }
-                if signature_sha256.len() != 64
-                    || !signature_sha256.bytes().all(|b| b.is_ascii_hexdigit()) =>
+        }
+        if let Method::SignatureOnScreen { signature_sha256 } = &self.method {
+            if signature_sha256.len() != 64
+                || !signature_sha256.bytes().all(|b| b.is_ascii_hexdigit())
             {
                 return Err(ConsentError::Missing {
                     field: "method.signature_sha256",
-                })
+                });
             }
-            _ => {}
+        }
+        if witness.is_some_and(|w| same_person_id(w, &self.recorded_by.officer_id)) {
+            return Err(ConsentError::WitnessIsRecorder);
         }
         if self.program_id != program.id {
             return Err(ConsentError::Mismatch {
@@ -508,18 +583,30 @@ impl ConsentRecord {
         if self.recipient != program.clinic.name {
             return Err(ConsentError::Mismatch { field: "recipient" });
         }
-        let current = program.consent_script(self.script.language).ok_or(
-            ConsentError::NoScriptInLanguage {
-                language: self.script.language.code(),
-            },
-        )?;
-        if self.script.id != current.id
-            || self.script.version != current.version
-            || self.script.sha256 != current.sha256
-        {
-            return Err(ConsentError::ScriptNotCurrent {
-                current: current.version,
-            });
+        let current = program.consent_script(self.script.language);
+        let is_current = current.is_some_and(|c| {
+            self.script.id == c.id
+                && self.script.version == c.version
+                && self.script.sha256 == c.sha256
+        });
+        let current_version = current.map_or(0, |c| c.version);
+        match script_rule {
+            _ if is_current => {}
+            ScriptRule::Current => {
+                return Err(match current {
+                    None => ConsentError::NoScriptInLanguage {
+                        language: self.script.language.code(),
+                    },
+                    Some(c) => ConsentError::ScriptNotCurrent { current: c.version },
+                })
+            }
+            ScriptRule::NotRevoked => {
+                if program.revokes_script(&self.script.id, self.script.version) {
+                    return Err(ConsentError::ScriptRevoked {
+                        current: current_version,
+                    });
+                }
+            }
         }
         if !self.told_no_effect_on_police_matter {
             return Err(ConsentError::DisclosureMissing {
@@ -829,5 +916,64 @@ pub(crate) mod tests {
             e.message(Lang::Sv),
             "Samtyckets program stämmer inte med programmet."
         );
+    }
+
+    #[test]
+    fn invisible_ids_are_missing_bidi_is_refused_and_the_witness_is_someone_else() {
+        let p = program("kalmar");
+        type Change = Box<dyn Fn(&mut ConsentRecord)>;
+        let verbal = |w: &str| Method::Verbal { witness: w.into() };
+        let cases: Vec<(Change, &str, &str)> = vec![
+            (
+                Box::new(|r| r.recorded_by.officer_id = "\u{200B}\u{200B}".into()),
+                "consent_incomplete",
+                "recorded_by.officer_id",
+            ),
+            (
+                Box::new(|r| r.recorded_by.unit = " \u{FEFF} ".into()),
+                "consent_incomplete",
+                "recorded_by.unit",
+            ),
+            (
+                Box::new(move |r| r.method = verbal("\u{2060}\u{3164}")),
+                "consent_incomplete",
+                "method.witness",
+            ),
+            (
+                Box::new(|r| r.recorded_by.officer_id = "P-12\u{202E}34".into()),
+                "bidi_control",
+                "recorded_by.officer_id",
+            ),
+            (
+                Box::new(move |r| r.method = verbal("\u{2067}P-4711\u{2069}")),
+                "bidi_control",
+                "method.witness",
+            ),
+            (
+                Box::new(|r| r.recorded_by.unit = "Plattan\u{200E}".into()),
+                "bidi_control",
+                "recorded_by.unit",
+            ),
+        ];
+        for (change, code, field) in cases {
+            let mut r = record(&p);
+            change(&mut r);
+            let err = r.validate(&p).unwrap_err();
+            assert_eq!((err.code(), err.field()), (code, field), "{err}");
+        }
+        // The officer (P-1234) cannot witness their own record, however the id is typed.
+        for same in ["P-1234", "p-1234", "P1234", " p 1234 ", "P-12\u{200B}34"] {
+            let mut r = record(&p);
+            r.method = verbal(same);
+            let err = r.validate(&p).unwrap_err();
+            assert_eq!(
+                (err.code(), err.field()),
+                ("consent_witness_is_recorder", "method.witness"),
+                "{same:?}"
+            );
+        }
+        let mut r = record(&p);
+        r.method = verbal("P-12345");
+        assert_eq!(r.validate(&p), Ok(()));
     }
 }

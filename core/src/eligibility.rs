@@ -5,7 +5,11 @@
 //! out, says when it is only provisional (residency the person merely stated), and routes to the
 //! other configured programs that would accept the person. It never guesses: an age that cannot be
 //! decided from a loose samordningsnummer, or a municipality known only from a postal code, makes
-//! the verdict *undetermined* with what is missing.
+//! the verdict *undetermined* with what is missing. Nor does it trust an age nobody has: above
+//! [`identity::MAX_PLAUSIBLE_AGE`] the century of the number (which its check digit does not
+//! cover) or the typed year is far more likely wrong than the person 117, and a 17-year-old typed
+//! `19…` for `20…` must not come out eligible; so that too is *undetermined* (`age_implausible`).
+//! Every age reason names the age it was decided on, so the officer hears it.
 //!
 //! The verdict carries its [`Basis`] (age in years, kommunkod, provenance, which kind of number)
 //! so that it can travel to the clinic instead of the personnummer itself.
@@ -179,6 +183,10 @@ pub enum Reason {
     AgeMet {
         /// The program's minimum.
         minimum: u32,
+        /// Youngest possible age.
+        min: u32,
+        /// Oldest possible age (equal to `min` when the age is exact).
+        max: u32,
     },
     /// Too young.
     TooYoung {
@@ -198,6 +206,12 @@ pub enum Reason {
     },
     /// No number and no date of birth.
     AgeMissing,
+    /// The age is above [`identity::MAX_PLAUSIBLE_AGE`]: most likely a mistyped century or year
+    /// of birth. Undetermined, never taken as "old enough".
+    AgeImplausible {
+        /// The age the number or date gives (the youngest possible, if a range).
+        age: u32,
+    },
     /// Folkbokförd in the program's area.
     Resident {
         /// The kommunkod.
@@ -246,6 +260,7 @@ impl Reason {
             self,
             Reason::AgeUndetermined { .. }
                 | Reason::AgeMissing
+                | Reason::AgeImplausible { .. }
                 | Reason::StatedResidencyNotAccepted
                 | Reason::ResidencyFromPostalCode { .. }
                 | Reason::ResidencyMissing
@@ -260,6 +275,7 @@ impl Reasoned for Reason {
             Reason::TooYoung { .. } => "too_young",
             Reason::AgeUndetermined { .. } => "age_undetermined",
             Reason::AgeMissing => "age_missing",
+            Reason::AgeImplausible { .. } => "age_implausible",
             Reason::Resident { .. } => "resident",
             Reason::NotResident { .. } => "not_resident",
             Reason::ResidencyStated => "residency_stated",
@@ -272,8 +288,9 @@ impl Reasoned for Reason {
 
     fn message(&self, lang: Lang) -> String {
         let (sv, en) = match self {
-            Reason::AgeMet { minimum } => {
-                (format!("Personen har fyllt {minimum} år."), format!("The person is at least {minimum}."))
+            Reason::AgeMet { minimum, min, max } => {
+                let age = if min == max { min.to_string() } else { format!("{min}–{max}") };
+                (format!("Personen är {age} år (programmet kräver att man har fyllt {minimum})."), format!("The person is {age} (the program requires at least {minimum})."))
             }
             Reason::TooYoung { minimum, age } => {
                 (format!("Personen är {age} år; programmet kräver att man har fyllt {minimum}."), format!(                         "The person is {age}; the program requires an age of at least {minimum}."                     ))
@@ -283,6 +300,9 @@ impl Reasoned for Reason {
             }
             Reason::AgeMissing => {
                 ("Ålder saknas: ange personnummer, samordningsnummer eller födelsedatum.".to_string(), "Age is missing: give a personnummer, samordningsnummer or date of birth.".to_string())
+            }
+            Reason::AgeImplausible { age } => {
+                (format!("Personen skulle vara {age} år: kontrollera århundradet i numret eller födelseåret."), format!("The person would be {age}: check the century of the number or the year of birth."))
             }
             Reason::Resident { kommunkod } => {
                 let n = municipality_name(kommunkod);
@@ -382,11 +402,25 @@ impl Verdict {
         self.reasons.iter().map(|r| r.message(lang)).collect()
     }
 
-    /// Codes of the reasons that made it not eligible or undetermined (for statistics).
+    /// Codes of the reasons that made it not eligible or undetermined (what the officer is told).
     pub fn blocking_codes(&self) -> Vec<&'static str> {
         self.reasons
             .iter()
             .filter(|r| r.excludes() || r.leaves_open())
+            .map(|r| r.code())
+            .collect()
+    }
+
+    /// The codes the anonymous statistics count for this verdict: only a verdict that was really
+    /// reached — *not eligible*, for the reasons that excluded the person. Facts that are merely
+    /// missing or undecided (an empty draft, an implausible age) are no verdict and count nothing.
+    pub fn counted_codes(&self) -> Vec<&'static str> {
+        if self.outcome != Outcome::NotEligible {
+            return Vec::new();
+        }
+        self.reasons
+            .iter()
+            .filter(|r| r.excludes())
             .map(|r| r.code())
             .collect()
     }
@@ -415,8 +449,12 @@ pub fn assess_program(facts: &Facts, program: &Program, today: NaiveDate) -> Ver
             basis.age_min = Some(age.min);
             basis.age_max = Some(age.max);
             reasons.push(match age.at_least(rules.minimum_age) {
+                // Checked first: 117 is "old enough" only if the century is right.
+                _ if !age.plausible() => Reason::AgeImplausible { age: age.min },
                 Some(true) => Reason::AgeMet {
                     minimum: rules.minimum_age,
+                    min: age.min,
+                    max: age.max,
                 },
                 Some(false) => Reason::TooYoung {
                     minimum: rules.minimum_age,
@@ -780,6 +818,193 @@ mod tests {
         );
         let json = serde_json::to_string(&v).unwrap();
         assert!(!json.contains("1233") && !json.contains("900412"), "{json}");
+    }
+
+    #[test]
+    fn a_century_typo_leaves_the_age_undetermined() {
+        let b = bundle();
+        let p = b.program("lots-for-livet").unwrap();
+        // Born 1 June 2009: 17 on today(). The same digits typed with 19: the check digit still
+        // fits, and the person would be 117.
+        let ten = format!("090601-{}", serial_for("0906011", "23"));
+        let minor = format!("20{ten}");
+        let typo = format!("19{ten}");
+        let v = assess(
+            &facts(&minor, "Stockholm", Provenance::Register),
+            &b,
+            p,
+            today(),
+        );
+        assert_eq!(v.outcome, Outcome::NotEligible);
+        assert_eq!(codes(&v), ["too_young", "resident"]);
+        let v = assess(
+            &facts(&typo, "Stockholm", Provenance::Register),
+            &b,
+            p,
+            today(),
+        );
+        assert_eq!(v.outcome, Outcome::Undetermined, "{v:?}");
+        assert!(!v.may_refer && !v.provisional);
+        assert_eq!(v.reasons[0], Reason::AgeImplausible { age: 117 });
+        assert_eq!(codes(&v), ["age_implausible", "resident"]);
+        assert_eq!(v.blocking_codes(), ["age_implausible"]);
+        assert!(
+            v.routing.is_empty(),
+            "no other program takes the person either"
+        );
+        assert_eq!((v.basis.age_min, v.basis.age_max), (Some(117), Some(117)));
+        assert_eq!(
+            v.explain(Lang::En)[0],
+            "The person would be 117: check the century of the number or the year of birth."
+        );
+        assert_eq!(
+            v.explain(Lang::Sv)[0],
+            "Personen skulle vara 117 år: kontrollera århundradet i numret eller födelseåret."
+        );
+        // It never excludes: the other reasons still decide a "no".
+        let v = assess(
+            &facts(&typo, "Gislaved", Provenance::Register),
+            &b,
+            p,
+            today(),
+        );
+        assert_eq!(v.outcome, Outcome::NotEligible);
+        assert_eq!(v.blocking_codes(), ["age_implausible", "not_resident"]);
+        // In 10 digits with `+` (from the year the person turns 100) it is the same person.
+        let plus = ten.replace('-', "+");
+        let v = assess(
+            &facts(&plus, "Stockholm", Provenance::Register),
+            &b,
+            p,
+            today(),
+        );
+        assert_eq!(codes(&v), ["age_implausible", "resident"]);
+    }
+
+    #[test]
+    fn a_typed_birth_date_over_110_years_back_is_implausible() {
+        let b = bundle();
+        let p = b.program("lots-for-livet").unwrap();
+        let born = |y, m, d| Facts {
+            age: Some(AgeEvidence::BirthDate(
+                NaiveDate::from_ymd_opt(y, m, d).unwrap(),
+            )),
+            residency: Some(Residency::from_municipality("0180", Provenance::Register).unwrap()),
+        };
+        let v = assess(&born(1909, 6, 1), &b, p, today());
+        assert_eq!(v.outcome, Outcome::Undetermined);
+        assert_eq!(v.reasons[0], Reason::AgeImplausible { age: 117 });
+        assert_eq!(v.basis.age_source, Some(AgeSource::BirthDate));
+        // 110 is taken at face value, 111 is not: the birthday decides.
+        let v = assess(&born(1916, 11, 23), &b, p, today());
+        assert_eq!(v.outcome, Outcome::Eligible);
+        assert!(v.explain(Lang::En)[0].contains("is 110"));
+        let v = assess(&born(1915, 11, 23), &b, p, today());
+        assert_eq!(v.reasons[0], Reason::AgeImplausible { age: 111 });
+        let v = assess(&born(1915, 11, 24), &b, p, today());
+        assert_eq!(v.outcome, Outcome::Eligible);
+    }
+
+    #[test]
+    fn a_samordningsnummer_range_is_implausible_only_when_all_of_it_is() {
+        let b = bundle();
+        let mut p = b.program("lots-for-livet").unwrap().clone();
+        p.eligibility.samordningsnummer_can_qualify = true;
+        // Month and day unknown in 1915: 110 or 111 on today() — could be 110, so plausible.
+        let n = format!("19150060-{}", serial_for("1500602", "34"));
+        let v = assess_program(&facts(&n, "Stockholm", Provenance::Stated), &p, today());
+        assert_eq!(
+            v.reasons[0],
+            Reason::AgeMet {
+                minimum: 18,
+                min: 110,
+                max: 111
+            }
+        );
+        assert_eq!(
+            v.explain(Lang::En)[0],
+            "The person is 110–111 (the program requires at least 18)."
+        );
+        // In 1914 every possible age is above 110.
+        let n = format!("19140060-{}", serial_for("1400602", "34"));
+        let v = assess_program(&facts(&n, "Stockholm", Provenance::Stated), &p, today());
+        assert_eq!(v.reasons[0], Reason::AgeImplausible { age: 111 });
+        assert_eq!(v.outcome, Outcome::Undetermined);
+    }
+
+    #[test]
+    fn every_age_text_names_the_age() {
+        let b = bundle();
+        let p = b.program("lots-for-livet").unwrap();
+        let v = assess(
+            &facts("19900412-1233", "Stockholm", Provenance::Document),
+            &b,
+            p,
+            today(),
+        );
+        assert_eq!(
+            v.reasons[0],
+            Reason::AgeMet {
+                minimum: 18,
+                min: 36,
+                max: 36
+            }
+        );
+        assert_eq!(
+            v.explain(Lang::En)[0],
+            "The person is 36 (the program requires at least 18)."
+        );
+        assert_eq!(
+            v.explain(Lang::Sv)[0],
+            "Personen är 36 år (programmet kräver att man har fyllt 18)."
+        );
+        let reasons = [
+            (
+                Reason::AgeMet {
+                    minimum: 18,
+                    min: 36,
+                    max: 36,
+                },
+                "36",
+            ),
+            (
+                Reason::AgeMet {
+                    minimum: 18,
+                    min: 35,
+                    max: 36,
+                },
+                "35–36",
+            ),
+            (
+                Reason::TooYoung {
+                    minimum: 18,
+                    age: 17,
+                },
+                "17",
+            ),
+            (
+                Reason::AgeUndetermined {
+                    minimum: 18,
+                    min: 17,
+                    max: 18,
+                },
+                "17",
+            ),
+            (Reason::AgeImplausible { age: 117 }, "117"),
+        ];
+        for (r, age) in reasons {
+            for lang in [Lang::Sv, Lang::En] {
+                let text = r.message(lang);
+                assert!(text.contains(age), "{}: {text}", r.code());
+            }
+            assert_ne!(r.message(Lang::Sv), r.message(Lang::En));
+        }
+        let implausible = Reason::AgeImplausible { age: 117 };
+        assert!(implausible.leaves_open() && !implausible.excludes());
+        assert_eq!(
+            serde_json::to_value(&implausible).unwrap(),
+            serde_json::json!({"code": "age_implausible", "age": 117})
+        );
     }
 
     /// Completes a serial: `prefix` is YYMMDD + first serial digit, `mid` two more digits;

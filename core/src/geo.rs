@@ -9,6 +9,11 @@
 //!   "VÄSTERÅS" all mean `1980`, so [`find_municipality`] forgives case, diacritics and the usual
 //!   suffixes. It does not guess: a name that is not an exact (folded) match is refused, with
 //!   suggestions the UI may offer, because a wrong municipality means a wrong verdict.
+//! - **A region is not a municipality.** "Region Stockholm", "Stockholms län" and "Skåne" are 26,
+//!   26 and 33 municipalities, so [`find_municipality`] refuses every region or county form as
+//!   [`GeoError::RegionNotMunicipality`] with the county's municipalities for a picker (also
+//!   [`region_municipalities`]). Only Gotland is one municipality and its own region and county:
+//!   "Region Gotland" and "Gotlands län" are `0980`.
 //! - **Postal codes are only a hint.** The table covers about 82 % of Swedish postal codes and a
 //!   postal code can straddle municipalities, so [`postal_hint`] returns every candidate and the UI
 //!   must let the officer confirm the municipality.
@@ -102,9 +107,15 @@ const SUFFIXES: [&str; 5] = [" kommun", "s kommun", " stad", "s stad", " municip
 /// `Västerås kommun`, `Stockholms stad`, `upplands-vasby`, `Region Gotland`).
 ///
 /// Names match exactly after [`fold`], as typed or without one of the suffixes " kommun",
-/// "s kommun", " stad", "s stad", " municipality" (or the prefix "Region "). There is no fuzzy
-/// matching; on failure the error carries municipalities whose names begin with the query, for the
-/// UI to offer.
+/// "s kommun", " stad", "s stad", " municipality". There is no fuzzy matching; on failure the
+/// error carries municipalities whose names begin with the query, for the UI to offer.
+///
+/// A region or a county is refused as [`GeoError::RegionNotMunicipality`], carrying the county's
+/// municipalities when the county is known: a name written as one ("Region Stockholm",
+/// "Stockholms län", "Stockholm län", "Region Jönköpings län", "Västra Götalandsregionen",
+/// "Landstinget i Kalmar län", "Stockholms läns landsting", "Skåne County"), and a county's bare
+/// name that is no municipality's ("Skåne", "Västerbotten", "Sörmland"; "Kalmar" and "Uppsala" are
+/// the municipalities). Gotland, one municipality, is the exception: "Region Gotland" is `0980`.
 ///
 /// Two names differ only by a diacritic: Håbo (0305, Uppsala län) and Habo (0643, Jönköpings
 /// län). "Håbo" finds Håbo, but "Habo" or "habo" could be either typed without the ring, so it is
@@ -113,6 +124,12 @@ pub fn find_municipality(query: &str) -> Result<&'static Municipality, GeoError>
     let trimmed = query.trim();
     if !trimmed.is_empty() && trimmed.bytes().all(|b| b.is_ascii_digit()) {
         return municipality_by_code(trimmed).ok_or_else(|| unknown(trimmed, Vec::new()));
+    }
+    if let Some(county) = region_form(&fold(trimmed)) {
+        return match county.map(county_municipalities).as_deref() {
+            Some(&[only]) => Ok(only),
+            _ => Err(region_not_municipality(trimmed, county)),
+        };
     }
     let lookup = name_lookup();
     let variants = name_variants(&normalize(trimmed, false));
@@ -135,10 +152,41 @@ pub fn find_municipality(query: &str) -> Result<&'static Municipality, GeoError>
             }
         }
     }
+    // Not a municipality's name: a county's bare name ("Skåne") is a region.
+    if let Some(county) = county_named(&fold(trimmed), false) {
+        return Err(region_not_municipality(trimmed, Some(county)));
+    }
     Err(unknown(trimmed, suggestions(&folded)))
 }
 
-/// The (lowercased) query, then without each known suffix, then without the prefix "region ".
+/// The municipalities of a region or county, sorted by code: the picker to show after
+/// [`GeoError::RegionNotMunicipality`]. The query is read as [`find_municipality`] reads it, so
+/// "Region Stockholm", "Stockholms län" and "Skåne" give their county's municipalities and
+/// "Region Gotland" gives Gotland. A municipality's name ("Stockholm", "Kalmar") is refused as
+/// [`GeoError::MunicipalityNotRegion`]; a region form no county has, or an unknown name, as by
+/// [`find_municipality`].
+pub fn region_municipalities(query: &str) -> Result<Vec<&'static Municipality>, GeoError> {
+    match find_municipality(query) {
+        Err(GeoError::RegionNotMunicipality {
+            county: Some(_),
+            municipalities,
+            ..
+        }) => Ok(municipalities),
+        Err(e) => Err(e),
+        Ok(m) if region_form(&fold(query.trim())).is_some() => Ok(vec![m]),
+        Ok(m) => Err(GeoError::MunicipalityNotRegion { municipality: m }),
+    }
+}
+
+/// The municipalities of a county, sorted by code.
+pub fn county_municipalities(county: &County) -> Vec<&'static Municipality> {
+    municipalities()
+        .iter()
+        .filter(|m| m.county_code == county.code)
+        .collect()
+}
+
+/// The (lowercased) query, then without each known suffix.
 fn name_variants(lower: &str) -> Vec<String> {
     let mut variants = vec![lower.to_string()];
     for suffix in SUFFIXES {
@@ -146,11 +194,71 @@ fn name_variants(lower: &str) -> Vec<String> {
             variants.push(stem.trim_end().to_string());
         }
     }
-    if let Some(stem) = lower.strip_prefix("region ") {
-        variants.push(stem.to_string());
-    }
     variants.retain(|v| !v.is_empty());
     variants
+}
+
+/// Words that make a name a region's or a county's, on folded text, tried in this order: "Region
+/// Stockholm", "Landstinget i Kalmar län", "Landstinget Dalarna"…
+const REGION_PREFIXES: [&str; 3] = ["region ", "landstinget i ", "landstinget "];
+/// … "Stockholms läns landsting", "Landstinget i Kalmar län", "Stockholm län",
+/// "Västra Götalandsregionen", "Skåne County", "Stockholm region".
+const REGION_SUFFIXES: [&str; 6] = [
+    " lans landsting",
+    " landsting",
+    " lan",
+    "regionen",
+    " county",
+    " region",
+];
+/// Region names that the county's official name does not give (folded): the regions' own names.
+const REGION_NAMES: [(&str, &str); 3] = [
+    ("sormland", "04"),            // Region Sörmland: Södermanlands län
+    ("jamtland harjedalen", "23"), // Region Jämtland Härjedalen: Jämtlands län
+    ("harjedalen", "23"),          // "Region Härjedalen"; bare, Härjedalen is the municipality 2361
+];
+
+/// For a (folded) query written as a region or a county — a prefix or suffix of
+/// [`REGION_PREFIXES`], [`REGION_SUFFIXES`] around a name — the county it names, or `Some(None)`
+/// when no county has that name ("Region Atlantis", "Region Gävle"). `None` when it is not
+/// written as a region or county.
+fn region_form(folded: &str) -> Option<Option<&'static County>> {
+    let mut rest = folded;
+    let mut marked = false;
+    if let Some(stem) = REGION_PREFIXES.iter().find_map(|p| rest.strip_prefix(p)) {
+        rest = stem;
+        marked = true;
+    }
+    if let Some(stem) = REGION_SUFFIXES.iter().find_map(|s| rest.strip_suffix(s)) {
+        rest = stem.trim_end();
+        marked = true;
+    }
+    (marked && !rest.is_empty()).then(|| county_named(rest, true))
+}
+
+/// The county with this (folded) short name ("stockholm", "vastra gotaland") or region name
+/// ([`REGION_NAMES`]); with `genitive`, also followed by an "s" ("stockholms", "sormlands").
+fn county_named(folded: &str, genitive: bool) -> Option<&'static County> {
+    let genitive_stem = folded.strip_suffix('s').filter(|_| genitive);
+    name_lookup()
+        .county_names
+        .iter()
+        .find(|(name, _)| folded == name || genitive_stem == Some(name.as_str()))
+        .map(|&(_, county)| county)
+}
+
+/// A county's name without " län" and the genitive "s": "Stockholm", "Kalmar", "Västra Götaland".
+fn county_short_name(county: &County) -> &'static str {
+    let stem = county.name.strip_suffix(" län").unwrap_or(county.name);
+    stem.strip_suffix('s').unwrap_or(stem)
+}
+
+fn region_not_municipality(query: &str, county: Option<&'static County>) -> GeoError {
+    GeoError::RegionNotMunicipality {
+        query: cut(query),
+        county,
+        municipalities: county.map(county_municipalities).unwrap_or_default(),
+    }
 }
 
 /// Municipalities whose folded name starts with one of the folded variants (of two characters
@@ -188,6 +296,8 @@ struct NameLookup {
     by_lower: HashMap<String, usize>,
     /// Folded name of each municipality, by index.
     folded: Vec<String>,
+    /// Folded short name of each county ("stockholm", "vastra gotaland"), then [`REGION_NAMES`].
+    county_names: Vec<(String, &'static County)>,
 }
 
 fn name_lookup() -> &'static NameLookup {
@@ -201,10 +311,19 @@ fn name_lookup() -> &'static NameLookup {
             by_lower.insert(normalize(m.name, false), i);
             folded.push(fold(m.name));
         }
+        let county_names = counties()
+            .iter()
+            .map(|c| (fold(county_short_name(c)), c))
+            .chain(REGION_NAMES.iter().map(|&(name, code)| {
+                let county = county_by_code(code).expect("REGION_NAMES has real county codes");
+                (name.to_string(), county)
+            }))
+            .collect();
         NameLookup {
             by_folded,
             by_lower,
             folded,
+            county_names,
         }
     })
 }
@@ -366,6 +485,24 @@ pub enum GeoError {
         /// The municipalities it could mean, sorted by code.
         candidates: Vec<&'static Municipality>,
     },
+    /// A region or county ("Region Stockholm", "Stockholms län", "Skåne"), which is many
+    /// municipalities: the officer must ask which one the person is registered in.
+    #[error("{}", region_text(.county, .municipalities, Lang::En))]
+    RegionNotMunicipality {
+        /// The query as typed, cut to 40 characters (for the UI, not for logs).
+        query: String,
+        /// The county it names; `None` for a region form no county has ("Region Atlantis").
+        county: Option<&'static County>,
+        /// The county's municipalities sorted by code, for a picker; empty without a county.
+        municipalities: Vec<&'static Municipality>,
+    },
+    /// [`region_municipalities`] was asked for a municipality ("Stockholm"), which has no list of
+    /// municipalities: it is the municipality itself.
+    #[error("That is a municipality, not a region or county: use it as the municipality itself.")]
+    MunicipalityNotRegion {
+        /// The municipality the query names.
+        municipality: &'static Municipality,
+    },
     /// Not a Swedish postal code (five digits, 100 00 to 989 99).
     #[error("That is not a Swedish postal code. Enter five digits, for example 111 22.")]
     InvalidPostalCode,
@@ -385,6 +522,54 @@ fn suggestion_text(suggestions: &[&'static Municipality], lead: &str) -> String 
     format!(" {lead}: {}?", names.join(", "))
 }
 
+/// Names this many municipalities of a region at most, in a text; the error carries them all.
+const MAX_NAMED: usize = 5;
+
+/// "Stockholms län is a county (region) with 26 municipalities, …", in either language.
+fn region_text(
+    county: &Option<&'static County>,
+    municipalities: &[&'static Municipality],
+    lang: Lang,
+) -> String {
+    let Some(county) = county else {
+        return lang.pick(
+            "Det är en region eller ett län, inte en kommun. Fråga vilken kommun personen är folkbokförd i, eller ange den fyrsiffriga kommunkoden.",
+            "That is a region or county, not a municipality. Ask which municipality the person is registered in, or enter the four-digit municipality code (kommunkod).",
+        )
+        .to_string();
+    };
+    let mut names: Vec<&str> = municipalities.iter().map(|m| m.name).collect();
+    names.sort_by_cached_key(|name| swedish_order(name));
+    let mut named = names[..names.len().min(MAX_NAMED)].join(", ");
+    if names.len() > MAX_NAMED {
+        named.push_str(", …");
+    }
+    let (name, n) = (county.name, municipalities.len());
+    match lang {
+        Lang::Sv => format!(
+            "{name} är ett län (en region) med {n} kommuner, inte en kommun. Fråga vilken kommun personen är folkbokförd i ({named})."
+        ),
+        Lang::En => format!(
+            "{name} is a county (region) with {n} municipalities, not a municipality. Ask which municipality the person is registered in ({named})."
+        ),
+    }
+}
+
+/// A key for Swedish alphabetical order, near enough for names: å, ä, ö after z, other diacritics
+/// as their base letters.
+fn swedish_order(name: &str) -> String {
+    let mut key = String::with_capacity(name.len());
+    for c in normalize(name, false).chars() {
+        match c {
+            'å' => key.push('{'),
+            'ä' | 'æ' => key.push('|'),
+            'ö' | 'ø' => key.push('}'),
+            c => key.push_str(&fold(c.encode_utf8(&mut [0; 4]))),
+        }
+    }
+    key
+}
+
 /// "Håbo (0305, Uppsala län) or Habo (0643, Jönköpings län)", in either language.
 fn candidate_text(candidates: &[&'static Municipality], or: &str) -> String {
     let names: Vec<String> = candidates
@@ -399,6 +584,8 @@ impl Reasoned for GeoError {
         match self {
             GeoError::UnknownMunicipality { .. } => "unknown_municipality",
             GeoError::AmbiguousMunicipality { .. } => "ambiguous_municipality",
+            GeoError::RegionNotMunicipality { .. } => "region_not_municipality",
+            GeoError::MunicipalityNotRegion { .. } => "municipality_not_region",
             GeoError::InvalidPostalCode => "invalid_postal_code",
             GeoError::UnknownPostalCode => "unknown_postal_code",
         }
@@ -414,6 +601,14 @@ impl Reasoned for GeoError {
                     "Mer än en kommun har det namnet om man bortser från å, ä och ö: {}. Välj en av dem eller ange den fyrsiffriga kommunkoden.",
                     candidate_text(candidates, "eller")
                 ),
+                GeoError::RegionNotMunicipality {
+                    county,
+                    municipalities,
+                    ..
+                } => region_text(county, municipalities, Lang::Sv),
+                GeoError::MunicipalityNotRegion { .. } => {
+                    "Det är en kommun, inte en region eller ett län: ange den som kommunen.".to_string()
+                }
                 GeoError::InvalidPostalCode => {
                     "Det är inget svenskt postnummer. Ange fem siffror, till exempel 111 22.".to_string()
                 }
@@ -613,7 +808,6 @@ mod tests {
             "",
             "   ",
             "Atlantis",
-            "Stockholms län",
             "Vasterass",
             "kommun",
             "s kommun",
@@ -850,5 +1044,380 @@ mod tests {
         assert_eq!(fold(""), "");
         assert_eq!(fold("a\u{30a}"), "a");
         assert_eq!(fold("Malmö, 2"), "malmo, 2");
+    }
+
+    /// The county and the municipality codes of a refused region, or a panic.
+    fn refused_region(query: &str) -> (Option<&'static str>, Vec<&'static str>) {
+        match find_municipality(query) {
+            Err(GeoError::RegionNotMunicipality {
+                query: kept,
+                county,
+                municipalities,
+            }) => {
+                assert_eq!(kept, query.trim(), "{query:?}");
+                (
+                    county.map(|c| c.code),
+                    municipalities.iter().map(|m| m.code).collect(),
+                )
+            }
+            other => panic!("{query:?}: {other:?}"),
+        }
+    }
+
+    fn codes_in_county(code: &str) -> Vec<&'static str> {
+        county_municipalities(county_by_code(code).unwrap())
+            .iter()
+            .map(|m| m.code)
+            .collect()
+    }
+
+    #[test]
+    fn region_and_county_forms_are_refused_with_the_county_s_municipalities() {
+        for (query, county) in [
+            ("Region Stockholm", "01"),
+            ("region stockholm", "01"),
+            ("REGION STOCKHOLM", "01"),
+            ("Region-Stockholm", "01"),
+            ("Stockholms län", "01"),
+            ("Stockholms lan", "01"),
+            ("Stockholm län", "01"),
+            ("stockholms  län ", "01"),
+            ("Region Stockholms län", "01"),
+            ("Stockholms läns landsting", "01"),
+            ("Landstinget i Stockholms län", "01"),
+            ("Stockholm County", "01"),
+            ("Stockholmsregionen", "01"),
+            ("Västra Götalandsregionen", "14"),
+            ("Vastra Gotalandsregionen", "14"),
+            ("Västra Götalands län", "14"),
+            ("Region Västra Götaland", "14"),
+            ("Region Jämtland Härjedalen", "23"),
+            ("Region Jamtland Harjedalen", "23"),
+            ("Jämtlands län", "23"),
+            ("Jämtlands läns landsting", "23"),
+            ("Region Härjedalen", "23"),
+            ("Region Jönköpings län", "06"),
+            ("Jönköpings län", "06"),
+            ("Region Jönköping", "06"),
+            ("Landstinget i Jönköpings län", "06"),
+            ("Region Kalmar län", "08"),
+            ("Kalmar län", "08"),
+            ("Region Kalmar", "08"),
+            ("Landstinget i Kalmar län", "08"),
+            ("Region Örebro län", "18"),
+            ("Orebro lan", "18"),
+            ("Örebro läns landsting", "18"),
+            ("Region Sörmland", "04"),
+            ("Region Sormland", "04"),
+            ("Landstinget Sörmland", "04"),
+            ("Södermanlands län", "04"),
+            ("Region Uppsala", "03"),
+            ("Uppsala län", "03"),
+            ("Landstinget i Uppsala län", "03"),
+            ("Region Skåne", "12"),
+            ("Skåne län", "12"),
+            ("Region Halland", "13"),
+            ("Hallands län", "13"),
+            ("Landstinget Dalarna", "20"),
+            ("Dalarnas län", "20"),
+            ("Region Västerbotten", "24"),
+            ("Västerbottens läns landsting", "24"),
+            ("Norrbottens läns landsting", "25"),
+            ("Landstinget i Östergötland", "05"),
+            ("Region Gävleborg", "21"),
+            ("Landstinget Västernorrland", "22"),
+            ("Region Kronoberg", "07"),
+            ("Region Blekinge", "10"),
+            ("Region Värmland", "17"),
+            ("Region Västmanland", "19"),
+            ("Västmanlands län", "19"),
+        ] {
+            let (found, codes) = refused_region(query);
+            assert_eq!(found, Some(county), "{query:?}");
+            assert_eq!(codes, codes_in_county(county), "{query:?}");
+            assert!(codes.len() >= 5, "{query:?}");
+        }
+    }
+
+    #[test]
+    fn region_stockholm_lists_its_26_municipalities_sorted_by_code() {
+        let (county, codes) = refused_region("Region Stockholm");
+        assert_eq!(county, Some("01"));
+        assert_eq!(codes.len(), 26);
+        assert!(codes.contains(&"0180") && codes.contains(&"0127"));
+        assert!(codes.windows(2).all(|w| w[0] < w[1]));
+        assert!(codes.iter().all(|c| c.starts_with("01")));
+        assert_eq!(refused_region("Skåne").1.len(), 33);
+        assert_eq!(refused_region("Västra Götalandsregionen").1.len(), 49);
+        assert_eq!(refused_region("Region Blekinge").1.len(), 5);
+    }
+
+    #[test]
+    fn the_region_text_names_the_county_and_a_few_municipalities_in_each_language() {
+        let err = find_municipality("region stockholm").unwrap_err();
+        assert_eq!(err.code(), "region_not_municipality");
+        assert_eq!(err.to_string(), err.message(Lang::En));
+        assert_eq!(
+            err.message(Lang::En),
+            "Stockholms län is a county (region) with 26 municipalities, not a municipality. \
+             Ask which municipality the person is registered in \
+             (Botkyrka, Danderyd, Ekerö, Haninge, Huddinge, …)."
+        );
+        assert_eq!(
+            err.message(Lang::Sv),
+            "Stockholms län är ett län (en region) med 26 kommuner, inte en kommun. \
+             Fråga vilken kommun personen är folkbokförd i \
+             (Botkyrka, Danderyd, Ekerö, Haninge, Huddinge, …)."
+        );
+        // Å, Ä and Ö come after Z, as in Swedish; five names at most, all of them when five.
+        let blekinge = find_municipality("Region Blekinge").unwrap_err();
+        assert!(
+            blekinge
+                .message(Lang::En)
+                .contains("(Karlshamn, Karlskrona, Olofström, Ronneby, Sölvesborg)."),
+            "{blekinge}"
+        );
+        let norrbotten = find_municipality("Norrbotten")
+            .unwrap_err()
+            .message(Lang::Sv);
+        assert!(
+            norrbotten.contains("(Arjeplog, Arvidsjaur, Boden, Gällivare, Haparanda, …)"),
+            "{norrbotten}"
+        );
+        // Neither text echoes the query: it names the county from the table.
+        for lang in [Lang::Sv, Lang::En] {
+            assert!(!err.message(lang).contains("region stockholm"));
+            let text = err.message(lang);
+            let named = text.rsplit_once('(').unwrap().1;
+            assert_eq!(named.split(", ").count(), MAX_NAMED + 1, "{text}");
+        }
+    }
+
+    #[test]
+    fn gotland_is_a_municipality_even_as_a_region_or_county() {
+        for q in [
+            "Region Gotland",
+            "region gotland",
+            "REGION GOTLAND",
+            "Gotlands län",
+            "Gotlands lan",
+            "Gotland län",
+            "Landstinget Gotland",
+            "Gotland County",
+            "Gotland",
+            "Gotlands kommun",
+            "0980",
+        ] {
+            assert_eq!(code_of(q), "0980", "{q}");
+        }
+        assert_eq!(
+            region_municipalities("Region Gotland").unwrap(),
+            vec![municipality_by_code("0980").unwrap()]
+        );
+    }
+
+    #[test]
+    fn bare_county_names_that_are_no_municipality_are_regions() {
+        for (query, county) in [
+            ("Västerbotten", "24"),
+            ("vasterbotten", "24"),
+            ("Norrbotten", "25"),
+            ("Skåne", "12"),
+            ("SKANE", "12"),
+            ("Halland", "13"),
+            ("Dalarna", "20"),
+            ("Blekinge", "10"),
+            ("Värmland", "17"),
+            ("Jämtland", "23"),
+            ("Jämtland Härjedalen", "23"),
+            ("Jämtland-Härjedalen", "23"),
+            ("Sörmland", "04"),
+            ("Södermanland", "04"),
+            ("Östergötland", "05"),
+            ("Kronoberg", "07"),
+            ("Västra Götaland", "14"),
+            ("Västmanland", "19"),
+            ("Gävleborg", "21"),
+            ("Västernorrland", "22"),
+            (" västernorrland ", "22"),
+        ] {
+            assert_eq!(refused_region(query).0, Some(county), "{query:?}");
+        }
+    }
+
+    #[test]
+    fn county_names_that_are_also_municipalities_stay_the_municipality() {
+        for (query, code) in [
+            ("Stockholm", "0180"),
+            ("Uppsala", "0380"),
+            ("Jönköping", "0680"),
+            ("Jonkoping", "0680"),
+            ("Kalmar", "0880"),
+            ("Örebro", "1880"),
+            ("Gotland", "0980"),
+            ("Härjedalen", "2361"),
+            ("Härjedalens kommun", "2361"),
+            ("Gävle", "2180"),
+            ("Kalmar kommun", "0880"),
+            ("Uppsala kommun", "0380"),
+        ] {
+            assert_eq!(code_of(query), code, "{query:?}");
+        }
+    }
+
+    #[test]
+    fn a_region_form_no_county_has_is_refused_with_an_empty_list() {
+        for q in [
+            "Region Atlantis",
+            "Atlantis län",
+            "Region Gävle",
+            "Region Västerås",
+            "Region Malmö",
+            "Region Gotlands kommun",
+            "Landstinget i Atlantis",
+            "Skaraborgs län",
+        ] {
+            assert_eq!(refused_region(q), (None, vec![]), "{q:?}");
+            let err = find_municipality(q).unwrap_err();
+            assert_eq!(err.to_string(), err.message(Lang::En));
+            assert!(err.message(Lang::Sv).contains("inte en kommun"));
+            assert!(err.message(Lang::En).contains("not a municipality"));
+        }
+        // Words alone are no region form.
+        for q in ["Region", "region ", "län", "Regionen", "Landstinget"] {
+            assert_eq!(
+                find_municipality(q).unwrap_err().code(),
+                "unknown_municipality",
+                "{q:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_long_region_query_is_cut_and_never_in_the_message() {
+        let long = format!("Region {}", "19121212-1212 ".repeat(20));
+        let err = find_municipality(&long).unwrap_err();
+        let GeoError::RegionNotMunicipality { query, county, .. } = &err else {
+            panic!("wrong variant: {err:?}")
+        };
+        assert_eq!(query.chars().count(), MAX_QUERY_KEPT);
+        assert_eq!(*county, None);
+        for lang in [Lang::Sv, Lang::En] {
+            assert!(!err.message(lang).contains("1212"));
+        }
+    }
+
+    #[test]
+    fn no_municipality_name_is_read_as_a_region() {
+        for m in municipalities() {
+            for q in [
+                m.name.to_string(),
+                format!("{} kommun", m.name),
+                format!("{}s kommun", m.name),
+            ] {
+                assert_eq!(region_form(&fold(&q)), None, "{q}");
+            }
+        }
+    }
+
+    #[test]
+    fn every_county_is_found_by_its_official_name_and_as_a_region() {
+        let short: Vec<_> = counties().iter().map(county_short_name).collect();
+        assert_eq!(
+            short,
+            [
+                "Stockholm",
+                "Uppsala",
+                "Södermanland",
+                "Östergötland",
+                "Jönköping",
+                "Kronoberg",
+                "Kalmar",
+                "Gotland",
+                "Blekinge",
+                "Skåne",
+                "Halland",
+                "Västra Götaland",
+                "Värmland",
+                "Örebro",
+                "Västmanland",
+                "Dalarna",
+                "Gävleborg",
+                "Västernorrland",
+                "Jämtland",
+                "Västerbotten",
+                "Norrbotten"
+            ]
+        );
+        for c in counties().iter().filter(|c| c.code != "09") {
+            let short = county_short_name(c);
+            for q in [
+                c.name.to_string(),
+                fold(c.name),
+                format!("Region {short}"),
+                format!("{short} län"),
+                format!("{} landsting", c.name.strip_suffix(" län").unwrap()),
+                format!("{short} County"),
+            ] {
+                assert_eq!(refused_region(&q).0, Some(c.code), "{q}");
+                assert_eq!(
+                    region_municipalities(&q).unwrap(),
+                    county_municipalities(c),
+                    "{q}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn region_municipalities_lists_a_county_and_refuses_anything_else() {
+        let stockholm = region_municipalities(" Region Stockholm ").unwrap();
+        assert_eq!(stockholm.len(), 26);
+        assert_eq!(stockholm[0].code, "0114");
+        assert_eq!(region_municipalities("Skåne").unwrap().len(), 33);
+        assert_eq!(
+            region_municipalities("Stockholms län").unwrap(),
+            stockholm,
+            "one county, one list"
+        );
+        for q in ["Stockholm", "Kalmar", "0180", "Västerås kommun", "Gotland"] {
+            let err = region_municipalities(q).unwrap_err();
+            assert_eq!(err.code(), "municipality_not_region", "{q}");
+            let GeoError::MunicipalityNotRegion { municipality } = err else {
+                panic!("wrong variant")
+            };
+            assert_eq!(municipality, find_municipality(q).unwrap());
+        }
+        for (q, code) in [
+            ("Region Atlantis", "region_not_municipality"),
+            ("Atlantis", "unknown_municipality"),
+            ("", "unknown_municipality"),
+            ("Habo", "ambiguous_municipality"),
+        ] {
+            assert_eq!(region_municipalities(q).unwrap_err().code(), code, "{q:?}");
+        }
+    }
+
+    #[test]
+    fn the_new_errors_have_codes_and_a_text_per_language() {
+        let errors = [
+            find_municipality("Region Stockholm").unwrap_err(),
+            find_municipality("Region Atlantis").unwrap_err(),
+            region_municipalities("Stockholm").unwrap_err(),
+        ];
+        let codes: Vec<_> = errors.iter().map(|e| e.code()).collect();
+        assert_eq!(
+            codes,
+            [
+                "region_not_municipality",
+                "region_not_municipality",
+                "municipality_not_region"
+            ]
+        );
+        for e in &errors {
+            assert_eq!(e.to_string(), e.message(Lang::En));
+            assert_ne!(e.message(Lang::Sv), e.message(Lang::En));
+            assert!(!e.message(Lang::Sv).is_empty());
+        }
     }
 }

@@ -8,11 +8,19 @@
 //!
 //! # Accepted forms
 //!
-//! `YYMMDD-NNNC`, `YYMMDD+NNNC`, `YYMMDDNNNC`, `YYYYMMDD-NNNC` and `YYYYMMDDNNNC`. Whitespace
-//! around the number is ignored. **Inner whitespace is refused**: a space where the separator
-//! belongs is an `invalid_separator` (the separator carries the century: guessing `-` for a space
-//! would make a centenarian a baby), anywhere else it is `invalid_characters`. A `+` in a 12-digit
-//! form is an `invalid_separator`.
+//! `YYMMDD-NNNC`, `YYMMDD+NNNC`, `YYMMDDNNNC`, `YYYYMMDD-NNNC` and `YYYYMMDDNNNC`, and the same
+//! with **one space instead of the hyphen**: `YYMMDD NNNC`, `YYYYMMDD NNNC` (any one white-space
+//! character, so a no-break space pasted from a document counts). Whitespace around the number is
+//! ignored.
+//!
+//! A space is a separator like the hyphen, and means what the hyphen means. For 12 digits the
+//! century is written out, so nothing is guessed. For 10 digits a space reads as `-`, exactly as
+//! a 10-digit number written without any separator already does: only `+` makes a person a century
+//! older, and nobody is read as older than they wrote. Every other place or number of separators
+//! is an `invalid_separator`, whatever the separators are (`1990 04 12-1233`, `900412 -1233`,
+//! `19900412  1233`, `81 12189876`), as a hyphen in the wrong place always was. A `+` in a
+//! 12-digit form is an `invalid_separator`; any other odd character alone in the separator's place
+//! (an en dash, a slash) too, and anywhere else it is `invalid_characters`.
 //!
 //! # Century of a 10-digit number
 //!
@@ -33,7 +41,21 @@
 //! 3. `invalid_checksum`: Luhn over the ten digits `YYMMDDNNNC`, century excluded. Luhn catches
 //!    every single-digit typo, and since it comes first, such a typo is always reported as one;
 //! 4. `zero_serial`: the serial `NNN` is never `000`;
-//! 5. `invalid_date`, `future_birth_date`.
+//! 5. `year_out_of_range`: a birth year before [`FIRST_BIRTH_YEAR`] (1840). Personnummer were
+//!    issued from 1947 to everyone then folkbokförd, and a person born in 1840 was 107 that year,
+//!    an age very few people anywhere have reached; so no personnummer (and no later
+//!    samordningsnummer) names an earlier year. Such a number is a typo, nearly always of the
+//!    century, which Luhn does not cover: `18121212-1212` for `19121212-1212`, or `+` for `-`;
+//! 6. `invalid_date`, `future_birth_date`.
+//!
+//! # Plausible age
+//!
+//! A well-formed number can still give an age nobody has: `19090601-…` typed for `20090601-…`
+//! has the same check digit and makes a 17-year-old 117. Such a number stays valid (it may be
+//! right, and refusing it would lose the rest of what the officer typed), but an age above
+//! [`MAX_PLAUSIBLE_AGE`] (110) is *implausible*: [`AgeRange::plausible`] and
+//! [`IdentityNumber::plausible_on`] say so, the front ends show it, and eligibility leaves the
+//! verdict undetermined (`age_implausible`) instead of calling a possible minor an adult.
 //!
 //! Interim numbers ("T-nummer", a letter in the last four: `19900101-T123`, `900101-TF12`) are
 //! `interim_number`; letters anywhere else are `invalid_characters`.
@@ -57,6 +79,18 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::text::{Lang, Reasoned};
+
+/// The earliest birth year an identity number can have. Personnummer were issued from 1947 to
+/// everyone then folkbokförd, and someone born in 1840 was 107 that year, an age very few people
+/// anywhere have reached: an earlier year is a typo (usually of the century), refused as
+/// `year_out_of_range`. The bound is generous rather than tight, so that no real number is ever
+/// refused by it; the ages between it and today are caught by [`MAX_PLAUSIBLE_AGE`] instead.
+pub const FIRST_BIRTH_YEAR: i32 = 1840;
+
+/// The oldest age taken at face value. Older ages are possible but so rare that, on the street,
+/// one almost always comes from a mistyped century: the number stays valid, but the age is not
+/// [plausible](AgeRange::plausible).
+pub const MAX_PLAUSIBLE_AGE: u32 = 110;
 
 /// Which kind of identity number.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -173,6 +207,13 @@ impl AgeRange {
             None
         }
     }
+
+    /// Whether the age can be taken at face value: false when even the youngest possible age is
+    /// above [`MAX_PLAUSIBLE_AGE`], which on the street means a mistyped century or year of birth
+    /// far more often than a person of 111. A range that reaches 110 is still plausible.
+    pub fn plausible(&self) -> bool {
+        self.min <= MAX_PLAUSIBLE_AGE
+    }
 }
 
 /// A checked personnummer or samordningsnummer.
@@ -215,6 +256,13 @@ impl IdentityNumber {
         self.birth.age_on(on)
     }
 
+    /// Whether the age on `on` is [plausible](AgeRange::plausible) (at most
+    /// [`MAX_PLAUSIBLE_AGE`]). The number is valid either way; an implausible one most likely has
+    /// the wrong century (Luhn does not cover it), so the officer should check it.
+    pub fn plausible_on(&self, on: NaiveDate) -> bool {
+        self.age_on(on).plausible()
+    }
+
     /// The 10-digit form as written on `on`: `YYMMDD-NNNC`, or `YYMMDD+NNNC` from the calendar
     /// year the person turns 100.
     pub fn display_10(&self, on: NaiveDate) -> String {
@@ -247,7 +295,8 @@ pub enum IdError {
         /// How many digits were entered.
         digits: usize,
     },
-    /// A separator other than `-`/`+`, in the wrong place, more than one, or `+` with 12 digits.
+    /// A separator other than `-`, `+` or one space, in the wrong place, more than one, or `+`
+    /// with 12 digits.
     #[error("{}", self.message(Lang::En))]
     InvalidSeparator,
     /// The Luhn check digit does not match.
@@ -259,6 +308,10 @@ pub enum IdError {
     /// The date part is not a date (a personnummer's date must exist).
     #[error("{}", self.message(Lang::En))]
     InvalidDate,
+    /// The birth year is before [`FIRST_BIRTH_YEAR`]: no identity number can name it (most often
+    /// a mistyped century, or `+` for `-`).
+    #[error("{}", self.message(Lang::En))]
+    YearOutOfRange,
     /// The birth date is after the reference date.
     #[error("{}", self.message(Lang::En))]
     FutureBirthDate,
@@ -283,6 +336,7 @@ impl Reasoned for IdError {
             IdError::InvalidChecksum => "invalid_checksum",
             IdError::ZeroSerial => "zero_serial",
             IdError::InvalidDate => "invalid_date",
+            IdError::YearOutOfRange => "year_out_of_range",
             IdError::FutureBirthDate => "future_birth_date",
             IdError::InterimNumber => "interim_number",
             IdError::ReserveNumber => "reserve_number",
@@ -297,8 +351,8 @@ impl Reasoned for IdError {
                 "Nothing was entered – enter the personal identity number, coordination number or birth date.",
             ),
             IdError::InvalidCharacters => (
-                "Numret innehåller otillåtna tecken – använd bara siffror, med ett bindestreck eller plustecken före de fyra sista.",
-                "The number contains characters that are not allowed – use only digits, with a hyphen or plus sign before the last four.",
+                "Numret innehåller otillåtna tecken – använd bara siffror, med ett bindestreck, mellanslag eller plustecken före de fyra sista.",
+                "The number contains characters that are not allowed – use only digits, with a hyphen, space or plus sign before the last four.",
             ),
             IdError::WrongLength { digits } => {
                 return match lang {
@@ -311,8 +365,8 @@ impl Reasoned for IdError {
                 }
             }
             IdError::InvalidSeparator => (
-                "Skiljetecknet är fel – skriv bindestreck (-) före de fyra sista siffrorna, eller plustecken (+) om personen fyller 100 i år eller är äldre; 12-siffriga nummer har aldrig plustecken.",
-                "The separator is wrong – write a hyphen (-) before the last four digits, or a plus sign (+) if the person turns 100 this year or is older; 12-digit numbers never have a plus sign.",
+                "Skiljetecknet är fel – skriv ett bindestreck (-) eller mellanslag före de fyra sista siffrorna och inget mellan de andra, eller plustecken (+) om personen fyller 100 i år eller är äldre; 12-siffriga nummer har aldrig plustecken.",
+                "The separator is wrong – write one hyphen (-) or space before the last four digits and none between the others, or a plus sign (+) if the person turns 100 this year or is older; 12-digit numbers never have a plus sign.",
             ),
             IdError::InvalidChecksum => (
                 "Kontrollsiffran stämmer inte – kontrollera att numret är rätt inskrivet.",
@@ -326,6 +380,12 @@ impl Reasoned for IdError {
                 "Datumdelen är inte ett giltigt datum – kontrollera år, månad och dag.",
                 "The date part is not a valid date – check the year, month and day.",
             ),
+            IdError::YearOutOfRange => {
+                return lang.pick(
+                    format!("Födelseåret ligger före {FIRST_BIRTH_YEAR} och kan inte stå i ett personnummer eller samordningsnummer – kontrollera århundradet (de två första av tolv siffror) och att det står bindestreck, inte plustecken."),
+                    format!("The birth year is before {FIRST_BIRTH_YEAR} and cannot be in a personal identity number or coordination number – check the century (the first two of twelve digits) and that the separator is a hyphen, not a plus sign."),
+                )
+            }
             IdError::FutureBirthDate => (
                 "Födelsedatumet ligger i framtiden – kontrollera årtalet och numret.",
                 "The birth date is in the future – check the year and the number.",
@@ -375,18 +435,7 @@ pub fn parse(input: &str, reference: NaiveDate) -> Result<IdentityNumber, IdErro
     let yy = pair(2) as i32;
     let mm = pair(4);
     let dd = pair(6);
-    let kind = if dd >= 60 {
-        IdKind::Samordningsnummer
-    } else {
-        IdKind::Personnummer
-    };
-    let day_raw = match kind {
-        IdKind::Personnummer if (1..=12).contains(&mm) && (1..=31).contains(&dd) => dd,
-        IdKind::Samordningsnummer if mm <= 12 && dd <= 91 => dd - 60,
-        _ => return Err(IdError::InvalidDate),
-    };
 
-    let today = ymd(reference);
     let year = if shape.twelve {
         i32::from(d[0]) * 1000 + i32::from(d[1]) * 100 + yy
     } else {
@@ -405,7 +454,21 @@ pub fn parse(input: &str, reference: NaiveDate) -> Result<IdentityNumber, IdErro
         // 12-digit form would be a reserve number, so it names no real birth date.
         return Err(IdError::InvalidDate);
     }
+    // Luhn does not cover the century: a year no number can name is a typo, not an age.
+    if year < FIRST_BIRTH_YEAR {
+        return Err(IdError::YearOutOfRange);
+    }
 
+    let kind = if dd >= 60 {
+        IdKind::Samordningsnummer
+    } else {
+        IdKind::Personnummer
+    };
+    let day_raw = match kind {
+        IdKind::Personnummer if (1..=12).contains(&mm) && (1..=31).contains(&dd) => dd,
+        IdKind::Samordningsnummer if mm <= 12 && dd <= 91 => dd - 60,
+        _ => return Err(IdError::InvalidDate),
+    };
     let birth = match kind {
         IdKind::Personnummer => {
             if day_raw > days_in_month(year, mm) {
@@ -419,7 +482,7 @@ pub fn parse(input: &str, reference: NaiveDate) -> Result<IdentityNumber, IdErro
         }
         IdKind::Samordningsnummer => samordning_birth(year, mm, day_raw),
     };
-    if birth.earliest() > today {
+    if birth.earliest() > ymd(reference) {
         return Err(IdError::FutureBirthDate);
     }
 
@@ -506,25 +569,33 @@ fn scan(input: &str) -> Result<Shape, IdError> {
     if s.is_empty() {
         return Err(IdError::Empty);
     }
-    // The first MAX_CHARS characters as ASCII bytes (anything else as NUL, an "other" character).
+    // The first MAX_CHARS characters as ASCII bytes: any white space as b' ', anything else that
+    // is not ASCII as NUL (an "other" character).
     let mut buf = [0u8; MAX_CHARS];
     let (mut len, mut digits, mut letters, mut seps, mut others) = (0usize, 0usize, 0, 0, 0);
     for c in s.chars() {
+        let space = c.is_whitespace();
         if len < MAX_CHARS {
-            buf[len] = if c.is_ascii() { c as u8 } else { 0 };
+            buf[len] = match c {
+                _ if space => b' ',
+                c if c.is_ascii() => c as u8,
+                _ => 0,
+            };
         }
         len += 1;
         match c {
             '0'..='9' => digits += 1,
+            // A space is a separator like `-`: allowed once, before the last four.
             '-' | '+' => seps += 1,
+            _ if space => seps += 1,
             c if c.is_ascii_alphabetic() => letters += 1,
             _ => others += 1,
         }
     }
 
     if others > 0 {
-        // One odd character where the separator belongs (a space, a dash, a slash): the separator
-        // is wrong, the rest is fine.
+        // One odd character where the separator belongs (an en dash, a slash): the separator is
+        // wrong, the rest is fine.
         let odd_separator = others == 1
             && (len == 11 || len == 13)
             && digits == len - 1
@@ -554,7 +625,8 @@ fn scan(input: &str) -> Result<Shape, IdError> {
         match buf[len - 5] {
             b'+' if digits == 12 => return Err(IdError::InvalidSeparator),
             b'+' => plus = true,
-            b'-' => {}
+            // A space means what a hyphen means (and what no separator means for 10 digits).
+            b'-' | b' ' => {}
             _ => return Err(IdError::InvalidSeparator),
         }
     }
@@ -581,7 +653,7 @@ fn looks_interim(buf: &[u8; MAX_CHARS], len: usize) -> bool {
     }
     let (head, serial) = buf[..len].split_at(len - 4);
     let head = match head.split_last() {
-        Some((b'-' | b'+', rest)) => rest,
+        Some((b'-' | b'+' | b' ', rest)) => rest,
         _ => head,
     };
     (head.len() == 6 || head.len() == 8)
@@ -793,16 +865,63 @@ mod tests {
         assert_eq!(code("811218T9876"), "invalid_characters");
         assert_eq!(code("８１１２１８-９８７６"), "invalid_characters");
         assert_eq!(code("811218-98é6"), "invalid_characters");
-        assert_eq!(code("81 1218-9876"), "invalid_characters");
+        assert_eq!(code("81_1218-9876"), "invalid_characters");
         assert_eq!(code("😀😀😀😀😀😀😀😀😀😀😀😀😀😀"), "invalid_characters");
     }
 
     #[test]
-    fn inner_space_or_odd_dash_in_the_separator_place_is_invalid_separator() {
-        assert_eq!(code("811218 9876"), "invalid_separator");
+    fn an_odd_dash_or_slash_in_the_separator_place_is_invalid_separator() {
         assert_eq!(code("811218–9876"), "invalid_separator"); // en dash
         assert_eq!(code("811218/9876"), "invalid_separator");
-        assert_eq!(code("19811218 9876"), "invalid_separator");
+        assert_eq!(code("19811218—9876"), "invalid_separator"); // em dash
+    }
+
+    #[test]
+    fn one_space_may_stand_where_the_hyphen_does() {
+        for input in [
+            "19811218 9876",
+            "811218 9876",
+            "19811218\u{a0}9876", // a no-break space pasted from a document
+            "811218\t9876",
+            " 19811218 9876 ",
+        ] {
+            let n = parse(input, today()).unwrap();
+            assert_eq!(n.normalized(), "198112189876", "input {input:?}");
+        }
+        // For 10 digits a space means what a hyphen (or no separator) means: never `+`.
+        let t = with_check("270101123");
+        let spaced = parse(&format!("{} {}", &t[..6], &t[6..]), today()).unwrap();
+        assert_eq!(spaced.birth().year, 1927);
+        assert_eq!(spaced, parse(&t, today()).unwrap());
+        assert_eq!(spaced, parse(&dash(&t), today()).unwrap());
+        // The other refusals keep their reasons when a space is the separator.
+        let t = with_check("261231123");
+        assert_eq!(
+            code(&format!("{} {}", &t[..6], &t[6..])),
+            "future_birth_date"
+        );
+        assert_eq!(code("811218 9875"), "invalid_checksum");
+        assert_eq!(code("19900101 T123"), "interim_number");
+        assert_eq!(code("811218 987"), "wrong_length");
+        assert_eq!(code("181212 12-1212"), "invalid_separator");
+    }
+
+    #[test]
+    fn a_space_anywhere_else_or_with_another_separator_is_invalid_separator() {
+        for input in [
+            "81 1218-9876",    // a space in the date and a hyphen
+            "1981 12 18-9876", // the date in groups
+            "1981 12 18 9876", // groups and a space before the serial
+            "19811218  9876",  // two spaces
+            "811218 -9876",    // a space and a hyphen
+            "811218- 9876",    // a hyphen and a space
+            "811218 +9876",    // a space and a plus
+            "81121 89876",     // one space, in the wrong place
+            "198112 189876",   // the same in 12 digits
+            "811218987 6",     // the space before the last digit
+        ] {
+            assert_eq!(code(input), "invalid_separator", "input {input:?}");
+        }
     }
 
     #[test]
@@ -944,9 +1063,85 @@ mod tests {
         let n = parse(&format!("{}+{}", &t[..6], &t[6..]), today()).unwrap();
         assert_eq!(n.birth().year, 1926);
         assert_eq!(n.age_on(today()).exact(), Some(100));
-        let t = with_check("270101123");
+        let t = with_check("500101123");
         let n = parse(&format!("{}+{}", &t[..6], &t[6..]), today()).unwrap();
-        assert_eq!(n.birth().year, 1827);
+        assert_eq!(n.birth().year, 1850);
+        // Before 1840 no number exists: `+` for `-` here is a typo, not an age of 199.
+        let t = with_check("270101123");
+        assert_eq!(
+            parse(&format!("{}+{}", &t[..6], &t[6..]), today()),
+            Err(IdError::YearOutOfRange)
+        );
+    }
+
+    #[test]
+    fn a_year_before_1840_is_out_of_range() {
+        // Tolvan's number with the century typed 18: the check digit still fits.
+        assert!(parse("19121212-1212", today()).is_ok());
+        assert_eq!(
+            parse("18121212-1212", today()),
+            Err(IdError::YearOutOfRange)
+        );
+        assert_eq!(code("181212121212"), "year_out_of_range");
+        assert_eq!(code("18121212 1212"), "year_out_of_range");
+        // The bound itself: 31 December 1839 is out, 1 January 1840 is in.
+        assert_eq!(
+            code(&format!("18{}", with_check("391231123"))),
+            "year_out_of_range"
+        );
+        let n = parse(&format!("18{}", with_check("400101123")), today()).unwrap();
+        assert_eq!(n.birth().year, FIRST_BIRTH_YEAR);
+        assert!(!n.plausible_on(today()));
+        // Samordningsnummer too.
+        assert_eq!(
+            code(&format!("18{}", with_check("120172123"))),
+            "year_out_of_range"
+        );
+        // Typos Luhn catches are still reported as typos first.
+        assert_eq!(code("18121212-1213"), "invalid_checksum");
+        assert_eq!(
+            code(&format!("18{}", with_check("121212000"))),
+            "zero_serial"
+        );
+        // A 10-digit number read against an old reference date falls before 1840 too.
+        let t = with_check("350101123");
+        assert_eq!(
+            parse(&format!("{}+{}", &t[..6], &t[6..]), date(1940, 6, 1)),
+            Err(IdError::YearOutOfRange)
+        );
+        assert_eq!(parse(&t, date(1940, 6, 1)).unwrap().birth().year, 1935);
+    }
+
+    #[test]
+    fn a_century_typo_makes_the_age_implausible_not_the_number_invalid() {
+        let on = date(2026, 11, 23);
+        // Born 1 June 2009: 17. The same digits with 19: 117, and the same check digit.
+        let minor = parse(&format!("20{}", with_check("090601123")), on).unwrap();
+        let typo = parse(&format!("19{}", with_check("090601123")), on).unwrap();
+        assert_eq!(minor.age_on(on).exact(), Some(17));
+        assert_eq!(typo.age_on(on).exact(), Some(117));
+        assert!(minor.plausible_on(on));
+        assert!(!typo.plausible_on(on));
+        // 110 is plausible, 111 is not; the day of the birthday decides.
+        let n = parse(&format!("19{}", with_check("151124123")), on).unwrap();
+        assert_eq!(n.age_on(on).exact(), Some(110));
+        assert!(n.plausible_on(on));
+        assert!(!n.plausible_on(date(2026, 11, 24)));
+        // Tolvan (born 1912) is 113: valid, implausible; with `+` in 10 digits too.
+        let tolvan = parse("121212+1212", on).unwrap();
+        assert_eq!(tolvan.normalized(), "191212121212");
+        assert!(!tolvan.plausible_on(on));
+        // A range is implausible only when even its youngest age is above 110.
+        let month_unknown = parse(&format!("19{}", with_check("150060123")), on).unwrap();
+        assert_eq!(month_unknown.age_on(on), AgeRange { min: 110, max: 111 });
+        assert!(month_unknown.plausible_on(on));
+        assert!(!AgeRange { min: 111, max: 112 }.plausible());
+        assert!(AgeRange { min: 0, max: 0 }.plausible());
+        assert!(AgeRange {
+            min: MAX_PLAUSIBLE_AGE,
+            max: MAX_PLAUSIBLE_AGE
+        }
+        .plausible());
     }
 
     #[test]
@@ -1198,6 +1393,7 @@ mod tests {
             IdError::InvalidChecksum,
             IdError::ZeroSerial,
             IdError::InvalidDate,
+            IdError::YearOutOfRange,
             IdError::FutureBirthDate,
             IdError::InterimNumber,
             IdError::ReserveNumber,

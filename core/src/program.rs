@@ -22,6 +22,10 @@ use std::collections::BTreeSet;
 pub const SET_FORMAT: &str = "lotsa.program-set";
 /// The `format` of the signed envelope.
 pub const SIGNED_FORMAT: &str = "lotsa.signed-program-bundle";
+/// How far after the device's clock a bundle may say it was issued (clocks drift; a bundle from
+/// further ahead is refused, and the store's memory of the newest bundle never passes it).
+pub const FUTURE_TOLERANCE: chrono::Duration = chrono::Duration::hours(1);
+
 /// The bundle format version this core understands.
 pub const VERSION: u32 = 1;
 
@@ -64,6 +68,11 @@ pub struct Program {
     pub fields: FieldPolicy,
     /// The current consent scripts, one per language.
     pub consent_scripts: Vec<ConsentScript>,
+    /// Script versions withdrawn from use: a consent given under one of them no longer counts,
+    /// even if it was given while that script was current. (A consent given under an older
+    /// script that is not listed here stays valid after a bundle update.)
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub revoked_consent_scripts: Vec<ScriptVersion>,
     /// The receiving clinic.
     pub clinic: Clinic,
     /// Hours an unfinished draft is kept before it is erased.
@@ -212,6 +221,16 @@ pub struct ConsentScript {
     pub sha256: String,
 }
 
+/// One version of a consent script, by id and version.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScriptVersion {
+    /// Script id.
+    pub id: String,
+    /// Version.
+    pub version: u32,
+}
+
 /// The receiving clinic and how to reach it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -267,6 +286,13 @@ impl Program {
     /// The current consent script in a language, if the program has one.
     pub fn consent_script(&self, lang: Lang) -> Option<&ConsentScript> {
         self.consent_scripts.iter().find(|s| s.language == lang)
+    }
+
+    /// Whether the bundle withdrew a script version from use.
+    pub fn revokes_script(&self, id: &str, version: u32) -> bool {
+        self.revoked_consent_scripts
+            .iter()
+            .any(|s| s.id == id && s.version == version)
     }
 
     /// The clinic's HPKE key valid at an instant (the one that starts latest, if several).
@@ -330,6 +356,13 @@ pub enum BundleError {
         /// When it expired (RFC 3339).
         expired_at: String,
     },
+    /// Issued more than [`FUTURE_TOLERANCE`] after the device's clock: the phone's clock is wrong,
+    /// or the bundle is.
+    #[error("the program bundle is issued {issued_at}, later than this phone's clock allows: check the phone's clock")]
+    FromFuture {
+        /// When it says it was issued (RFC 3339).
+        issued_at: String,
+    },
     /// A signing key file could not be used.
     #[error("the signing key cannot be used: {reason}")]
     Key {
@@ -348,6 +381,7 @@ impl Reasoned for BundleError {
             BundleError::BadSignature => "bundle_bad_signature",
             BundleError::Invalid { .. } => "bundle_invalid",
             BundleError::Expired { .. } => "bundle_expired",
+            BundleError::FromFuture { .. } => "bundle_from_future",
             BundleError::Key { .. } => "bundle_key",
         }
     }
@@ -376,6 +410,9 @@ impl Reasoned for BundleError {
                     "Programfilen gick ut {expired_at}; be er programadministratör om en ny."
                 ),
                 BundleError::Key { .. } => "Signeringsnyckeln går inte att använda.".to_string(),
+                BundleError::FromFuture { issued_at } => format!(
+                    "Programfilen är utfärdad {issued_at}, senare än telefonens klocka tillåter: kontrollera telefonens klocka."
+                ),
         };
         lang.pick(sv, self.to_string())
     }
@@ -495,10 +532,16 @@ impl ProgramSet {
         if self.programs.is_empty() {
             return Err(invalid("programs", "at least one program is needed"));
         }
+        for (field, value) in [
+            ("bundle_id", &self.bundle_id),
+            ("administrator", &self.administrator),
+        ] {
+            check_text(field, value, false)?;
+        }
         let mut ids = BTreeSet::new();
         for (i, p) in self.programs.iter().enumerate() {
             let at = format!("programs[{i}]");
-            validate_program(p, &at)?;
+            validate_program(p, &at, self.issued_at.with_timezone(&Utc))?;
             if !ids.insert(p.id.as_str()) {
                 return Err(invalid(
                     format!("{at}.id"),
@@ -510,7 +553,29 @@ impl ProgramSet {
     }
 }
 
-fn validate_program(p: &Program, at: &str) -> Result<(), BundleError> {
+/// Text a person reads (a name, an id): no control characters (a newline only where `multiline`)
+/// and no bidi controls, so nothing in a bundle can act on a terminal or read differently on
+/// screen than it is stored.
+fn check_text(field: impl Into<String>, value: &str, multiline: bool) -> Result<(), BundleError> {
+    if value
+        .chars()
+        .any(|c| c.is_control() && !(multiline && (c == '\n' || c == '\t')))
+    {
+        return Err(invalid(field, "holds control characters"));
+    }
+    if value.chars().any(crate::text::is_bidi_control) {
+        return Err(invalid(
+            field,
+            "holds bidi (text-direction) control characters",
+        ));
+    }
+    if crate::text::is_blank(value) {
+        return Err(invalid(field, "must not be empty"));
+    }
+    Ok(())
+}
+
+fn validate_program(p: &Program, at: &str, issued: DateTime<Utc>) -> Result<(), BundleError> {
     let id_ok = !p.id.is_empty()
         && p.id.len() <= 64
         && p.id
@@ -522,10 +587,14 @@ fn validate_program(p: &Program, at: &str) -> Result<(), BundleError> {
             "use 1–64 lowercase letters, digits and hyphens",
         ));
     }
-    for (name, value) in [("name", &p.name), ("operator", &p.operator)] {
-        if value.trim().is_empty() {
-            return Err(invalid(format!("{at}.{name}"), "must not be empty"));
-        }
+    for (name, value) in [
+        ("name", &p.name),
+        ("operator", &p.operator),
+        ("clinic.name", &p.clinic.name),
+        ("callback_promise.sv", &p.callback_promise.sv),
+        ("callback_promise.en", &p.callback_promise.en),
+    ] {
+        check_text(format!("{at}.{name}"), value, false)?;
     }
     let rules = &p.eligibility;
     if rules.minimum_age > 130 {
@@ -586,6 +655,11 @@ fn validate_program(p: &Program, at: &str) -> Result<(), BundleError> {
         if s.id.trim().is_empty() || s.text.trim().is_empty() || s.version == 0 {
             return Err(invalid(&sat, "id, text and a version ≥ 1 are needed"));
         }
+        check_text(format!("{sat}.id"), &s.id, false)?;
+        check_text(format!("{sat}.text"), &s.text, true)?;
+        if p.revokes_script(&s.id, s.version) {
+            return Err(invalid(&sat, "a current script cannot also be revoked"));
+        }
         if crypto::sha256_hex(s.text.as_bytes()) != s.sha256 {
             return Err(invalid(
                 format!("{sat}.sha256"),
@@ -599,20 +673,15 @@ fn validate_program(p: &Program, at: &str) -> Result<(), BundleError> {
         return Err(invalid(format!("{cat}.name"), "must not be empty"));
     }
     validate_endpoint(&clinic.endpoint).map_err(|r| invalid(format!("{cat}.endpoint"), r))?;
-    if clinic.tls.ca_pem.is_none() && clinic.tls.spki_sha256_pins.is_empty() {
+    // Pins alone would need a trust design of their own (what a pin-only handshake checks, how
+    // a backup pin is rolled): until then the clinic's CA is required and pins narrow it.
+    let Some(pem) = &clinic.tls.ca_pem else {
         return Err(invalid(
-            format!("{cat}.tls"),
-            "give the clinic's CA certificate or at least one SPKI pin",
+            format!("{cat}.tls.ca_pem"),
+            "the clinic's CA certificate is needed (SPKI pins alone are not supported)",
         ));
-    }
-    if let Some(pem) = &clinic.tls.ca_pem {
-        if !pem.contains("-----BEGIN CERTIFICATE-----") {
-            return Err(invalid(
-                format!("{cat}.tls.ca_pem"),
-                "is not a PEM certificate",
-            ));
-        }
-    }
+    };
+    check_ca_pem(pem).map_err(|r| invalid(format!("{cat}.tls.ca_pem"), r))?;
     for (j, pin) in clinic.tls.spki_sha256_pins.iter().enumerate() {
         let ok = crypto::unb64(pin, "pin")
             .map(|b| b.len() == 32)
@@ -650,7 +719,27 @@ fn validate_program(p: &Program, at: &str) -> Result<(), BundleError> {
                 "must be after not_before",
             ));
         }
+        check_text(format!("{kat}.key_id"), &k.key_id, false)?;
+        crypto::seal::check_clinic_public_key(&k.public_key).map_err(|_| {
+            invalid(
+                format!("{kat}.public_key"),
+                "is not a usable X25519 public key (all zeros or a low-order point)",
+            )
+        })?;
     }
+    check_keys_valid_at(p, at, issued)?;
+    for (j, r) in p.revoked_consent_scripts.iter().enumerate() {
+        check_text(
+            format!("{at}.revoked_consent_scripts[{j}].id"),
+            &r.id,
+            false,
+        )?;
+    }
+    check_text(
+        format!("{cat}.receipt_key.key_id"),
+        &clinic.receipt_key.key_id,
+        false,
+    )?;
     if clinic.receipt_key.key_id.trim().is_empty() {
         return Err(invalid(
             format!("{cat}.receipt_key.key_id"),
@@ -674,15 +763,96 @@ fn validate_program(p: &Program, at: &str) -> Result<(), BundleError> {
     Ok(())
 }
 
-/// HTTPS only, with a host. Plain HTTP is refused even on loopback: the device never sends
-/// personal data unencrypted.
+/// At least one of the clinic's HPKE keys is valid at `instant` (the bundle's issue time when it
+/// is signed, the device's clock when it is loaded): a bundle whose keys are all not yet valid,
+/// or all expired, would let a person consent to a referral that cannot be sealed.
+fn check_keys_valid_at(p: &Program, at: &str, instant: DateTime<Utc>) -> Result<(), BundleError> {
+    if p.current_hpke_key(instant).is_none() {
+        return Err(invalid(
+            format!("{at}.clinic.hpke_keys"),
+            format!(
+                "no key is valid at {} (all are not yet valid or expired)",
+                instant.to_rfc3339()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// The CA field: PEM holding exactly one X.509 certificate that can serve as a trust anchor,
+/// parsed with the same crates the HTTPS client will use (rustls-pki-types, rustls-webpki).
+fn check_ca_pem(pem: &str) -> Result<(), String> {
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::CertificateDer;
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(pem.as_bytes())
+        .collect::<Result<_, _>>()
+        .map_err(|_| "is not a PEM certificate".to_string())?;
+    let [cert] = certs.as_slice() else {
+        return Err(format!(
+            "must hold exactly one PEM certificate, not {}",
+            certs.len()
+        ));
+    };
+    webpki::anchor_from_trusted_cert(cert)
+        .map(drop)
+        .map_err(|e| format!("is not an X.509 certificate that can be trusted: {e}"))
+}
+
+/// HTTPS only, with a host name or IP literal and a valid port. Plain HTTP is refused even on
+/// loopback: the device never sends personal data unencrypted. The host is plain ASCII (letters,
+/// digits, hyphens and dots; an internationalised name in its `xn--` form), so no look-alike or
+/// bidi character can hide where referrals go.
 fn validate_endpoint(url: &str) -> Result<(), String> {
     let rest = url
         .strip_prefix("https://")
         .ok_or_else(|| "must start with https://".to_string())?;
-    let host = rest.split(['/', '?', '#']).next().unwrap_or("");
-    if host.is_empty() || host.contains(char::is_whitespace) || host.contains('@') {
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    if authority.contains('@') {
+        return Err("must not carry a user name or password".to_string());
+    }
+    let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
+        let (addr, after) = v6
+            .split_once(']')
+            .ok_or_else(|| "an IPv6 host must be closed with ]".to_string())?;
+        addr.parse::<std::net::Ipv6Addr>()
+            .map_err(|_| "is not a valid IPv6 address".to_string())?;
+        let port = match after {
+            "" => None,
+            p => Some(p.strip_prefix(':').ok_or("must name a host")?),
+        };
+        (addr, port)
+    } else {
+        match authority.rsplit_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (authority, None),
+        }
+    };
+    if host.is_empty() {
         return Err("must name a host".to_string());
+    }
+    if let Some(port) = port {
+        let ok = !port.is_empty()
+            && port.bytes().all(|b| b.is_ascii_digit())
+            && port.parse::<u32>().is_ok_and(|n| (1..=65535).contains(&n));
+        if !ok {
+            return Err("the port must be a number from 1 to 65535".to_string());
+        }
+    }
+    if authority.starts_with('[') {
+        return Ok(());
+    }
+    let label_ok = |l: &str| {
+        !l.is_empty()
+            && l.len() <= 63
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+            && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    };
+    if host.len() > 253 || !host.split('.').all(label_ok) {
+        return Err(
+            "the host must be plain ASCII letters, digits, hyphens and dots (an internationalised name in its xn-- form)"
+                .to_string(),
+        );
     }
     Ok(())
 }
@@ -729,6 +899,14 @@ pub fn verify(signed: &str, trust: &PublicKey, now: DateTime<Utc>) -> Result<Bun
         return Err(BundleError::Expired {
             expired_at: set.expires_at.to_rfc3339(),
         });
+    }
+    if set.issued_at > now + FUTURE_TOLERANCE {
+        return Err(BundleError::FromFuture {
+            issued_at: set.issued_at.to_rfc3339(),
+        });
+    }
+    for (i, p) in set.programs.iter().enumerate() {
+        check_keys_valid_at(p, &format!("programs[{i}]"), now)?;
     }
     Ok(Bundle {
         payload_sha256: crypto::sha256_hex(&payload),
@@ -911,6 +1089,247 @@ mod tests {
             now(),
         );
         assert!(matches!(err, Err(BundleError::Malformed { .. })), "{err:?}");
+    }
+
+    /// Signs a set by hand, without the administrator tool's checks, as an attacker would.
+    fn hand_signed(set: &ProgramSet, key: &SigningKey) -> String {
+        let payload = set.canonical_bytes();
+        let env = SignedEnvelope {
+            format: SIGNED_FORMAT.into(),
+            version: VERSION,
+            key_id: key.public_key().key_id(),
+            payload: crypto::b64(&payload),
+            signature: crypto::b64(&key.sign(&payload)),
+        };
+        serde_json::to_string(&env).unwrap()
+    }
+
+    #[test]
+    fn bundle_mistakes_that_would_fail_at_finalize_are_refused_at_sign_and_at_load() {
+        let at = |s: &str| DateTime::parse_from_rfc3339(s).unwrap();
+        let key = |b: [u8; 32]| crypto::b64(&b);
+        let mut one = [0u8; 32];
+        one[0] = 1;
+        // A point of order 8 (from the published list of Curve25519's low-order points).
+        let order8: [u8; 32] = [
+            0xe0, 0xeb, 0x7a, 0x7c, 0x3b, 0x41, 0xb8, 0xae, 0x16, 0x56, 0xe3, 0xfa, 0xf1, 0x9f,
+            0xc4, 0x6a, 0xda, 0x09, 0x8d, 0xeb, 0x9c, 0x32, 0xb1, 0xfd, 0x86, 0x62, 0x05, 0x16,
+            0x5f, 0x49, 0xb8, 0x00,
+        ];
+        let mut p_minus_1 = [0xffu8; 32];
+        p_minus_1[0] = 0xec;
+        p_minus_1[31] = 0x7f;
+        type Change = Box<dyn Fn(&mut ProgramSet)>;
+        let hpke = |f: fn(&mut HpkeKey)| -> Change {
+            Box::new(move |s: &mut ProgramSet| f(&mut s.programs[0].clinic.hpke_keys[0]))
+        };
+        let endpoint = |url: &'static str| -> Change {
+            Box::new(move |s: &mut ProgramSet| s.programs[1].clinic.endpoint = url.into())
+        };
+        let ca = |pem: &'static str| -> Change {
+            Box::new(move |s: &mut ProgramSet| s.programs[2].clinic.tls.ca_pem = Some(pem.into()))
+        };
+        let cases: Vec<(&str, &str, Change)> = vec![
+            (
+                "all-zero key",
+                "hpke_keys[0].public_key",
+                hpke(|k| k.public_key = crypto::b64(&[0u8; 32])),
+            ),
+            (
+                "the point 1",
+                "hpke_keys[0].public_key",
+                Box::new(move |s| s.programs[0].clinic.hpke_keys[0].public_key = key(one)),
+            ),
+            (
+                "a point of order 8",
+                "hpke_keys[0].public_key",
+                Box::new(move |s| s.programs[0].clinic.hpke_keys[0].public_key = key(order8)),
+            ),
+            (
+                "p − 1",
+                "hpke_keys[0].public_key",
+                Box::new(move |s| s.programs[0].clinic.hpke_keys[0].public_key = key(p_minus_1)),
+            ),
+            (
+                "keys only valid later",
+                "hpke_keys",
+                hpke(|k| {
+                    k.not_before =
+                        DateTime::parse_from_rfc3339("2028-01-01T00:00:00+01:00").unwrap();
+                    k.not_after =
+                        DateTime::parse_from_rfc3339("2029-01-01T00:00:00+01:00").unwrap();
+                }),
+            ),
+            (
+                "keys expired before issue",
+                "hpke_keys",
+                hpke(|k| {
+                    k.not_before =
+                        DateTime::parse_from_rfc3339("2025-01-01T00:00:00+01:00").unwrap();
+                    k.not_after =
+                        DateTime::parse_from_rfc3339("2025-06-01T00:00:00+01:00").unwrap();
+                }),
+            ),
+            (
+                "port 99999",
+                "endpoint",
+                endpoint("https://clinic.example:99999/intake"),
+            ),
+            (
+                "port 0",
+                "endpoint",
+                endpoint("https://clinic.example:0/intake"),
+            ),
+            (
+                "a port with letters",
+                "endpoint",
+                endpoint("https://clinic.example:84a3/"),
+            ),
+            (
+                "an empty port",
+                "endpoint",
+                endpoint("https://clinic.example:/"),
+            ),
+            (
+                "a bidi character in the host",
+                "endpoint",
+                endpoint("https://clinic\u{202E}elpmaxe.se/"),
+            ),
+            (
+                "a Cyrillic look-alike host",
+                "endpoint",
+                endpoint("https://snäckan.sе/"),
+            ),
+            (
+                "a user in the URL",
+                "endpoint",
+                endpoint("https://admin@clinic.example/"),
+            ),
+            (
+                "a broken IPv6 literal",
+                "endpoint",
+                endpoint("https://[::1/intake"),
+            ),
+            (
+                "a label ending in a hyphen",
+                "endpoint",
+                endpoint("https://clinic-.example/"),
+            ),
+            (
+                "a CA that is not a certificate",
+                "ca_pem",
+                ca("-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydA==\n-----END CERTIFICATE-----\n"),
+            ),
+            (
+                "a CA with no PEM at all",
+                "ca_pem",
+                ca("MIIBzjCCAXWgAwIBAgIU"),
+            ),
+            (
+                "a private key instead of a CA",
+                "ca_pem",
+                ca("-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n"),
+            ),
+            (
+                "pins but no CA",
+                "ca_pem",
+                Box::new(|s| s.programs[3].clinic.tls.ca_pem = None),
+            ),
+            (
+                "an escape sequence in a program name",
+                "name",
+                Box::new(|s| s.programs[0].name = "Lots\u{1b}[2J".into()),
+            ),
+            (
+                "a bell in the bundle id",
+                "bundle_id",
+                Box::new(|s| s.bundle_id.push('\u{7}')),
+            ),
+            (
+                "a bidi override in the clinic name",
+                "clinic.name",
+                Box::new(|s| s.programs[1].clinic.name = "Snäckan \u{202E}ngiS".into()),
+            ),
+            (
+                "a zero-width operator",
+                "operator",
+                Box::new(|s| s.programs[1].operator = "\u{200B}".into()),
+            ),
+            (
+                "a newline in a key id",
+                "key_id",
+                Box::new(|s| s.programs[0].clinic.hpke_keys[0].key_id = "k1\nk2".into()),
+            ),
+            (
+                "a revoked current script",
+                "consent_scripts",
+                Box::new(|s| {
+                    let cur = &s.programs[0].consent_scripts[0];
+                    let v = ScriptVersion {
+                        id: cur.id.clone(),
+                        version: cur.version,
+                    };
+                    s.programs[0].revoked_consent_scripts.push(v);
+                }),
+            ),
+        ];
+        let signer = SigningKey::generate().unwrap();
+        for (what, field, change) in cases {
+            let mut set = example();
+            change(&mut set);
+            let refused = |e: &BundleError| matches!(e, BundleError::Invalid { field: f, .. } if f.contains(field));
+            let at_sign = set.sign(&signer).unwrap_err();
+            assert!(refused(&at_sign), "{what}: at sign {at_sign:?}");
+            let at_load =
+                verify(&hand_signed(&set, &signer), &signer.public_key(), now()).unwrap_err();
+            assert!(refused(&at_load), "{what}: at load {at_load:?}");
+            assert!(!at_sign.message(Lang::Sv).contains('\u{1b}'));
+        }
+        // Ordinary endpoints still pass.
+        for url in [
+            "https://localhost:8443/x",
+            "https://10.0.0.7/",
+            "https://[::1]:8443/",
+            "https://xn--snckan-gua.se",
+        ] {
+            assert_eq!(validate_endpoint(url), Ok(()), "{url}");
+        }
+        // A key that is valid at signing but expired by the time a phone loads the bundle.
+        let mut set = example();
+        set.programs[0].clinic.hpke_keys[0].not_after = at("2026-11-20T00:00:00+01:00");
+        let text = set.sign(&signer).unwrap();
+        let err = verify(&text, &signer.public_key(), now()).unwrap_err();
+        assert!(
+            matches!(err, BundleError::Invalid { ref field, .. } if field.ends_with("hpke_keys")),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn a_bundle_from_the_future_is_refused_beyond_an_hour() {
+        let signer = SigningKey::generate().unwrap();
+        let issued = |set: &mut ProgramSet, t: DateTime<Utc>| {
+            set.issued_at = t.fixed_offset();
+            set.expires_at = (t + chrono::Duration::days(365)).fixed_offset();
+            for p in &mut set.programs {
+                p.clinic.hpke_keys[0].not_after = (t + chrono::Duration::days(365)).fixed_offset();
+            }
+        };
+        let mut set = example();
+        issued(&mut set, now() + chrono::Duration::minutes(59));
+        assert!(verify(&set.sign(&signer).unwrap(), &signer.public_key(), now()).is_ok());
+        issued(&mut set, now() + FUTURE_TOLERANCE);
+        assert!(verify(&set.sign(&signer).unwrap(), &signer.public_key(), now()).is_ok());
+        for ahead in [
+            chrono::Duration::minutes(61),
+            chrono::Duration::days(365 * 4),
+        ] {
+            issued(&mut set, now() + ahead);
+            let err = verify(&set.sign(&signer).unwrap(), &signer.public_key(), now()).unwrap_err();
+            assert_eq!(err.code(), "bundle_from_future", "{ahead}");
+            assert!(err.message(Lang::En).contains("clock"));
+            assert!(err.message(Lang::Sv).contains("klocka"));
+        }
     }
 
     #[test]

@@ -15,7 +15,7 @@ use crate::eligibility::{
 use crate::geo::GeoError;
 use crate::identity::{self, IdError};
 use crate::program::{Bundle, Field, Need, Program};
-use crate::text::{Lang, Reasoned, Texts};
+use crate::text::{self, Lang, Reasoned, Texts};
 use chrono::{DateTime, FixedOffset, NaiveDate};
 use serde::{Deserialize, Serialize};
 
@@ -226,7 +226,7 @@ fn typed_field(f: Field) -> &'static str {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum PhoneError {
     /// Letters or symbols other than spaces, `-`, `(`, `)`, `.`, `/` and a leading `+`.
-    #[error("a phone number may hold only digits, spaces, hyphens and a leading +")]
+    #[error("a phone number may hold only digits, spaces, hyphens, dots, slashes, brackets and a leading +")]
     InvalidCharacters,
     /// Too few digits for a Swedish or international number.
     #[error("the phone number has too few digits")]
@@ -234,6 +234,9 @@ pub enum PhoneError {
     /// More digits than any number can have.
     #[error("the phone number has too many digits")]
     TooLong,
+    /// A premium-rate number (0900, 0939, 0944): the clinic must never be sent to one.
+    #[error("this is a premium-rate number; ask for the person's own phone number")]
+    PremiumRate,
     /// Digits that cannot be a number in Sweden (e.g. a mobile number of the wrong length).
     #[error(
         "this is not a valid Swedish phone number; check the area code and the number of digits"
@@ -248,16 +251,20 @@ impl Reasoned for PhoneError {
             PhoneError::TooShort => "phone_too_short",
             PhoneError::TooLong => "phone_too_long",
             PhoneError::NotSwedish => "phone_invalid",
+            PhoneError::PremiumRate => "phone_premium_rate",
         }
     }
 
     fn message(&self, lang: Lang) -> String {
         let sv = match self {
             PhoneError::InvalidCharacters => {
-                "Ett telefonnummer får bara innehålla siffror, mellanslag, bindestreck och ett inledande +."
+                "Ett telefonnummer får bara innehålla siffror, mellanslag, bindestreck, punkter, snedstreck, parenteser och ett inledande +."
             }
             PhoneError::TooShort => "Telefonnumret har för få siffror.",
             PhoneError::TooLong => "Telefonnumret har för många siffror.",
+            PhoneError::PremiumRate => {
+                "Det är ett betalnummer; fråga efter personens eget telefonnummer."
+            }
             PhoneError::NotSwedish => {
                 "Det är inget giltigt svenskt telefonnummer; kontrollera riktnumret och antalet siffror."
             }
@@ -287,8 +294,9 @@ pub fn normalize_phone(input: &str) -> Result<String, PhoneError> {
         digits.strip_prefix("00")
     };
     let national = match international {
+        // `+46 070…`: the trunk zero typed after the country code is dropped, as a caller would.
         Some(rest) => match rest.strip_prefix("46") {
-            Some(nsn) => nsn.to_string(),
+            Some(nsn) => nsn.strip_prefix('0').unwrap_or(nsn).to_string(),
             None => {
                 if rest.len() < 8 {
                     return Err(PhoneError::TooShort);
@@ -308,6 +316,11 @@ pub fn normalize_phone(input: &str) -> Result<String, PhoneError> {
             None => return Err(PhoneError::NotSwedish),
         },
     };
+    // Premium-rate services (0900, 0939, 0944): never a person's phone, whatever the length
+    // typed. (Umeå's area code 090 is not one: its subscriber numbers never start with 0.)
+    if national.starts_with("900") || national.starts_with("939") || national.starts_with("944") {
+        return Err(PhoneError::PremiumRate);
+    }
     // The Swedish national significant number: 7–9 digits, no trunk 0; mobiles (07x) have 9.
     if national.len() < 7 {
         return Err(PhoneError::TooShort);
@@ -336,6 +349,9 @@ pub enum Problem {
     /// Holds control characters.
     #[error("holds control characters")]
     ControlCharacters,
+    /// Holds bidirectional-text controls, which make text read differently than it is stored.
+    #[error("holds invisible text-direction characters; type it again without them")]
+    BidiControl,
     /// Not a phone number.
     #[error("{0}")]
     Phone(PhoneError),
@@ -353,6 +369,7 @@ impl Reasoned for Problem {
             Problem::Missing => "missing",
             Problem::TooLong { .. } => "too_long",
             Problem::ControlCharacters => "control_characters",
+            Problem::BidiControl => "bidi_control",
             Problem::Phone(e) => e.code(),
             Problem::Identity(e) => e.code(),
             Problem::Residence(e) => e.code(),
@@ -367,6 +384,11 @@ impl Reasoned for Problem {
             Problem::Missing => ("krävs av programmet".to_string(), self.to_string()),
             Problem::TooLong { max } => (format!("är längre än {max} tecken"), self.to_string()),
             Problem::ControlCharacters => ("innehåller styrtecken".to_string(), self.to_string()),
+            Problem::BidiControl => (
+                "innehåller osynliga tecken för textriktning; skriv in det igen utan dem"
+                    .to_string(),
+                self.to_string(),
+            ),
         };
         lang.pick(sv, en)
     }
@@ -425,6 +447,10 @@ impl Reasoned for ReferralError {
     fn code(&self) -> &'static str {
         match self {
             ReferralError::Field { problem, .. } => problem.code(),
+            // An open verdict is not a refusal: the officer can still find out what is missing.
+            ReferralError::NotEligible {
+                outcome: "undetermined",
+            } => "undetermined",
             ReferralError::NotEligible { .. } => "not_eligible",
             ReferralError::Consent(e) => e.code(),
             ReferralError::UnknownProgram { .. } => "unknown_program",
@@ -509,8 +535,13 @@ fn clean_text(
 ) -> Result<Option<String>, ReferralError> {
     let Some(v) = value else { return Ok(None) };
     let v = v.trim();
-    if v.is_empty() {
+    // Text that shows nothing (only white space and zero-width or other invisible characters)
+    // is no answer: a required field made of it is missing.
+    if text::is_blank(v) {
         return Ok(None);
+    }
+    if v.chars().any(text::is_bidi_control) {
+        return Err(field_error(field, Problem::BidiControl));
     }
     if v.chars().any(|c| c.is_control() && c != '\n') {
         return Err(field_error(field, Problem::ControlCharacters));
@@ -722,7 +753,9 @@ pub fn build_handover(
     if consent.program_id != program.id || consent.subject_ref != draft.draft_id {
         return Err(ReferralError::Mismatch { what: "consent" });
     }
-    consent.validate(program).map_err(ReferralError::Consent)?;
+    consent
+        .validate_at_finalize(program)
+        .map_err(ReferralError::Consent)?;
     if !verdict.may_refer {
         return Err(ReferralError::NotEligible {
             outcome: verdict.outcome.as_str(),
@@ -823,6 +856,85 @@ mod tests {
         assert_eq!(normalize_phone("12+3"), Err(PhoneError::InvalidCharacters));
         assert_eq!(normalize_phone(""), Err(PhoneError::TooShort));
         assert_eq!(PhoneError::NotSwedish.code(), "phone_invalid");
+    }
+
+    #[test]
+    fn a_trunk_zero_after_the_country_code_is_dropped_and_premium_numbers_refused() {
+        for input in [
+            "+46 070-123 45 67",
+            "+460701234567",
+            "0046 070 123 45 67",
+            "+46 (0)70 123 45 67",
+        ] {
+            assert_eq!(normalize_phone(input), Ok("+46701234567".into()), "{input}");
+        }
+        assert_eq!(
+            normalize_phone("+46 08-123 456 78"),
+            Ok("+46812345678".into())
+        );
+        for premium in [
+            "0900-123 45 67",
+            "0900 12 34 56",
+            "0939-123 456",
+            "0944-12 34 56",
+            "+46 900 123 456",
+            "+46 0939 123 456",
+        ] {
+            assert_eq!(
+                normalize_phone(premium),
+                Err(PhoneError::PremiumRate),
+                "{premium}"
+            );
+        }
+        assert_eq!(PhoneError::PremiumRate.code(), "phone_premium_rate");
+        // Umeå (090) and Vännäs (0935) are ordinary area codes.
+        assert_eq!(normalize_phone("090-14 00 00"), Ok("+4690140000".into()));
+        assert_eq!(normalize_phone("0935-123 45"), Ok("+4693512345".into()));
+        // What the rule says is what it accepts: dots, slashes and brackets are separators.
+        assert_eq!(normalize_phone("070.123.45.67"), Ok("+46701234567".into()));
+        assert_eq!(normalize_phone("070/123 45 67"), Ok("+46701234567".into()));
+        assert!(PhoneError::InvalidCharacters.to_string().contains("dots"));
+        assert_eq!(
+            normalize_phone("070_123"),
+            Err(PhoneError::InvalidCharacters)
+        );
+    }
+
+    #[test]
+    fn invisible_text_is_empty_and_bidi_controls_are_refused() {
+        for invisible in [
+            "\u{200B}\u{200B}\u{200B}",
+            "\u{200D} \u{FEFF}",
+            "\u{3164}",
+            "\u{2060}\u{00AD}",
+        ] {
+            let c = ContactDetails {
+                name: Some(invisible.into()),
+                ..Default::default()
+            };
+            assert_eq!(c.validate().unwrap().name, None, "{invisible:?}");
+        }
+        for bidi in ["Kim\u{202E}nna", "\u{2066}Kim\u{2069}", "Kim\u{200F}"] {
+            let c = ContactDetails {
+                name: Some(bidi.into()),
+                ..Default::default()
+            };
+            let err = c.validate().unwrap_err();
+            assert_eq!(
+                (err.field(), err.code()),
+                (Some("name"), "bidi_control"),
+                "{bidi:?}"
+            );
+            assert!(
+                !err.message(Lang::Sv).contains("Kim"),
+                "the error repeats the input"
+            );
+        }
+        let note = ContactDetails {
+            note: Some("ring efter 14\u{202D}".into()),
+            ..Default::default()
+        };
+        assert_eq!(note.validate().unwrap_err().field(), Some("note"));
     }
 
     #[test]

@@ -1,10 +1,13 @@
 //! Property tests for `lotsa_core::identity`: generated valid numbers round-trip through every
-//! written form, single-digit typos are caught, ages match an independent definition, and no input
+//! written form (a space where the hyphen goes included), a misplaced or second separator is
+//! always an `invalid_separator`, single-digit typos are caught, a year before 1840 is out of
+//! range, an age above 110 is implausible, ages match an independent definition, and no input
 //! makes the parser panic.
 
 use chrono::{Datelike, Duration, NaiveDate};
 use lotsa_core::identity::{
-    age_on, parse, parse_birth_date, AgeRange, BirthDate, IdError, IdKind, MAX_AGE_YEARS,
+    age_on, parse, parse_birth_date, AgeRange, BirthDate, IdError, IdKind, FIRST_BIRTH_YEAR,
+    MAX_AGE_YEARS, MAX_PLAUSIBLE_AGE,
 };
 use proptest::prelude::*;
 
@@ -68,12 +71,37 @@ impl Case {
         }
         forms
     }
+
+    /// The forms with a hyphen, written with one space (or a no-break space) instead.
+    fn spaced_forms(&self) -> Vec<String> {
+        self.forms()
+            .iter()
+            .filter(|f| f.contains('-'))
+            .flat_map(|f| [f.replace('-', " "), f.replace('-', "\u{a0}")])
+            .collect()
+    }
+
+    /// Whether a number can name this birth year at all.
+    fn in_range(&self) -> bool {
+        self.year() >= FIRST_BIRTH_YEAR
+    }
 }
 
+/// Valid numbers: a birth year from 1840 on (what a number can name).
 fn case_strategy() -> impl Strategy<Value = Case> {
+    cases(0..200).prop_filter("a year before 1840", Case::in_range)
+}
+
+/// Well-formed numbers (check digit, date) whose birth year is in 1800–1839.
+fn out_of_range_strategy() -> impl Strategy<Value = Case> {
+    cases(160..200).prop_filter("a year from 1840 on", |c| !c.in_range())
+}
+
+/// Well-formed numbers of people `ages` calendar years old on a reference date in 2000–2099.
+fn cases(ages: std::ops::Range<i32>) -> impl Strategy<Value = Case> {
     (
         0i64..36_500, // reference: 2000-01-01 + up to ~100 years
-        0i32..200,    // age in calendar years
+        ages,         // age in calendar years
         1u32..=12,
         0u32..31,
         1u16..=999,
@@ -214,11 +242,100 @@ proptest! {
         prop_assert!(range.min <= range.max);
         if let Some(date) = n.birth().exact() {
             prop_assert_eq!(range.exact(), Some(age_on(date, case.reference)));
+            // Plausible exactly when the age, counted birthday by birthday, is at most 110.
+            prop_assert_eq!(
+                n.plausible_on(case.reference),
+                oracle_age(date, case.reference) <= MAX_PLAUSIBLE_AGE
+            );
+        }
+        // A range is implausible only when every age it allows is above 110.
+        prop_assert_eq!(n.plausible_on(case.reference), range.min <= MAX_PLAUSIBLE_AGE);
+    }
+
+    #[test]
+    fn a_space_instead_of_the_hyphen_is_the_same_number(case in case_strategy()) {
+        for form in case.spaced_forms() {
+            let n = parse(&form, case.reference);
+            prop_assert!(n.is_ok(), "{:?} refused: {:?}", form, n);
+            let n = n.unwrap();
+            prop_assert_eq!(n.normalized(), case.normalized.as_str());
         }
     }
 
     #[test]
-    fn every_single_digit_change_is_caught(case in case_strategy(), pos in 0usize..10, delta in 1u8..10) {
+    fn a_space_in_ten_digits_reads_as_no_separator_never_as_plus(case in cases(0..200)) {
+        // Whatever the number and the reference (a centenarian, a year out of range, a future
+        // date), a space changes nothing: it never moves the person a century.
+        let ten = case.ten();
+        let spaced = format!("{} {}", &ten[..6], &ten[6..]);
+        prop_assert_eq!(parse(&spaced, case.reference), parse(ten, case.reference));
+    }
+
+    #[test]
+    fn a_misplaced_or_second_separator_is_invalid_separator(
+        case in case_strategy(),
+        at in 1usize..12,
+        sep in prop::sample::select(vec![" ", "-", "\u{a0}"]),
+    ) {
+        let n = &case.normalized;
+        // One separator anywhere but before the last four, in 12 digits.
+        prop_assume!(at != 8);
+        let misplaced = format!("{}{sep}{}", &n[..at], &n[at..]);
+        prop_assert_eq!(parse(&misplaced, case.reference), Err(IdError::InvalidSeparator));
+        // A second one anywhere inside a hyphenated number.
+        let hyphenated = format!("{}-{}", &n[..8], &n[8..]);
+        let pos = if at >= 8 { at + 1 } else { at };
+        let doubled = format!("{}{sep}{}", &hyphenated[..pos], &hyphenated[pos..]);
+        prop_assert_eq!(parse(&doubled, case.reference), Err(IdError::InvalidSeparator));
+    }
+
+    #[test]
+    fn a_year_before_1840_is_out_of_range_in_every_form(case in out_of_range_strategy()) {
+        for form in case.forms().into_iter().chain(case.spaced_forms()) {
+            prop_assert_eq!(parse(&form, case.reference), Err(IdError::YearOutOfRange), "{:?}", form);
+        }
+    }
+
+    #[test]
+    fn a_century_typo_is_out_of_range_or_implausible_or_another_real_person(
+        case in case_strategy(),
+        other in 0usize..2,
+    ) {
+        // Luhn does not cover the century: the typo keeps a valid check digit, so the parser must
+        // catch it by the year or flag the age.
+        let centuries: Vec<i32> = (18..=20).filter(|c| *c != case.year() / 100).collect();
+        let century = centuries[other];
+        let typed = format!("{century}{}", case.ten());
+        let year = century * 100 + case.year().rem_euclid(100);
+        match parse(&typed, case.reference) {
+            Ok(n) => {
+                prop_assert!(year >= FIRST_BIRTH_YEAR);
+                prop_assert_eq!(n.birth().year, year);
+                let range = n.age_on(case.reference);
+                prop_assert_eq!(n.plausible_on(case.reference), range.min <= MAX_PLAUSIBLE_AGE);
+                // At least 100 years older than the real person: 111 or more whenever the real
+                // person is 11 or more, so every minor of 11–17 is flagged.
+                let real = parse(&case.normalized, case.reference).unwrap().age_on(case.reference);
+                if year < case.year() && real.min >= 11 {
+                    prop_assert!(!n.plausible_on(case.reference));
+                }
+            }
+            // Out of range exactly when the year is; otherwise only what the other century
+            // makes of the date (in the future, or 29 February in a common year).
+            Err(IdError::YearOutOfRange) => prop_assert!(year < FIRST_BIRTH_YEAR),
+            Err(e) => {
+                prop_assert!(year >= FIRST_BIRTH_YEAR);
+                prop_assert!(
+                    matches!(e, IdError::FutureBirthDate | IdError::InvalidDate),
+                    "{:?}",
+                    e
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn every_single_digit_change_is_caught(case in cases(0..200), pos in 0usize..10, delta in 1u8..10) {
         let mut bytes = case.normalized.clone().into_bytes();
         let i = 2 + pos;
         bytes[i] = b'0' + (bytes[i] - b'0' + delta) % 10;
@@ -318,6 +435,8 @@ fn check_any(input: &str, reference: NaiveDate) -> Result<(), TestCaseError> {
             prop_assert_eq!(again.normalized(), norm);
             let range = n.age_on(reference);
             prop_assert!(range.min <= range.max);
+            // No input names a year before any number existed.
+            prop_assert!(n.birth().year >= FIRST_BIRTH_YEAR, "{}", n.birth().year);
             if n.kind() == IdKind::Personnummer {
                 prop_assert!(n.birth().exact().is_some());
             }

@@ -163,6 +163,20 @@ pub fn seal_to_clinic_b64(
     )
 }
 
+/// Checks that a clinic public key (base64) can be sealed to: 32 bytes and not a low-order point
+/// (all zeros, one, the points of small order, and their non-canonical forms), by sealing an
+/// empty message to it. A program bundle with such a key is refused when it is signed or loaded,
+/// long before a person consents.
+pub fn check_clinic_public_key(public_key_b64: &str) -> Result<(), CryptoError> {
+    let binding = SealBinding {
+        handover_id: "key-check",
+        program_id: "key-check",
+        clinic_key_id: "key-check",
+        schema_version: 0,
+    };
+    seal_to_clinic_b64(public_key_b64, &binding, b"").map(drop)
+}
+
 /// The clinic side: opens a payload sealed by a device to this key pair, with the binding the
 /// clinic read from the envelope. Any change to `enc`, the ciphertext or the binding, or another
 /// key, is [`CryptoError::DoesNotOpen`] (or `Malformed` for a wrong length), never a wrong

@@ -10,6 +10,7 @@ use crate::clock::to_stockholm;
 use crate::consent::{ConsentForm, ConsentRecord, GivenConsent};
 use crate::crypto::field::{open_field, seal_field, DataKey};
 use crate::eligibility::{self, Verdict};
+use crate::identity;
 use crate::program::Bundle;
 use crate::referral::{
     assess_typed, find_program, new_referral_id, Draft, DraftUpdate, ReferralError, TypedFacts,
@@ -43,6 +44,16 @@ pub struct DraftCheck {
     pub ready_to_finalize: bool,
 }
 
+/// What an update did: the first problem with the contact details as typed (kept all the same),
+/// and whether it cleared a recorded consent because the person may be someone else.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DraftSaved {
+    /// The first contact-details problem, if any.
+    pub problem: Option<ReferralError>,
+    /// A new identity number or date of birth cleared the consent: it must be given again.
+    pub consent_cleared: bool,
+}
+
 struct Row {
     program_id: String,
     expires_at: i64,
@@ -61,6 +72,7 @@ impl Store {
         bundle: &Bundle,
         program_id: &str,
     ) -> Result<String, StoreError> {
+        self.accept_bundle(bundle)?;
         let program = find_program(bundle, program_id)?;
         let id = new_referral_id();
         let draft = Draft::new(
@@ -114,15 +126,16 @@ impl Store {
         &mut self,
         id: &str,
         change: DraftUpdate,
-    ) -> Result<Option<ReferralError>, StoreError> {
+    ) -> Result<DraftSaved, StoreError> {
         let (row, key) = self.draft_row(id)?;
         let mut draft = self.open_body(id, &key, &row)?;
-        let before = (draft.identity_number.clone(), draft.birth_date.clone());
+        let today = self.clock.today();
+        let before = person_key(&draft, today);
         draft.apply(change);
         // A consent belongs to the person who gave it: a different number or date of birth may be
-        // a different person, so the consent must be given again.
-        let person_changed = before != (draft.identity_number.clone(), draft.birth_date.clone());
-        let clear_consent = person_changed && row.consent.is_some();
+        // a different person, so the consent must be given again. The same number typed in
+        // another form (`900412-1233` for `19900412-1233`) is the same person.
+        let consent_cleared = row.consent.is_some() && before != person_key(&draft, today);
         let sealed = seal_field(&key, &draft_aad("body", id), &to_json(&draft))?;
         self.write(|c| {
             c.execute(
@@ -130,18 +143,22 @@ impl Store {
                 params![sealed, id],
             )?;
             c.audit(Event::DraftUpdated, Some(id), Some(&row.program_id))?;
-            if clear_consent {
+            if consent_cleared {
                 c.execute("UPDATE drafts SET consent = NULL WHERE id = ?1", [id])?;
                 c.audit(Event::ConsentCleared, Some(id), Some(&row.program_id))?;
             }
             Ok(())
         })?;
-        Ok(draft.contact.validate().err())
+        Ok(DraftSaved {
+            problem: draft.contact.validate().err(),
+            consent_cleared,
+        })
     }
 
     /// Where a draft stands (see [`DraftCheck`]), on today's Stockholm date. A mistyped number
     /// or an unknown municipality is an error naming the field.
     pub fn check_draft(&mut self, id: &str, bundle: &Bundle) -> Result<DraftCheck, StoreError> {
+        self.accept_bundle(bundle)?;
         let stored = self.draft(id)?;
         let verdict = self.verdict_of(&stored.draft, bundle)?;
         let program = find_program(bundle, &stored.draft.program_id)?;
@@ -165,6 +182,7 @@ impl Store {
         bundle: &Bundle,
         form: &ConsentForm,
     ) -> Result<GivenConsent, StoreError> {
+        self.accept_bundle(bundle)?;
         let (row, key) = self.draft_row(id)?;
         let program = find_program(bundle, &row.program_id)?;
         let given = form.record(program, id, to_stockholm(self.clock.now()))?;
@@ -203,10 +221,12 @@ impl Store {
     }
 
     /// The program cannot take the person: the store assesses the draft itself, and when the
-    /// verdict does not allow a referral erases the draft and counts the verdict's blocking
-    /// reasons, in one transaction. Returns that verdict. A draft the program can take is
+    /// verdict does not allow a referral erases the draft and counts the reasons that excluded
+    /// the person (a verdict left undetermined by missing facts counts nothing), in one
+    /// transaction. Returns that verdict. A draft the program can take is
     /// [`StoreError::WrongState`]: refuse or delete it instead.
     pub fn close_ineligible(&mut self, id: &str, bundle: &Bundle) -> Result<Verdict, StoreError> {
+        self.accept_bundle(bundle)?;
         let stored = self.draft(id)?;
         let verdict = self.verdict_of(&stored.draft, bundle)?;
         if verdict.may_refer {
@@ -218,7 +238,7 @@ impl Store {
             });
         }
         let counters: Vec<Counter> = verdict
-            .blocking_codes()
+            .counted_codes()
             .into_iter()
             .map(Counter::Ineligible)
             .collect();
@@ -227,7 +247,8 @@ impl Store {
     }
 
     /// The street check, counted: assesses a person for a program from what was typed and, when
-    /// the verdict does not allow a referral, counts it once per blocking reason code. Stores
+    /// the verdict is *not eligible*, counts it once per reason that excluded the person (an
+    /// undetermined verdict counts nothing: no verdict was reached). Stores
     /// nothing about the person. Returns the verdict.
     pub fn record_ineligible(
         &mut self,
@@ -235,10 +256,12 @@ impl Store {
         program_id: &str,
         facts: &TypedFacts,
     ) -> Result<Verdict, StoreError> {
+        self.accept_bundle(bundle)?;
         let verdict = assess_typed(bundle, program_id, facts, self.clock.today())?;
-        if !verdict.may_refer {
+        let codes = verdict.counted_codes();
+        if !codes.is_empty() {
             self.write(|c| {
-                for code in verdict.blocking_codes() {
+                for code in codes {
                     c.count(&verdict.program_id, &Counter::Ineligible(code))?;
                 }
                 Ok(())
@@ -403,6 +426,29 @@ impl Store {
             Err(e) => e,
         }
     }
+}
+
+/// Who the draft is about, as far as the consent is concerned: the identity number and date of
+/// birth in their normalised form when they parse (so a retyped format is the same person), else
+/// as typed without separators.
+fn person_key(draft: &Draft, today: chrono::NaiveDate) -> (Option<String>, Option<String>) {
+    fn typed(v: &Option<String>) -> Option<&str> {
+        v.as_deref().map(str::trim).filter(|s| !s.is_empty())
+    }
+    let digits = |s: &str| {
+        s.chars()
+            .filter(char::is_ascii_alphanumeric)
+            .collect::<String>()
+    };
+    let number = typed(&draft.identity_number).map(|n| match identity::parse(n, today) {
+        Ok(parsed) => parsed.normalized().to_string(),
+        Err(_) => digits(n),
+    });
+    let born = typed(&draft.birth_date).map(|d| match identity::parse_birth_date(d, today) {
+        Ok(date) => date.to_string(),
+        Err(_) => digits(d),
+    });
+    (number, born)
 }
 
 /// The program a draft belongs to, if the draft exists.

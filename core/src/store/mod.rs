@@ -23,13 +23,14 @@
 //! bumps its counters, then a commit, then a WAL checkpoint when it erased personal data.
 
 pub mod audit;
+mod bundles;
 mod drafts;
 mod outbox;
 pub mod schema;
 mod stats;
 
 pub use audit::{AuditReport, Event};
-pub use drafts::{DraftCheck, StoredDraft};
+pub use drafts::{DraftCheck, DraftSaved, StoredDraft};
 pub use outbox::{ItemKind, ItemState, QueueItem, QueueStatus, Withdrawn, PAYLOAD_SCHEMA_VERSION};
 pub use stats::{Counter, StatRow};
 
@@ -105,6 +106,24 @@ pub enum StoreError {
         /// The program id.
         program_id: String,
     },
+    /// The program bundle is refused (for instance issued too far in the future).
+    #[error("{0}")]
+    Bundle(#[from] crate::program::BundleError),
+    /// An older bundle than one the store already accepted: a rollback to superseded scripts or
+    /// clinic keys.
+    #[error("the program bundle {bundle_id} is older than {newest}, which this phone already uses; load the current bundle")]
+    BundleSuperseded {
+        /// The bundle offered.
+        bundle_id: String,
+        /// The newest one accepted.
+        newest: String,
+    },
+    /// Another bundle with the same issue time as the one accepted, but other content.
+    #[error("the program bundle {bundle_id} has the same issue time as the bundle this phone uses but other content; ask the program administrator")]
+    BundleConflict {
+        /// The bundle offered.
+        bundle_id: String,
+    },
     /// The audit chain is broken at an entry.
     #[error("the audit log is broken at entry {seq}: it {reason}")]
     AuditBroken {
@@ -175,6 +194,9 @@ impl Reasoned for StoreError {
             StoreError::Referral(e) => e.code(),
             StoreError::NoClinicKey { .. } => "no_clinic_key",
             StoreError::AuditBroken { .. } => "audit_broken",
+            StoreError::Bundle(e) => e.code(),
+            StoreError::BundleSuperseded { .. } => "bundle_superseded",
+            StoreError::BundleConflict { .. } => "bundle_conflict",
             StoreError::WrongState { .. } => "wrong_state",
         }
     }
@@ -183,6 +205,13 @@ impl Reasoned for StoreError {
         let sv = match self {
             StoreError::Consent(e) => return e.message(lang),
             StoreError::Referral(e) => return e.message(lang),
+            StoreError::Bundle(e) => return e.message(lang),
+            StoreError::BundleSuperseded { bundle_id, newest } => format!(
+                "Programfilen {bundle_id} är äldre än {newest}, som telefonen redan använder; hämta den aktuella programfilen."
+            ),
+            StoreError::BundleConflict { bundle_id } => format!(
+                "Programfilen {bundle_id} har samma utfärdandetid som den telefonen använder men annat innehåll; kontakta programadministratören."
+            ),
             StoreError::Storage { .. } => {
                 "Lagringen i telefonen misslyckades.".to_string()
             }

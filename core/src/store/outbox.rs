@@ -181,6 +181,7 @@ impl Store {
     /// id). Refuses, with the draft untouched, when consent is missing or invalid, the verdict does
     /// not allow a referral, or a field is wrong.
     pub fn finalize(&mut self, id: &str, bundle: &Bundle) -> Result<String, StoreError> {
+        self.accept_bundle(bundle)?;
         let stored = self.draft(id)?;
         let draft = &stored.draft;
         let program = find_program(bundle, &draft.program_id)?;

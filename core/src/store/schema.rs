@@ -13,13 +13,13 @@ use rusqlite::{Connection, TransactionBehavior};
 use super::StoreError;
 
 /// The schema version this build writes.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// How long a write waits for another connection's lock before it gives up.
 pub const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Migration `i` takes the database from version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[V1];
+const MIGRATIONS: &[&str] = &[V1, V2];
 
 const V1: &str = "
 CREATE TABLE root_keys (
@@ -85,6 +85,17 @@ CREATE TABLE stats (
     counter     TEXT NOT NULL,
     count       INTEGER NOT NULL,
     PRIMARY KEY (day, program_id, counter)
+) WITHOUT ROWID;
+";
+
+/// Version 2: the newest program bundle the store has accepted, so an older one (a rollback to a
+/// superseded script or a leaked clinic key) is refused.
+const V2: &str = "
+CREATE TABLE bundle_floor (
+    id              INTEGER PRIMARY KEY NOT NULL CHECK (id = 1),
+    issued_at       INTEGER NOT NULL,        -- unix seconds: the newest accepted bundle's issue time
+    payload_sha256  TEXT NOT NULL,           -- its signed bytes' SHA-256 (equal time, other content: refused)
+    bundle_id       TEXT NOT NULL
 ) WITHOUT ROWID;
 ";
 
@@ -159,6 +170,7 @@ mod tests {
                 tables(&conn),
                 [
                     "audit",
+                    "bundle_floor",
                     "drafts",
                     "outbox",
                     "receipts",

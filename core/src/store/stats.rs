@@ -69,6 +69,7 @@ impl Store {
     /// the person. The program must be in the bundle: a typo must not invent a program in the
     /// statistics.
     pub fn record_refusal(&mut self, bundle: &Bundle, program_id: &str) -> Result<(), StoreError> {
+        self.accept_bundle(bundle)?;
         let program = find_program(bundle, program_id)?;
         self.write(|c| {
             c.count(&program.id, &Counter::Offers)?;

@@ -17,6 +17,8 @@ use std::sync::Mutex;
 pub(crate) struct Fixture {
     pub dir: PathBuf,
     pub bundle: Bundle,
+    pub set: ProgramSet,
+    pub admin: SigningKey,
     pub clinic: ClinicKeyPair,
     pub vault: Arc<MemoryVault>,
     pub clock: Arc<TestClock>,
@@ -64,10 +66,23 @@ impl Fixture {
         Fixture {
             dir,
             bundle,
+            set,
+            admin,
             clinic,
             vault: Arc::new(MemoryVault::new()),
             clock: Arc::new(TestClock(Mutex::new(now))),
         }
+    }
+
+    /// The fixture's programs re-issued at `issued_at` (RFC 3339), changed by `change`, signed
+    /// by the same administrator and verified on the fixture's clock.
+    pub fn reissued(&self, issued_at: &str, change: impl FnOnce(&mut ProgramSet)) -> Bundle {
+        let mut set = self.set.clone();
+        set.issued_at = DateTime::parse_from_rfc3339(issued_at).unwrap();
+        set.bundle_id = format!("test-{issued_at}");
+        change(&mut set);
+        let signed = set.sign(&self.admin).unwrap();
+        verify(&signed, &self.admin.public_key(), self.clock.now()).unwrap()
     }
 
     pub fn path(&self) -> PathBuf {
@@ -462,7 +477,6 @@ fn statistics_count_without_personal_data() {
         stats,
         [
             ("consents".to_string(), 1),
-            ("ineligible:residency_missing".to_string(), 1),
             ("ineligible:too_young".to_string(), 1),
             ("offers".to_string(), 3),
             ("refusals".to_string(), 2),
@@ -622,6 +636,10 @@ fn refusing_or_closing_a_draft_erases_it_and_counts_once() {
         .unwrap();
     let verdict = store.close_ineligible(&young, &f.bundle).unwrap();
     assert_eq!(verdict.blocking_codes(), ["too_young", "residency_missing"]);
+    // An empty draft closed reaches no verdict: it counts nothing but its offer.
+    let empty = store.create_draft(&f.bundle, &p.id).unwrap();
+    let verdict = store.close_ineligible(&empty, &f.bundle).unwrap();
+    assert_eq!(verdict.outcome, crate::eligibility::Outcome::Undetermined);
     assert_eq!(store.draft_ids().unwrap(), Vec::<(String, String)>::new());
     let stats: Vec<(String, u64)> = store
         .stats()
@@ -632,9 +650,8 @@ fn refusing_or_closing_a_draft_erases_it_and_counts_once() {
     assert_eq!(
         stats,
         [
-            ("ineligible:residency_missing".to_string(), 1),
             ("ineligible:too_young".to_string(), 1),
-            ("offers".to_string(), 2),
+            ("offers".to_string(), 3),
             ("refusals".to_string(), 1),
         ]
     );
@@ -841,6 +858,7 @@ fn store_errors_name_their_field_in_the_one_vocabulary() {
     let problem = store
         .update_draft(&id, change(|u| u.phone = Some("070-12".into())))
         .unwrap()
+        .problem
         .unwrap();
     assert_eq!(
         (problem.field(), problem.code()),
@@ -867,4 +885,159 @@ fn check_draft_says_what_is_left_before_finalize() {
     let check = store.check_draft(&ready, &f.bundle).unwrap();
     assert!(check.ready_to_finalize && check.consent_recorded && check.problem.is_none());
     assert!(check.verdict.may_refer);
+}
+
+#[test]
+fn the_store_refuses_an_older_a_conflicting_or_a_future_bundle() {
+    let f = Fixture::new("bundle-floor");
+    let mut store = f.open();
+    // The clock is 2026-11-23 12:00 Stockholm (11:00 UTC).
+    let december = f.reissued("2026-11-20T00:00:00+01:00", |_| {});
+    store.accept_bundle(&december).unwrap();
+    // The same bundle again, and the fixture's own (older, 2026-11-01): the older is refused
+    // by every call that takes a bundle, with nothing written.
+    store.accept_bundle(&december).unwrap();
+    let err = store.accept_bundle(&f.bundle).unwrap_err();
+    assert_eq!(err.code(), "bundle_superseded", "{err}");
+    assert!(err.message(Lang::Sv).contains("äldre"));
+    let before = count(&store, "SELECT count(*) FROM audit");
+    assert_eq!(
+        store.create_draft(&f.bundle, "kalmar").unwrap_err().code(),
+        "bundle_superseded"
+    );
+    assert_eq!(
+        store
+            .record_refusal(&f.bundle, "kalmar")
+            .unwrap_err()
+            .code(),
+        "bundle_superseded"
+    );
+    assert_eq!(count(&store, "SELECT count(*) FROM audit"), before);
+    assert!(store.stats().unwrap().is_empty());
+    // Equal issue time: the same content is accepted, other content refused.
+    let same_time_other = f.reissued("2026-11-20T00:00:00+01:00", |s| {
+        s.programs[0].name.push_str(" (ändrad)")
+    });
+    assert_eq!(
+        store.accept_bundle(&same_time_other).unwrap_err().code(),
+        "bundle_conflict"
+    );
+    // A newer one becomes the floor; the one before it is then refused too.
+    let newer = f.reissued("2026-11-23T08:00:00+01:00", |_| {});
+    store.create_draft(&newer, "kalmar").unwrap();
+    assert_eq!(
+        store.accept_bundle(&december).unwrap_err().code(),
+        "bundle_superseded"
+    );
+    // The floor survives a restart.
+    drop(store);
+    let mut store = f.open();
+    assert_eq!(
+        store.accept_bundle(&december).unwrap_err().code(),
+        "bundle_superseded"
+    );
+    // From the future: up to an hour ahead of the phone's clock is drift, beyond is refused (and
+    // the floor never passes now + an hour, so no such bundle can lock the device out).
+    let in_59_minutes = f.reissued("2026-11-23T12:59:00+01:00", |_| {});
+    store.accept_bundle(&in_59_minutes).unwrap();
+    let in_two_hours = {
+        let mut set = f.set.clone();
+        set.issued_at = DateTime::parse_from_rfc3339("2026-11-23T14:00:00+01:00").unwrap();
+        let signed = set.sign(&f.admin).unwrap();
+        // Verified as a phone with a clock two hours ahead would, then offered to this one.
+        let later = stockholm_noon(today()) + Duration::hours(3);
+        verify(&signed, &f.admin.public_key(), later).unwrap()
+    };
+    let err = store.accept_bundle(&in_two_hours).unwrap_err();
+    assert_eq!(err.code(), "bundle_from_future", "{err}");
+    assert!(err.message(Lang::En).contains("clock"));
+    // When the clock catches up, the same bundle is accepted.
+    f.clock.advance(Duration::hours(2));
+    store.accept_bundle(&in_two_hours).unwrap();
+}
+
+#[test]
+fn a_consent_under_a_superseded_script_survives_a_bundle_update_unless_revoked() {
+    let f = Fixture::new("script-update");
+    let mut store = f.open();
+    // Two people consent under lots-for-livet's script v1.
+    let id = f.ready_draft(&mut store);
+    let second = f.ready_draft(&mut store);
+    let v2 = |s: &mut ProgramSet| {
+        for script in &mut s.programs[0].consent_scripts {
+            script.version = 2;
+            script.text.push_str(" (2)");
+            script.sha256 = crate::crypto::sha256_hex(script.text.as_bytes());
+        }
+    };
+    let update = f.reissued("2026-11-22T00:00:00+01:00", v2);
+    // A new consent must cite the current script …
+    let other = store.create_draft(&update, "lots-for-livet").unwrap();
+    let stale = ConsentForm {
+        script_version: Some(1),
+        ..consent()
+    };
+    assert_eq!(
+        store
+            .record_consent(&other, &update, &stale)
+            .unwrap_err()
+            .code(),
+        "consent_script_not_current"
+    );
+    // … but the person who consented under v1 is not stranded by the update.
+    assert!(store.check_draft(&id, &update).unwrap().ready_to_finalize);
+    store.finalize(&id, &update).unwrap();
+    // A bundle that revokes v1 stops such a consent at finalize, with the reason.
+    let id = second;
+    let revoking = f.reissued("2026-11-23T00:00:00+01:00", |s| {
+        v2(s);
+        let script_id = s.programs[0].consent_scripts[0].id.clone();
+        s.programs[0]
+            .revoked_consent_scripts
+            .push(crate::program::ScriptVersion {
+                id: script_id,
+                version: 1,
+            });
+    });
+    let err = store.finalize(&id, &revoking).unwrap_err();
+    assert_eq!(
+        (err.code(), err.field()),
+        ("consent_script_revoked", Some("script"))
+    );
+    assert!(store.draft(&id).is_ok(), "nothing was lost");
+}
+
+#[test]
+fn retyping_the_same_number_keeps_the_consent_and_a_new_one_says_it_cleared_it() {
+    let f = Fixture::new("retype");
+    let mut store = f.open();
+    let id = f.ready_draft(&mut store); // 19900412-1233
+    for same in [
+        "900412-1233",
+        "199004121233",
+        "9004121233",
+        " 19900412-1233 ",
+    ] {
+        let saved = store
+            .update_draft(&id, change(|u| u.identity_number = Some(same.into())))
+            .unwrap();
+        assert!(!saved.consent_cleared, "{same}");
+        assert!(store.draft(&id).unwrap().consent.is_some(), "{same}");
+    }
+    let saved = store
+        .update_draft(
+            &id,
+            change(|u| u.identity_number = Some("19850412-1230".into())),
+        )
+        .unwrap();
+    assert!(saved.consent_cleared);
+    assert!(store.draft(&id).unwrap().consent.is_none());
+    // Nothing to clear the second time.
+    let saved = store
+        .update_draft(
+            &id,
+            change(|u| u.identity_number = Some("19900412-1233".into())),
+        )
+        .unwrap();
+    assert!(!saved.consent_cleared);
 }

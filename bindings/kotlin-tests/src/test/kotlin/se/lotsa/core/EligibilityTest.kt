@@ -163,6 +163,76 @@ class EligibilityTest : LotsaTest() {
         assertEquals(listOf("Snäckan phones within 24 hours.", "Snäckan phones within 24 hours."), routed.routing.map { it.callbackPromise })
     }
 
+    @Test
+    fun `the age met text names the age`() {
+        val f = facts(identityNumber = Ids.ADULT, municipality = "Stockholm")
+        assertEquals("Personen är 36 år (programmet kräver att man har fyllt 18).", assess(f).reasons[0].text)
+        setLanguage("en")
+        assertEquals("The person is 36 (the program requires at least 18).", assess(f).reasons[0].text)
+    }
+
+    @Test
+    fun `an age above 110 leaves the verdict undetermined`() {
+        val typo = Ids.personnummer("1909-06-01") // 20090601-… typed with 19
+        val written = listOf(
+            facts(identityNumber = typo, municipality = "Stockholm"),
+            facts(identityNumber = typo.substring(2, 8) + "+" + typo.substring(8), municipality = "Stockholm"),
+            facts(identityNumber = typo.substring(0, 8) + " " + typo.substring(8), municipality = "Stockholm"),
+            facts(birthDate = "1909-06-01", municipality = "Stockholm"),
+        )
+        for (f in written) {
+            val v = assess(f)
+            assertEquals(Outcome.UNDETERMINED, v.outcome, f.toString())
+            assertFalse(v.mayRefer)
+            assertFalse(v.provisional)
+            assertEquals(listOf("age_implausible", "resident"), codes(v))
+            assertEquals(117u, v.ageMin)
+            assertEquals(117u, v.ageMax)
+            assertEquals("Personen skulle vara 117 år: kontrollera århundradet i numret eller födelseåret.", v.reasons[0].text)
+            assertTrue(v.routing.isEmpty())
+        }
+        setLanguage("en")
+        assertEquals(
+            "The person would be 117: check the century of the number or the year of birth.",
+            assess(written[0]).reasons[0].text,
+        )
+    }
+
+    @Test
+    fun `the same digits with the right century are a minor`() {
+        val minor = Ids.personnummer("2009-06-01")
+        assertEquals(Ids.personnummer("1909-06-01").substring(2), minor.substring(2))
+        val v = assess(facts(identityNumber = minor, municipality = "Stockholm"))
+        assertEquals(Outcome.NOT_ELIGIBLE, v.outcome)
+        assertEquals(listOf("too_young", "resident"), codes(v))
+    }
+
+    @Test
+    fun `an implausible age never hides a reason that excludes`() {
+        val v = assess(facts(identityNumber = Ids.personnummer("1909-06-01"), municipality = "Gislaved"))
+        assertEquals(Outcome.NOT_ELIGIBLE, v.outcome)
+        assertEquals(listOf("age_implausible", "not_resident"), codes(v))
+        assertTrue(v.routing.isEmpty())
+    }
+
+    @ParameterizedTest
+    @CsvSource("1916-11-23, age_met", "1915-11-24, age_met", "1915-11-23, age_implausible")
+    fun `110 is the last plausible age`(birth: String, ageCode: String) {
+        val byNumber = assess(facts(identityNumber = Ids.personnummer(birth), municipality = "0180"))
+        val byDate = assess(facts(birthDate = birth, municipality = "0180"))
+        assertEquals(listOf(ageCode, "resident"), codes(byNumber))
+        assertEquals(codes(byNumber), codes(byDate))
+    }
+
+    @Test
+    fun `a year before 1840 is an invalid input on the identity number`() {
+        val e = assertFailsWith<ApiException.InvalidInput> {
+            assess(facts(identityNumber = Ids.personnummer("1812-12-12", serial = "121"), municipality = "0180"))
+        }
+        assertApiError(e, field = "identity_number", code = "year_out_of_range")
+        assertReadable(e.msg)
+    }
+
     companion object {
         @JvmStatic
         @BeforeAll

@@ -68,4 +68,34 @@ class GeoTest : LotsaTest() {
         val e = assertFailsWith<ApiException.InvalidInput> { municipalitiesForPostalCode(postalCode) }
         assertApiError(e, field = "postal_code", code = code)
     }
+
+    @ParameterizedTest
+    @ValueSource(strings = ["Region Stockholm", "region stockholm", "Stockholms län"])
+    fun `a region lists its municipalities for a picker`(query: String) {
+        val codes = regionMunicipalities(query).map { it.kommunkod }
+        assertEquals(26, codes.size)
+        assertTrue(codes.containsAll(listOf("0180", "0127")), codes.toString())
+        assertEquals(codes.sorted(), codes)
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = ["Västra Götalandsregionen", "Vastra Gotalandsregionen", "Region Stockholm", "Skåne"])
+    fun `a region is no municipality and is refused as region_not_municipality`(query: String) {
+        val e = assertFailsWith<ApiException.InvalidInput> { findMunicipality(query) }
+        assertApiError(e, field = "municipality", code = "region_not_municipality")
+        assertReadable(e.msg)
+    }
+
+    @Test
+    fun `Region Gotland is still the municipality Gotland`() {
+        assertEquals("0980", findMunicipality("Region Gotland").kommunkod)
+        assertEquals(listOf("0980"), regionMunicipalities("Region Gotland").map { it.kommunkod })
+    }
+
+    @ParameterizedTest
+    @CsvSource("Stockholm, municipality_not_region", "Region Atlantis, region_not_municipality", "Atlantis, unknown_municipality")
+    fun `region municipalities refuses anything but a region`(query: String, code: String) {
+        val e = assertFailsWith<ApiException.InvalidInput> { regionMunicipalities(query) }
+        assertApiError(e, field = "municipality", code = code)
+    }
 }

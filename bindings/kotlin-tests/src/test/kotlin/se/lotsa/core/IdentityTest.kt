@@ -119,6 +119,75 @@ class IdentityTest : LotsaTest() {
         assertApiError(e, field = "on", code = "invalid_date")
     }
 
+    @ParameterizedTest
+    @ValueSource(strings = ["19900412 1233", "900412 1233", "19900412\u00a01233", " 900412 1233 "])
+    fun `one space may stand where the hyphen goes`(written: String) {
+        val c = checkIdentityNumber(written, ON)
+        assertEquals("199004121233", c.normalized)
+        assertEquals(36u, c.age)
+        assertTrue(c.plausible)
+    }
+
+    @Test
+    fun `a space in ten digits never means plus`() {
+        // Like a number with no separator at all, a space reads as a hyphen: 1927, not 1827.
+        val number = Ids.personnummer("1927-05-01")
+        val spaced = checkIdentityNumber(number.substring(2, 8) + " " + number.substring(8), ON)
+        assertEquals(number, spaced.normalized)
+        assertEquals(checkIdentityNumber(number.substring(2), ON).normalized, spaced.normalized)
+    }
+
+    @ParameterizedTest
+    @MethodSource("plausibility")
+    fun `an age above 110 is valid but not plausible`(birth: String, age: Int, plausible: Boolean) {
+        val c = checkIdentityNumber(Ids.personnummer(birth), ON)
+        assertEquals(age.toUInt(), c.age)
+        assertEquals(plausible, c.plausible)
+    }
+
+    @Test
+    fun `a century typo keeps its check digit and is flagged`() {
+        val minor = Ids.personnummer("2009-06-01")
+        val typo = Ids.personnummer("1909-06-01")
+        assertEquals(minor.substring(2), typo.substring(2)) // Luhn does not cover the century
+        assertTrue(checkIdentityNumber(minor, ON).plausible)
+        for (written in listOf(typo, typo.substring(0, 8) + "-" + typo.substring(8), typo.substring(2, 8) + "+" + typo.substring(8))) {
+            val c = checkIdentityNumber(written, ON)
+            assertEquals(typo, c.normalized, written)
+            assertEquals(117u, c.age, written)
+            assertFalse(c.plausible, written)
+        }
+        // A plus sign on 1890s digits is a valid, very old number: not plausible either.
+        assertFalse(checkIdentityNumber("900412+1233", ON).plausible)
+    }
+
+    @Test
+    fun `an age range is implausible only when all of it is`() {
+        // Month and day unknown: 1915 gives 110 or 111 (possible), 1914 gives 111 or 112.
+        val inReach = checkIdentityNumber(Ids.personnummer("19150060"), ON)
+        assertEquals(listOf(110u, 111u), listOf(inReach.ageMin, inReach.ageMax))
+        assertTrue(inReach.plausible)
+        val beyond = checkIdentityNumber(Ids.personnummer("19140060"), ON)
+        assertEquals(listOf(111u, 112u), listOf(beyond.ageMin, beyond.ageMax))
+        assertFalse(beyond.plausible)
+    }
+
+    @Test
+    fun `a year before 1840 is refused in both languages without the number`() {
+        val number = Ids.personnummer("1812-12-12", serial = "121")
+        assertEquals(Ids.personnummer("1912-12-12", serial = "121").substring(2), number.substring(2))
+        val sv = assertFailsWith<ApiException.InvalidInput> { checkIdentityNumber(number, ON) }
+        assertApiError(sv, field = "identity_number", code = "year_out_of_range")
+        setLanguage("en")
+        val en = assertFailsWith<ApiException.InvalidInput> {
+            checkIdentityNumber(number.substring(0, 8) + " " + number.substring(8), ON)
+        }
+        assertApiError(en, field = "identity_number", code = "year_out_of_range")
+        assertTrue(sv.msg.contains("1840") && sv.msg.contains("Födelseåret"), sv.msg)
+        assertTrue(en.msg.contains("1840") && en.msg.contains("century"), en.msg)
+        for (msg in listOf(sv.msg, en.msg)) assertFalse(msg.contains("121212") || msg.contains(number.takeLast(4)), msg)
+    }
+
     companion object {
         @JvmStatic
         fun ages() = listOf(
@@ -137,11 +206,25 @@ class IdentityTest : LotsaTest() {
             Arguments.of("900412-TF12", "interim_number"),
             Arguments.of("", "empty"),
             Arguments.of("1990O412-1233", "invalid_characters"),
-            Arguments.of("19900412 1233", "invalid_separator"),
+            Arguments.of("19900412  1233", "invalid_separator"), // two spaces
+            Arguments.of("1990 04 12-1233", "invalid_separator"), // a space is a separator: one, before the last four
+            Arguments.of("900412 -1233", "invalid_separator"),
             Arguments.of(Ids.personnummer("1990-04-12", serial = "000"), "zero_serial"),
             Arguments.of(Ids.personnummer("19901332"), "invalid_date"),
             Arguments.of(Ids.personnummer("2027-01-01"), "future_birth_date"),
             Arguments.of(Ids.personnummer("99900412"), "reserve_number"),
+            Arguments.of(Ids.personnummer("1812-12-12", serial = "121"), "year_out_of_range"),
+            Arguments.of(Ids.personnummer("1839-12-31"), "year_out_of_range"),
+        )
+
+        @JvmStatic
+        fun plausibility() = listOf(
+            Arguments.of("2009-06-01", 17, true),
+            Arguments.of("1909-06-01", 117, false), // the same number with the century typed 19
+            Arguments.of("1916-11-23", 110, true),
+            Arguments.of("1915-11-23", 111, false),
+            Arguments.of("1915-11-24", 110, true),
+            Arguments.of("1840-01-01", 186, false),
         )
     }
 }
