@@ -748,12 +748,15 @@ def test_an_update_says_when_it_cleared_the_consent(ffi, bundle, store, consent)
     store.record_consent(bundle, draft_id, consent())
     # The same number in another form is the same person.
     saved = store.update_draft(draft_id, ffi.DraftUpdate(identity_number=ADULT[2:8] + "-" + ADULT[8:]))
-    assert saved == ffi.DraftSaved(consent_cleared=False, problem=None)
+    assert saved == ffi.DraftSaved(consent_cleared=False, problems=[])
     assert store.draft(draft_id).consent is not None
     # A mistyped phone is kept and reported, the consent stays.
-    saved = store.update_draft(draft_id, ffi.DraftUpdate(phone="070-12"))
+    saved = store.update_draft(draft_id, ffi.DraftUpdate(phone="070-12", municipality="Atlantis"))
     assert not saved.consent_cleared
-    assert (saved.problem.field, saved.problem.code) == ("phone", "phone_too_short")
+    assert [(p.field, p.code) for p in saved.problems] == [
+        ("phone", "phone_too_short"),
+        ("municipality", "unknown_municipality"),
+    ]
     # Another number: the consent is cleared, and the app is told.
     saved = store.update_draft(draft_id, ffi.DraftUpdate(identity_number=personnummer("1985-04-12")))
     assert saved.consent_cleared

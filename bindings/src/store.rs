@@ -163,8 +163,9 @@ pub struct DraftView {
 pub struct DraftSaved {
     /// The recorded consent was cleared and must be given again.
     pub consent_cleared: bool,
-    /// The first problem with the contact details as typed (they are kept all the same).
-    pub problem: Option<FieldProblem>,
+    /// One problem per field that is wrong as typed (contact details, identity number, date of
+    /// birth, municipality, postal code), in form order; the values are kept all the same.
+    pub problems: Vec<FieldProblem>,
 }
 
 /// A problem with one typed field.
@@ -369,8 +370,8 @@ impl DeviceStore {
 
     /// Changes a draft: `None` fields stay, blank strings clear (see [`DraftUpdate`]). Says
     /// whether a recorded consent was cleared (a new identity number or date of birth: it may be
-    /// another person; the same number retyped in another form is not), and the first problem
-    /// with the contact details as typed, which are kept all the same.
+    /// another person; the same number retyped in another form is not), and every problem with
+    /// what the draft holds as typed, which is kept all the same.
     pub fn update_draft(
         &self,
         draft_id: String,
@@ -379,11 +380,15 @@ impl DeviceStore {
         let saved = self.lock().update_draft(&draft_id, update.into())?;
         Ok(DraftSaved {
             consent_cleared: saved.consent_cleared,
-            problem: saved.problem.map(|e| FieldProblem {
-                field: e.field().unwrap_or_default().to_string(),
-                code: e.code().to_string(),
-                text: e.message(language()),
-            }),
+            problems: saved
+                .problems
+                .iter()
+                .map(|e| FieldProblem {
+                    field: e.field().unwrap_or_default().to_string(),
+                    code: e.code().to_string(),
+                    text: e.message(language()),
+                })
+                .collect(),
         })
     }
 

@@ -260,17 +260,22 @@ pub fn run(ctx: &Ctx, a: FieldArgs) -> CmdResult {
             };
             // The core says at once what is wrong with what was typed, and keeps it all the same.
             let saved = store.update_draft(draft, change).map_err(sf)?;
-            let problem = saved.problem.as_ref().map(|e| problem_json(ctx, e));
+            let problems: Vec<_> = saved
+                .problems
+                .iter()
+                .map(|e| problem_json(ctx, e))
+                .collect();
             if ctx.json {
                 ctx.print_json(&json!({
                     "draft_id": draft,
                     "saved": true,
-                    "problem": problem,
+                    "problem": problems.first(),
+                    "problems": problems,
                     "consent_cleared": saved.consent_cleared,
                 }));
             } else {
                 println!("saved {draft}");
-                if let Some(p) = problem {
+                for p in &problems {
                     println!("note: {} [{}]: {}", p["field"], p["code"], p["message"]);
                 }
                 if saved.consent_cleared {

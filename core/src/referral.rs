@@ -181,8 +181,10 @@ pub fn find_program<'b>(
 }
 
 /// A change to a draft, one field per thing the officer can type. Each is optional: `None` keeps
-/// the stored value, a blank string clears it (see [`Draft::apply`]).
-#[derive(Clone, PartialEq, Eq, Default)]
+/// the stored value, a blank string clears it (see [`Draft::apply`]). As JSON (`lotsa field set
+/// --from`), one object with these names; unknown names are refused.
+#[derive(Clone, PartialEq, Eq, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct DraftUpdate {
     /// Name or chosen name.
     pub name: Option<String>,
@@ -415,10 +417,11 @@ pub enum ReferralError {
     /// The consent record is missing or invalid.
     #[error("consent: {0}")]
     Consent(ConsentError),
-    /// The program is not in the current bundle.
-    #[error("the program {program_id} is not in the current program bundle (it has: {})", known.join(", "))]
+    /// The program is not in the current bundle. The text names the programs the bundle has,
+    /// never what was typed (a personnummer typed into the wrong field must not reach a log).
+    #[error("that program is not in the current program bundle (it has: {})", known.join(", "))]
     UnknownProgram {
-        /// The program id asked for (a bundle id, never personal).
+        /// The program id asked for, as typed (for the caller; never in the text).
         program_id: String,
         /// The programs the bundle does hold.
         known: Vec<String>,
@@ -468,9 +471,9 @@ impl Reasoned for ReferralError {
                 "Personen uppfyller inte programmets villkor; se beskedets skäl.".to_string(),
                 format!("the person is not eligible for this program ({outcome}); see the verdict's reasons"),
             ),
-            ReferralError::UnknownProgram { program_id, known } => (
+            ReferralError::UnknownProgram { known, .. } => (
                 format!(
-                    "Programmet {program_id} finns inte i den aktuella programfilen (den har: {}).",
+                    "Programmet finns inte i den aktuella programfilen (den har: {}).",
                     known.join(", ")
                 ),
                 self.to_string(),
@@ -551,6 +554,19 @@ fn clean_text(
     }
     Ok(Some(v.to_string()))
 }
+
+/// The fields in the order the form shows them (problems are reported in this order).
+const FORM_ORDER: [&str; 9] = [
+    "name",
+    "phone",
+    "language",
+    "best_time",
+    "note",
+    "identity_number",
+    "birth_date",
+    "municipality",
+    "postal_code",
+];
 
 /// Maximum lengths, in characters.
 pub const MAX_NAME: usize = 100;
@@ -644,6 +660,52 @@ impl Draft {
                 residence.provenance = p;
             }
         }
+    }
+
+    /// Every field that is wrong as typed, one problem each, in form order (what an officer is told
+    /// after each change; nothing is refused).
+    pub fn problems(&self, today: NaiveDate) -> Vec<ReferralError> {
+        let c = &self.contact;
+        let mut out = Vec::new();
+        for (field, value, max) in [
+            ("name", &c.name, MAX_NAME),
+            ("language", &c.language, MAX_LANGUAGE),
+            ("best_time", &c.best_time, MAX_BEST_TIME),
+            ("note", &c.note, MAX_NOTE),
+        ] {
+            if let Err(e) = clean_text(field, value, max) {
+                out.push(e);
+            }
+        }
+        if let Some(p) = c.phone.as_deref().filter(|p| !p.trim().is_empty()) {
+            if let Err(e) = normalize_phone(p) {
+                out.push(field_error("phone", Problem::Phone(e)));
+            }
+        }
+        let facts = self.typed_facts();
+        let only = |f: TypedFacts| f.parse(today).err();
+        out.extend(only(TypedFacts {
+            identity_number: facts.identity_number.clone(),
+            ..TypedFacts::default()
+        }));
+        if typed(&facts.identity_number).is_none() {
+            out.extend(only(TypedFacts {
+                birth_date: facts.birth_date.clone(),
+                ..TypedFacts::default()
+            }));
+        }
+        out.extend(only(TypedFacts {
+            municipality: facts.municipality.clone(),
+            ..TypedFacts::default()
+        }));
+        if typed(&facts.municipality).is_none() {
+            out.extend(only(TypedFacts {
+                postal_code: facts.postal_code,
+                ..TypedFacts::default()
+            }));
+        }
+        out.sort_by_key(|e| FORM_ORDER.iter().position(|f| Some(*f) == e.field()));
+        out
     }
 
     /// Checks everything a handover needs from the draft for this program: every field well

@@ -44,12 +44,13 @@ pub struct DraftCheck {
     pub ready_to_finalize: bool,
 }
 
-/// What an update did: the first problem with the contact details as typed (kept all the same),
+/// What an update did: every problem with what the draft now holds as typed (kept all the same),
 /// and whether it cleared a recorded consent because the person may be someone else.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DraftSaved {
-    /// The first contact-details problem, if any.
-    pub problem: Option<ReferralError>,
+    /// One problem per field that is wrong as typed (contact details, identity number, date of
+    /// birth, municipality, postal code), in form order; empty when all is well formed.
+    pub problems: Vec<ReferralError>,
     /// A new identity number or date of birth cleared the consent: it must be given again.
     pub consent_cleared: bool,
 }
@@ -150,7 +151,7 @@ impl Store {
             Ok(())
         })?;
         Ok(DraftSaved {
-            problem: draft.contact.validate().err(),
+            problems: draft.problems(today),
             consent_cleared,
         })
     }

@@ -858,8 +858,8 @@ fn store_errors_name_their_field_in_the_one_vocabulary() {
     let problem = store
         .update_draft(&id, change(|u| u.phone = Some("070-12".into())))
         .unwrap()
-        .problem
-        .unwrap();
+        .problems
+        .remove(0);
     assert_eq!(
         (problem.field(), problem.code()),
         (Some("phone"), "phone_too_short")
