@@ -6,7 +6,8 @@
 #      no OpenSSL, aws-lc or native-tls anywhere in the dependency tree,
 #   2. cargo fmt --check, cargo clippy -D warnings and cargo doc -D warnings (the code stays clean),
 #   3. the Rust suites (core unit + property tests, the SIGKILL crash test with its long budget,
-#      CLI end-to-end, schema tests),
+#      races between real processes, the full-disk test on a small tmpfs it mounts (root needed;
+#      it fails if it cannot), CLI end-to-end, schema tests),
 #   4. the binding suites (Python through the generated module, including the table test that
 #      runs the same cases through the CLI, and Kotlin on the JVM).
 # Each step prints how long it took. Any part that cannot run fails the whole run; nothing is
@@ -61,8 +62,18 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 step "cargo doc (warnings are errors)"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked --quiet
 
-step "Rust tests (the crash test with its long budget)"
-LOTSA_CRASH_SECS="${LOTSA_CRASH_SECS:-55}" cargo test --workspace --locked
+step "a small file system for the full-disk test"
+full_disk="$(mktemp -d "${TMPDIR:-/tmp}/lotsa-full-disk.XXXXXX")"
+if ! mount -t tmpfs -o size=3m,mode=0700 tmpfs "$full_disk"; then
+    echo "cannot mount a tmpfs at $full_disk: the full-disk test needs one (run as root)" >&2
+    exit 1
+fi
+cleanup_full_disk() { umount "$full_disk" 2>/dev/null || true; rmdir "$full_disk" 2>/dev/null || true; }
+trap 'cleanup_full_disk; end_step; printf "\ntotal: %d s\n" $((SECONDS - started))' EXIT
+echo "mounted a 3 MiB tmpfs at $full_disk"
+
+step "Rust tests (the crash test with its long budget, the full-disk test on the tmpfs)"
+LOTSA_CRASH_SECS="${LOTSA_CRASH_SECS:-55}" LOTSA_FULL_DISK_DIR="$full_disk" cargo test --workspace --locked
 
 step "binding tests (Python, Kotlin)"
 bash bindings/test.sh

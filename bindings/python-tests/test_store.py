@@ -81,7 +81,8 @@ class TestVault(lotsa_ffi.KeyVault):
     def unwrap(self, alias, wrapped):
         self._enter("unwrap", alias)
         if alias not in self.keys:
-            raise lotsa_ffi.ApiError.Storage(msg="the key store has no key under this alias")
+            # The platform says so explicitly: the key is gone for good (app reinstalled).
+            raise lotsa_ffi.ApiError.VaultKeyGone(msg="the key store has no key under this alias")
         enc, mac = self._subkeys(self.keys[alias])
         if len(wrapped) < 1 + 16 + 32 or wrapped[:1] != self.VERSION:
             raise lotsa_ffi.ApiError.Storage(msg="the wrapped key was refused")
@@ -451,8 +452,10 @@ def test_withdrawing_a_draft_erases_it_and_unknown_ids_are_typed(ffi, bundle, st
     draft_id = eligible_draft(ffi, store, bundle)
     assert store.withdraw(draft_id) == ffi.WithdrawResult.DRAFT_ERASED()
     assert store.drafts() == []
+    # Withdrawing again answers as it does for an outbox item: already withdrawn.
+    assert store.withdraw(draft_id) == ffi.WithdrawResult.ALREADY_WITHDRAWN()
     with pytest.raises(ffi.ApiError) as excinfo:
-        store.withdraw(draft_id)
+        store.withdraw("00000000-0000-4000-8000-000000000000")
     assert_api_error(excinfo, ffi.ApiError.InvalidInput, field="handover_id", code="not_found")
     other = store.create_draft(bundle, PROGRAM)
     store.delete_draft(other)
@@ -656,7 +659,7 @@ def test_a_locked_vault_opens_the_store_and_loses_nothing(ffi, bundle, db, vault
     assert store.verify_audit().intact
 
 
-def test_a_vault_that_lost_its_key_fails_drafts_only_and_the_data_stays(ffi, bundle, db, vault, consent):
+def test_a_vault_that_fails_loses_nothing_and_one_that_lost_its_key_starts_anew(ffi, bundle, db, vault, consent):
     store = ffi.DeviceStore.open(db, vault)
     draft_id = eligible_draft(ffi, store, bundle)
     sealed = eligible_draft(ffi, store, bundle)
@@ -665,32 +668,42 @@ def test_a_vault_that_lost_its_key_fails_drafts_only_and_the_data_stays(ffi, bun
     del store  # the last reference: the Rust object and its SQLite connection are freed
     gc.collect()
 
-    # Another vault (the app reinstalled, the key invalidated): the root key cannot be unwrapped.
-    store = ffi.DeviceStore.open(db, TestVault())
-    for call in (lambda: store.draft(draft_id), lambda: store.create_draft(bundle, PROGRAM)):
-        with pytest.raises(ffi.ApiError) as excinfo:
-            call()
-        assert_api_error(excinfo, ffi.ApiError.VaultFailed)
-    # The outbox stays usable: what is sealed needs no device key.
-    assert [(i.id, i.state) for i in store.queue_status().items] == [(sealed, ffi.ItemState.PENDING)]
-    assert store.withdraw(sealed) == ffi.WithdrawResult.ERASED_BEFORE_DELIVERY()
-    store.record_refusal(bundle, PROGRAM)
-    assert counters(store) == {"offers": 3, "consents": 1, "refusals": 1, "withdrawals": 1}
-    assert store.verify_audit().intact
-    del store  # the last reference: the Rust object and its SQLite connection are freed
-    gc.collect()
-
-    # A vault that raises anything at all on unwrap: the same typed error.
+    # A vault that raises anything but "key gone" on unwrap: a typed error, nothing given up.
     vault.fail("unwrap", bug)
     store = ffi.DeviceStore.open(db, vault)
     with pytest.raises(ffi.ApiError) as excinfo:
         store.draft(draft_id)
     assert_api_error(excinfo, ffi.ApiError.VaultFailed)
-
-    # Nothing was erased or flagged: with the right key the draft is there.
     vault.recover()
     assert store.draft(draft_id).name == "Kim Testsson"
-    assert [d.draft_id for d in store.drafts()] == [draft_id]
+    assert store.take_key_loss_notice() is None
+    del store
+    gc.collect()
+
+    # Another vault (the app reinstalled): it says the key is gone. The draft under it is lost
+    # (flagged, kept until it expires), new drafts work under a new key, and the app is told once.
+    other = TestVault()
+    store = ffi.DeviceStore.open(db, other)
+    with pytest.raises(ffi.ApiError) as excinfo:
+        store.draft(draft_id)
+    assert_api_error(excinfo, ffi.ApiError.Damaged)
+    fresh = eligible_draft(ffi, store, bundle)
+    assert store.draft(fresh).name == "Kim Testsson"
+    assert ("wrap", "lotsa.root.2") in other.calls
+    notice = store.take_key_loss_notice()
+    assert (notice.drafts_lost, "1 ofärdig remiss") == (1, notice.text[:16])
+    assert store.take_key_loss_notice() is None
+    assert {d.draft_id for d in store.drafts()} == {draft_id, fresh}
+    # The outbox stays usable: what is sealed needs no device key.
+    assert [(i.id, i.state) for i in store.queue_status().items] == [(sealed, ffi.ItemState.PENDING)]
+    assert store.withdraw(sealed) == ffi.WithdrawResult.ERASED_BEFORE_DELIVERY()
+    assert store.verify_audit().intact
+    del store
+    gc.collect()
+    # Reopened with the new vault: the new key is the current one, nothing more is lost.
+    store = ffi.DeviceStore.open(db, other)
+    assert store.draft(fresh).name == "Kim Testsson"
+    assert store.take_key_loss_notice() is None
 
 
 def test_the_root_key_is_unwrapped_once_and_kept_while_the_store_is_open(ffi, bundle, store, vault):

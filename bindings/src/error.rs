@@ -8,6 +8,7 @@
 
 use crate::language;
 use lotsa_core::consent::ConsentError;
+use lotsa_core::crypto::vault::VaultError;
 use lotsa_core::crypto::CryptoError;
 use lotsa_core::geo::GeoError;
 use lotsa_core::identity::IdError;
@@ -61,9 +62,9 @@ pub enum ApiError {
         /// Readable text.
         msg: String,
     },
-    /// The phone's storage is full: nothing was written; free space and retry. Code `disk_full`.
+    /// The phone's storage is full: nothing was written; free space and retry. Code `storage_full`.
     #[error("{msg}")]
-    DiskFull {
+    StorageFull {
         /// Readable text.
         msg: String,
     },
@@ -77,6 +78,16 @@ pub enum ApiError {
     /// The audit log's hash chain is broken. Code `audit_broken`.
     #[error("{msg}")]
     AuditBroken {
+        /// Readable text.
+        msg: String,
+    },
+    /// The platform key store says the key is gone for good (app reinstalled, lock screen removed,
+    /// key invalidated). A `KeyVault` throws it from `unwrap` only then — never for a locked device
+    /// or a passing failure: the store then gives up the drafts under that key (they are flagged
+    /// and expire as usual), starts a new key, and keeps sending what is sealed. Code
+    /// `vault_key_gone`.
+    #[error("{msg}")]
+    VaultKeyGone {
         /// Readable text.
         msg: String,
     },
@@ -145,10 +156,11 @@ impl ApiError {
             | ApiError::ConsentMissing { code, .. }
             | ApiError::Configuration { code, .. } => code.clone(),
             ApiError::Storage { .. } => "storage".into(),
-            ApiError::DiskFull { .. } => "disk_full".into(),
+            ApiError::StorageFull { .. } => "storage_full".into(),
             ApiError::Damaged { .. } => "damaged".into(),
             ApiError::AuditBroken { .. } => "audit_broken".into(),
             ApiError::VaultFailed { .. } => "vault_failed".into(),
+            ApiError::VaultKeyGone { .. } => "vault_key_gone".into(),
             ApiError::Network { .. } => "network".into(),
             ApiError::VaultLocked { .. } => "vault_unavailable".into(),
             ApiError::Internal { .. } => "internal".into(),
@@ -215,7 +227,7 @@ impl From<ReferralError> for ApiError {
 /// including an id that names no draft or handover, or one in the wrong state, on `draft_id` or
 /// `handover_id`), record consent (`ConsentMissing`), follow the verdict (`NotEligible`), load a
 /// newer bundle or app (`Configuration`), unlock the device and retry (`VaultLocked`), free space
-/// (`DiskFull`), show a damaged item (`Damaged`), report a broken audit chain (`AuditBroken`) or
+/// (`StorageFull`), show a damaged item (`Damaged`), report a broken audit chain (`AuditBroken`) or
 /// a failing key store (`VaultFailed`), or report a storage failure (`Storage`).
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> ApiError {
@@ -235,6 +247,7 @@ impl From<StoreError> for ApiError {
                 msg,
             },
             StoreError::SchemaTooNew { .. }
+            | StoreError::NotAStore
             | StoreError::NoClinicKey { .. }
             | StoreError::Bundle(_)
             | StoreError::BundleSuperseded { .. }
@@ -242,8 +255,11 @@ impl From<StoreError> for ApiError {
             StoreError::Crypto(CryptoError::Vault(ref v)) if v.is_temporary() => {
                 ApiError::VaultLocked { msg }
             }
+            StoreError::Crypto(CryptoError::Vault(VaultError::KeyGone { .. })) => {
+                ApiError::VaultKeyGone { msg }
+            }
             StoreError::Crypto(CryptoError::Vault(_)) => ApiError::VaultFailed { msg },
-            StoreError::DiskFull => ApiError::DiskFull { msg },
+            StoreError::StorageFull => ApiError::StorageFull { msg },
             StoreError::Damaged { .. } => ApiError::Damaged { msg },
             StoreError::AuditBroken { .. } => ApiError::AuditBroken { msg },
             StoreError::Storage { .. } | StoreError::Crypto(_) => ApiError::Storage { msg },

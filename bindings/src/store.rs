@@ -35,11 +35,17 @@ use std::sync::{Arc, Mutex, MutexGuard};
 ///   under it is gone for good (crypto-shredding).
 /// - Errors: throw `ApiError.VaultLocked` when the key exists but cannot be used *now* (device
 ///   locked, user authentication required, keystore busy): the core keeps everything and the app
-///   retries later; the store reports it back as `VaultLocked`. Throw `ApiError.Storage` (or
-///   `ApiError.VaultFailed`) for anything else (a key permanently invalidated, wrapped bytes
-///   refused, a keystore failure): the store reports it as `VaultFailed`. Any other exception (a
-///   bug) arrives as `Internal` and is treated the same way. Messages must not contain key
-///   material.
+///   retries later; the store reports it back as `VaultLocked`. Throw `ApiError.VaultKeyGone`
+///   from `unwrap` only when the platform says the key is gone for good (no key under the alias
+///   after a reinstall, `KeyPermanentlyInvalidatedException`, the lock screen removed): the store
+///   then gives up the drafts under it, starts a new key and tells the app once
+///   (`take_key_loss_notice`). Throw `ApiError.Storage` (or `ApiError.VaultFailed`) for anything
+///   else (wrapped bytes refused, a keystore failure): the store reports it as `VaultFailed` and
+///   gives nothing up. Any other exception (a bug) arrives as `Internal` and is treated the same
+///   way. Messages must not contain key material.
+/// - The store's keys are used while the phone is locked only if the app makes them usable
+///   "after first unlock" (Android: no `setUnlockedDeviceRequired`; iOS:
+///   `kSecAttrAccessibleAfterFirstUnlockThisDeviceOnly`), so a background job can work.
 /// - Calls come from the thread that called the store, while the store's lock is held: never call
 ///   the store from inside the vault.
 #[uniffi::export(foreign)]
@@ -60,6 +66,7 @@ struct PlatformVault(Arc<dyn KeyVault>);
 fn vault_error(e: ApiError) -> VaultError {
     match e {
         ApiError::VaultLocked { msg } => VaultError::Unavailable { reason: msg },
+        ApiError::VaultKeyGone { msg } => VaultError::KeyGone { reason: msg },
         other => VaultError::Failed {
             reason: other.to_string(),
         },
@@ -156,6 +163,17 @@ pub struct DraftView {
     pub provenance: Option<Provenance>,
     /// The recorded consent, if any.
     pub consent: Option<ConsentReceipt>,
+}
+
+/// Told once after the phone's key store lost the store's key.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct KeyLossNotice {
+    /// How many unfinished referrals (drafts) were lost.
+    pub drafts_lost: u32,
+    /// The date of the loss (`YYYY-MM-DD`, Stockholm).
+    pub day: String,
+    /// What to tell the officer, in the app's language.
+    pub text: String,
 }
 
 /// What an update did.
@@ -390,6 +408,18 @@ impl DeviceStore {
                 })
                 .collect(),
         })
+    }
+
+    /// The notice to show once after the phone's key store lost the store's key ("3 unfinished
+    /// referrals were lost when the phone's key store was reset"); `None` when there is nothing
+    /// to tell. Each loss is told once.
+    pub fn take_key_loss_notice(&self) -> Result<Option<KeyLossNotice>, ApiError> {
+        let notice = self.lock().take_key_loss_notice()?;
+        Ok(notice.map(|n| KeyLossNotice {
+            drafts_lost: n.drafts_lost,
+            day: n.day.clone(),
+            text: n.message(language()),
+        }))
     }
 
     /// Accepts a program bundle for use on this device, or refuses it with `Configuration`:

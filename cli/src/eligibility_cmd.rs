@@ -1,6 +1,6 @@
 //! `lotsa eligibility`: one person, one program, one verdict — with reasons and routing.
 
-use crate::out::Ctx;
+use crate::out::{parse_date, Ctx, Hint};
 use crate::program_cmd::load_bundle;
 use crate::CmdResult;
 use chrono::NaiveDate;
@@ -31,7 +31,7 @@ pub struct EligibilityArgs {
     #[arg(long, default_value = "stated", value_parser = parse_provenance)]
     provenance: Provenance,
     /// The date to decide on (YYYY-MM-DD); default today in Stockholm.
-    #[arg(long)]
+    #[arg(long, value_parser = parse_date)]
     on: Option<NaiveDate>,
 }
 
@@ -54,8 +54,11 @@ pub struct PersonArgs {
 }
 
 /// `stated`, `document` or `register`.
-pub fn parse_provenance(s: &str) -> Result<Provenance, String> {
-    Provenance::parse(s).ok_or_else(|| format!("{s:?}: use stated, document or register"))
+pub fn parse_provenance(s: &str) -> Result<Provenance, Hint> {
+    Provenance::parse(s).ok_or(Hint {
+        sv: "välj stated, document eller register",
+        en: "use stated, document or register",
+    })
 }
 
 pub fn run(ctx: &Ctx, a: EligibilityArgs) -> CmdResult {
@@ -77,12 +80,11 @@ pub fn run(ctx: &Ctx, a: EligibilityArgs) -> CmdResult {
         }
     })?;
     if ctx.json {
-        ctx.print_json(&verdict_json(&verdict, ctx.lang));
+        ctx.print_json(&verdict_json(&verdict, ctx.lang))
     } else {
         let program = find_program(&bundle, &a.program).map_err(|e| ctx.fail(&e))?;
-        print!("{}", verdict_text(&verdict, &program.name, ctx.lang));
+        ctx.text(verdict_text(&verdict, &program.name, ctx.lang))
     }
-    Ok(())
 }
 
 /// The verdict as JSON, with each reason's code and text.

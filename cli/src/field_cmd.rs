@@ -3,20 +3,21 @@
 //! loudly every time it opens: never use it on a real device.
 
 use crate::eligibility_cmd::{parse_provenance, verdict_json, verdict_text, PersonArgs};
-use crate::out::{self, Ctx, Failure};
+use crate::out::{Ctx, Done, Failure};
 use crate::program_cmd::load_bundle;
 use crate::CmdResult;
 use clap::{Args, Subcommand};
 use lotsa_core::clock::{to_stockholm, SystemClock};
 use lotsa_core::consent::{Capacity, ConsentForm, Method, Recorder, Role};
 use lotsa_core::crypto::vault::DevFileVault;
+use lotsa_core::crypto::CryptoError;
 use lotsa_core::eligibility::Provenance;
 use lotsa_core::program::Bundle;
 use lotsa_core::referral::{find_program, DraftUpdate, ReferralError};
-use lotsa_core::store::{ItemState, Store, StoreError, Withdrawn};
+use lotsa_core::store::{ItemKind, ItemState, Store, StoreError, Withdrawn};
 use lotsa_core::text::{Lang, Reasoned};
 use serde_json::json;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 #[derive(Args)]
@@ -27,52 +28,90 @@ pub struct FieldArgs {
     /// The development key vault's folder (created if missing).
     #[arg(long)]
     vault: PathBuf,
-    /// The signed program bundle (needed by new, check, consent, finalize, close).
+    /// The signed program bundle (needed by new, check, consent, finalize, close and
+    /// refuse --program).
     #[arg(long)]
     bundle: Option<PathBuf>,
-    /// The administrator's public key (.pub file or base64).
+    /// The administrator's public key (.pub file or base64), with --bundle.
     #[arg(long)]
     trust: Option<String>,
     #[command(subcommand)]
     command: FieldCommand,
 }
 
+/// The names of a `DraftUpdate` as JSON (`field set --from`), the same as the options of `set`.
+const UPDATE_FIELDS: [&str; 10] = [
+    "name",
+    "phone",
+    "language",
+    "best_time",
+    "note",
+    "identity_number",
+    "birth_date",
+    "municipality",
+    "postal_code",
+    "provenance",
+];
+
 #[derive(Subcommand)]
 enum FieldCommand {
     /// Start a draft for a program; prints its id.
     New {
+        /// The program offered (an id from the bundle, e.g. lots-for-livet).
         #[arg(long)]
         program: String,
     },
     /// Fill in a draft (only the fields given change; an empty value clears a field).
+    ///
+    /// Personal data on the command line can be read by others (ps, shell history): `--from -`
+    /// reads the change from stdin instead, `--from FILE` from a file.
     Set {
+        /// The draft's id (from `new`).
         draft: String,
+        /// The person's name or chosen name.
         #[arg(long)]
         name: Option<String>,
+        /// Phone number to call back on.
         #[arg(long)]
         phone: Option<String>,
+        /// The language the person wants to be called in.
         #[arg(long)]
         language: Option<String>,
+        /// When it suits the person to be called.
         #[arg(long)]
         best_time: Option<String>,
+        /// A short note for the clinic.
         #[arg(long)]
         note: Option<String>,
         #[command(flatten)]
         person: PersonArgs,
-        /// How residency is known.
+        /// How residency is known: stated, document or register.
         #[arg(long, value_parser = parse_provenance)]
         provenance: Option<Provenance>,
+        /// Read the change as one JSON object from a file, or from stdin with `-`.
+        ///
+        /// The names are the options' (name, phone, language, best_time, note,
+        /// identity_number, birth_date, municipality, postal_code, provenance); a value "" clears
+        /// a field, null or no name keeps it. Not together with those options. At most 1 MiB.
+        #[arg(long, value_name = "FILE|-", conflicts_with_all = UPDATE_FIELDS)]
+        from: Option<String>,
     },
     /// Show a draft's eligibility verdict and what is still missing.
-    Check { draft: String },
+    Check {
+        /// The draft's id.
+        draft: String,
+    },
     /// Record the person's consent to the draft's program.
     Consent {
+        /// The draft's id.
         draft: String,
         /// verbal (with --witness) or signature (with --signature-sha256).
         #[arg(long, default_value = "verbal")]
         method: String,
+        /// The witness's service number or staff id (a verbal consent).
         #[arg(long)]
         witness: Option<String>,
+        /// SHA-256 (hex) of the signature given on screen (a signed consent).
         #[arg(long)]
         signature_sha256: Option<String>,
         /// The recording officer's service number or staff id.
@@ -104,25 +143,43 @@ enum FieldCommand {
         #[arg(long)]
         script_version: Option<u32>,
     },
-    /// The person said no: erase their draft (--draft) or, with no draft started, count the
-    /// offer (--program). Only the refusal is counted; nothing about the person is stored.
+    /// The person said no: erase their draft (--draft) or count the offer (--program).
+    ///
+    /// With --program no draft was started. Only the refusal is counted; nothing about the
+    /// person is stored.
     Refuse {
+        /// The program offered, when no draft was started.
         #[arg(long, required_unless_present = "draft", conflicts_with = "draft")]
         program: Option<String>,
+        /// The draft to erase.
         #[arg(long)]
         draft: Option<String>,
     },
     /// The person cannot be offered the program: count the verdict's reasons and erase the draft.
-    Close { draft: String },
+    Close {
+        /// The draft's id.
+        draft: String,
+    },
     /// Seal the draft for the clinic and move it to the outbox; prints the handover id.
-    Finalize { draft: String },
+    Finalize {
+        /// The draft's id.
+        draft: String,
+    },
     /// Withdraw consent: erase before delivery, or queue a withdrawal for the clinic.
-    Withdraw { handover: String },
+    Withdraw {
+        /// The handover id (from `finalize`) or a draft's id.
+        handover: String,
+    },
     /// Delete a draft.
-    Delete { draft: String },
+    Delete {
+        /// The draft's id.
+        draft: String,
+    },
     /// The outbox: counts by state, oldest waiting item, each item (no personal data).
     Status,
     /// Anonymous counters per program and day.
+    ///
+    /// With --json one object: {"stats": [{"day", "program_id", "counter", "count"}, …]}.
     Stats,
     /// The audit log.
     #[command(subcommand)]
@@ -144,19 +201,31 @@ fn store_fail(ctx: &Ctx, e: StoreError) -> Failure {
 }
 
 /// Opens the device store with the development vault (which warns on stderr).
-pub fn open_store(db: &std::path::Path, vault: &std::path::Path) -> Result<Store, Failure> {
-    let vault = DevFileVault::open(vault).map_err(|e| Failure::other("vault", e.to_string()))?;
-    Store::open(db, Arc::new(vault), Arc::new(SystemClock))
-        .map_err(|e| Failure::from_reason(&e, Lang::En))
+pub fn open_store(ctx: &Ctx, db: &Path, vault: &Path) -> Result<Store, Failure> {
+    let vault =
+        DevFileVault::open_with_warning(vault, |w| ctx.warn(&vault_warning(ctx.lang, vault, w)))
+            .map_err(|e| store_fail(ctx, StoreError::Crypto(CryptoError::Vault(e))))?;
+    Store::open(db, Arc::new(vault), Arc::new(SystemClock)).map_err(|e| store_fail(ctx, e))
+}
+
+/// The development vault's warning in the chosen language (the core words it in English).
+pub fn vault_warning(lang: Lang, dir: &Path, english: &str) -> String {
+    lang.pick(
+        format!(
+            "*** VARNING *** UTVECKLINGSNYCKELLAGER: nycklarna ligger i filer som vem som helst som kan läsa dem kan använda för att dekryptera allt; använd det aldrig på en riktig enhet (mapp: {})",
+            dir.display()
+        ),
+        english.to_string(),
+    )
 }
 
 fn need_bundle(ctx: &Ctx, a: &FieldArgs) -> Result<Bundle, Failure> {
     match (&a.bundle, &a.trust) {
         (Some(b), Some(t)) => load_bundle(ctx, b, t),
-        _ => Err(Failure::other(
-            "usage",
+        _ => Err(Failure::usage(ctx.lang.pick(
+            "kommandot behöver --bundle och --trust (den signerade programfilen och administratörens nyckel)",
             "this command needs --bundle and --trust (the signed program bundle and the administrator's key)",
-        )),
+        ))),
     }
 }
 
@@ -165,9 +234,74 @@ fn problem_json(ctx: &Ctx, e: &ReferralError) -> serde_json::Value {
     json!({"field": e.field(), "code": e.code(), "message": e.message(ctx.lang)})
 }
 
+/// A `DraftUpdate` from one JSON object (`set --from`). A refusal names what is wrong — the
+/// syntax by line and column, a field by its name when it is one of ours — never what was
+/// written (it is personal data).
+fn parse_update(ctx: &Ctx, text: &str) -> Result<DraftUpdate, Failure> {
+    if let Ok(update) = serde_json::from_str::<DraftUpdate>(text) {
+        return Ok(update);
+    }
+    let lang = ctx.lang;
+    let bad = |field: &str, sv: String, en: String| {
+        Failure::other("invalid_json", lang.pick(sv, en)).on_field(field)
+    };
+    let value: serde_json::Value = serde_json::from_str(text).map_err(|e| match e.classify() {
+        serde_json::error::Category::Eof => bad(
+            "from",
+            "JSON-texten tar slut för tidigt".into(),
+            "the JSON ends too early".into(),
+        ),
+        _ => bad(
+            "from",
+            format!(
+                "ingen giltig JSON (rad {}, kolumn {})",
+                e.line(),
+                e.column()
+            ),
+            format!("not valid JSON (line {}, column {})", e.line(), e.column()),
+        ),
+    })?;
+    let serde_json::Value::Object(map) = value else {
+        return Err(bad(
+            "from",
+            "ska vara ett JSON-objekt, {…}".into(),
+            "must be one JSON object, {…}".into(),
+        ));
+    };
+    let names = UPDATE_FIELDS.join(", ");
+    for (key, v) in &map {
+        let Some(field) = UPDATE_FIELDS.iter().find(|f| *f == key) else {
+            return Err(bad(
+                "from",
+                format!("objektet har ett fält som lotsa inte känner till; fälten är {names}"),
+                format!("the object has a field lotsa does not know; the fields are {names}"),
+            ));
+        };
+        if serde_json::from_value::<DraftUpdate>(json!({ key: v })).is_err() {
+            let (sv, en) = if *field == "provenance" {
+                (
+                    "ska vara \"stated\", \"document\" eller \"register\"",
+                    "must be \"stated\", \"document\" or \"register\"",
+                )
+            } else {
+                (
+                    "ska vara en sträng (\"\" tömmer fältet, null behåller det)",
+                    "must be a string (\"\" clears the field, null keeps it)",
+                )
+            };
+            return Err(bad(field, format!("{field} {sv}"), format!("{field} {en}")));
+        }
+    }
+    Err(bad(
+        "from",
+        "ett fält förekommer två gånger".into(),
+        "a field is given twice".into(),
+    ))
+}
+
 /// The consent form from the options: the words an officer types become the core's choices;
 /// the core builds and checks the record.
-fn consent_form(c: &FieldCommand) -> Result<ConsentForm, Failure> {
+fn consent_form(ctx: &Ctx, c: &FieldCommand) -> Result<ConsentForm, Failure> {
     let FieldCommand::Consent {
         method,
         witness,
@@ -186,25 +320,41 @@ fn consent_form(c: &FieldCommand) -> Result<ConsentForm, Failure> {
     else {
         unreachable!("only called for consent")
     };
-    let method = match method.as_str() {
+    let lang = ctx.lang;
+    let method = match method.trim().to_ascii_lowercase().as_str() {
         "verbal" => Method::Verbal {
             witness: witness.clone().unwrap_or_default(),
         },
         "signature" | "signature_on_screen" => Method::SignatureOnScreen {
             signature_sha256: signature_sha256.clone().unwrap_or_default(),
         },
-        other => {
+        _ => {
             return Err(Failure::other(
                 "invalid_method",
-                format!("{other:?}: use verbal or signature"),
+                lang.pick(
+                    "okänd metod: välj verbal eller signature",
+                    "unknown method: use verbal or signature",
+                ),
             )
             .on_field("method"))
         }
     };
-    let role = Role::parse(role)
-        .ok_or_else(|| Failure::other("invalid_role", "use police or lots").on_field("role"))?;
+    let role = Role::parse(role).ok_or_else(|| {
+        Failure::other(
+            "invalid_role",
+            lang.pick("välj police eller lots", "use police or lots"),
+        )
+        .on_field("role")
+    })?;
     let capacity = Capacity::parse(capacity).ok_or_else(|| {
-        Failure::other("invalid_capacity", "use adequate, doubtful or lacking").on_field("capacity")
+        Failure::other(
+            "invalid_capacity",
+            lang.pick(
+                "välj adequate, doubtful eller lacking",
+                "use adequate, doubtful or lacking",
+            ),
+        )
+        .on_field("capacity")
     })?;
     Ok(ConsentForm {
         program_id: None,
@@ -224,17 +374,19 @@ fn consent_form(c: &FieldCommand) -> Result<ConsentForm, Failure> {
 }
 
 pub fn run(ctx: &Ctx, a: FieldArgs) -> CmdResult {
-    let mut store = open_store(&a.db, &a.vault)?;
+    let mut store = open_store(ctx, &a.db, &a.vault)?;
     let sf = |e| store_fail(ctx, e);
+    let lang = ctx.lang;
     match &a.command {
         FieldCommand::New { program } => {
             let bundle = need_bundle(ctx, &a)?;
             let id = store.create_draft(&bundle, program).map_err(sf)?;
             if ctx.json {
-                ctx.print_json(&json!({ "draft_id": id }));
+                ctx.print_json(&json!({ "draft_id": id }))
             } else {
-                println!("{id}");
+                ctx.line(&id)
             }
+            .map_err(|f| f.after_done(lang, Done::DraftCreated, &id))
         }
         FieldCommand::Set {
             draft,
@@ -245,46 +397,63 @@ pub fn run(ctx: &Ctx, a: FieldArgs) -> CmdResult {
             note,
             person,
             provenance,
+            from,
         } => {
-            let change = DraftUpdate {
-                name: name.clone(),
-                phone: phone.clone(),
-                language: language.clone(),
-                best_time: best_time.clone(),
-                note: note.clone(),
-                identity_number: person.identity_number.clone(),
-                birth_date: person.birth_date.clone(),
-                municipality: person.municipality.clone(),
-                postal_code: person.postal_code.clone(),
-                provenance: *provenance,
+            let change = match from {
+                Some(source) => {
+                    let text = if source == "-" {
+                        ctx.read_stdin()
+                    } else {
+                        ctx.read_file(Path::new(source))
+                    }
+                    .map_err(|f| f.on_field("from"))?;
+                    parse_update(ctx, &text)?
+                }
+                None => DraftUpdate {
+                    name: name.clone(),
+                    phone: phone.clone(),
+                    language: language.clone(),
+                    best_time: best_time.clone(),
+                    note: note.clone(),
+                    identity_number: person.identity_number.clone(),
+                    birth_date: person.birth_date.clone(),
+                    municipality: person.municipality.clone(),
+                    postal_code: person.postal_code.clone(),
+                    provenance: *provenance,
+                },
             };
             // The core says at once what is wrong with what was typed, and keeps it all the same.
             let saved = store.update_draft(draft, change).map_err(sf)?;
-            let problems: Vec<_> = saved
-                .problems
-                .iter()
-                .map(|e| problem_json(ctx, e))
-                .collect();
             if ctx.json {
-                ctx.print_json(&json!({
+                let problems: Vec<_> = saved
+                    .problems
+                    .iter()
+                    .map(|e| problem_json(ctx, e))
+                    .collect();
+                return ctx.print_json(&json!({
                     "draft_id": draft,
                     "saved": true,
                     "problem": problems.first(),
                     "problems": problems,
                     "consent_cleared": saved.consent_cleared,
                 }));
-            } else {
-                println!("saved {draft}");
-                for p in &problems {
-                    println!("note: {} [{}]: {}", p["field"], p["code"], p["message"]);
-                }
-                if saved.consent_cleared {
-                    println!("{}", ctx.lang.pick(
-                        "obs: personnumret eller födelsedatumet ändrades: samtycket är borttaget och måste ges igen",
-                        "note: the identity number or date of birth changed: the consent is cleared and must be given again",
-                    ));
-                }
             }
+            ctx.line(lang.pick(format!("sparat {draft}"), format!("saved {draft}")))?;
+            for e in &saved.problems {
+                ctx.line(format!(
+                    "  {}: {} [{}]",
+                    lang.pick("att åtgärda", "to fix"),
+                    e.message(lang),
+                    e.code()
+                ))?;
+            }
+            if saved.consent_cleared {
+                ctx.line(lang.pick(
+                    "  obs: personnumret eller födelsedatumet ändrades: samtycket är borttaget och måste ges igen",
+                    "  note: the identity number or date of birth changed: the consent is cleared and must be given again",
+                ))?;
+            }
+            Ok(())
         }
         FieldCommand::Check { draft } => {
             let bundle = need_bundle(ctx, &a)?;
@@ -292,56 +461,72 @@ pub fn run(ctx: &Ctx, a: FieldArgs) -> CmdResult {
             let program =
                 find_program(&bundle, &check.verdict.program_id).map_err(|e| sf(e.into()))?;
             if ctx.json {
-                let mut v = verdict_json(&check.verdict, ctx.lang);
+                let mut v = verdict_json(&check.verdict, lang);
                 v["consent_recorded"] = json!(check.consent_recorded);
                 v["ready_to_finalize"] = json!(check.ready_to_finalize);
                 if let Some(e) = &check.problem {
                     v["problem"] = problem_json(ctx, e);
                 }
-                ctx.print_json(&v);
-            } else {
-                print!("{}", verdict_text(&check.verdict, &program.name, ctx.lang));
-                if let Some(e) = &check.problem {
-                    println!("  still to fix: {}", e.message(ctx.lang));
-                }
-                let consent = if check.consent_recorded {
-                    "recorded"
-                } else {
-                    "not yet recorded"
-                };
-                println!("  consent: {consent}");
+                return ctx.print_json(&v);
             }
+            ctx.text(verdict_text(&check.verdict, &program.name, lang))?;
+            if let Some(e) = &check.problem {
+                ctx.line(format!(
+                    "  {}: {} [{}]",
+                    lang.pick("att åtgärda", "still to fix"),
+                    e.message(lang),
+                    e.code()
+                ))?;
+            }
+            ctx.line(match check.consent_recorded {
+                true => lang.pick("  samtycke: registrerat", "  consent: recorded"),
+                false => lang.pick(
+                    "  samtycke: ännu inte registrerat",
+                    "  consent: not yet recorded",
+                ),
+            })?;
+            ctx.line(match check.ready_to_finalize {
+                true => lang.pick("  klar att skicka: ja", "  ready to finalize: yes"),
+                false => lang.pick("  klar att skicka: nej", "  ready to finalize: no"),
+            })
         }
         c @ FieldCommand::Consent { draft, .. } => {
             let bundle = need_bundle(ctx, &a)?;
-            let given = store
-                .record_consent(draft, &bundle, &consent_form(c)?)
-                .map_err(sf)?;
+            let form = consent_form(ctx, c)?;
+            let given = store.record_consent(draft, &bundle, &form).map_err(sf)?;
             let record = &given.record;
-            let notes: Vec<_> = given
-                .notes
-                .iter()
-                .map(|n| json!({"code": n.code(), "message": n.message(ctx.lang)}))
-                .collect();
             if ctx.json {
-                ctx.print_json(&json!({
+                let notes: Vec<_> = given
+                    .notes
+                    .iter()
+                    .map(|n| json!({"code": n.code(), "message": n.message(lang)}))
+                    .collect();
+                return ctx.print_json(&json!({
                     "draft_id": draft,
                     "consent_id": record.consent_id,
                     "script": record.script,
                     "data_items": record.data_items,
                     "notes": notes,
                 }));
-            } else {
-                println!(
-                    "consent recorded for {draft} (script {} v{}, {})",
-                    record.script.id,
-                    record.script.version,
-                    record.script.language.code()
-                );
-                for n in &notes {
-                    println!("note: [{}]: {}", n["code"], n["message"]);
-                }
             }
+            let (id, version, script_lang) = (
+                &record.script.id,
+                record.script.version,
+                record.script.language.code(),
+            );
+            ctx.line(lang.pick(
+                format!("samtycke registrerat för {draft} (samtyckestext {id} v{version}, {script_lang})"),
+                format!("consent recorded for {draft} (script {id} v{version}, {script_lang})"),
+            ))?;
+            for n in &given.notes {
+                ctx.line(format!(
+                    "  {}: {} [{}]",
+                    lang.pick("obs", "note"),
+                    n.message(lang),
+                    n.code()
+                ))?;
+            }
+            Ok(())
         }
         FieldCommand::Refuse { program, draft } => {
             let program_id = match (draft, program) {
@@ -354,9 +539,12 @@ pub fn run(ctx: &Ctx, a: FieldArgs) -> CmdResult {
                 (None, None) => unreachable!("clap requires --program or --draft"),
             };
             if ctx.json {
-                ctx.print_json(&json!({ "program_id": program_id, "refusal_counted": true }));
+                ctx.print_json(&json!({ "program_id": program_id, "refusal_counted": true }))
             } else {
-                println!("refusal counted for {program_id} (nothing about the person is kept)");
+                ctx.line(lang.pick(
+                    format!("nej tack räknat för {program_id} (inget om personen sparas)"),
+                    format!("refusal counted for {program_id} (nothing about the person is kept)"),
+                ))
             }
         }
         FieldCommand::Close { draft } => {
@@ -364,108 +552,175 @@ pub fn run(ctx: &Ctx, a: FieldArgs) -> CmdResult {
             let verdict = store.close_ineligible(draft, &bundle).map_err(sf)?;
             let codes = verdict.counted_codes();
             if ctx.json {
-                ctx.print_json(&json!({ "draft_id": draft, "erased": true, "counted": codes }));
-            } else {
-                let counted = if codes.is_empty() {
-                    "nothing (no verdict was reached)".to_string()
-                } else {
-                    codes.join(", ")
-                };
-                println!("closed {draft}: counted {counted}; the draft is erased");
+                return ctx
+                    .print_json(&json!({ "draft_id": draft, "erased": true, "counted": codes }));
             }
+            if codes.is_empty() {
+                return ctx.line(lang.pick(
+                    format!("stängt {draft}: utkastet är raderat; inget räknades (inget beslut nåddes)"),
+                    format!("closed {draft}: the draft is erased; nothing was counted (no verdict was reached)"),
+                ));
+            }
+            ctx.line(lang.pick(
+                format!("stängt {draft}: utkastet är raderat; räknat som skäl:"),
+                format!("closed {draft}: the draft is erased; counted as reasons:"),
+            ))?;
+            for r in verdict.reasons.iter().filter(|r| codes.contains(&r.code())) {
+                ctx.line(format!("  - {} [{}]", r.message(lang), r.code()))?;
+            }
+            Ok(())
         }
         FieldCommand::Finalize { draft } => {
             let bundle = need_bundle(ctx, &a)?;
             let handover = store.finalize(draft, &bundle).map_err(sf)?;
             if ctx.json {
-                ctx.print_json(&json!({ "handover_id": handover }));
+                ctx.print_json(&json!({ "handover_id": handover }))
             } else {
-                println!("{handover}");
+                ctx.line(&handover)
             }
+            .map_err(|f| f.after_done(lang, Done::Sealed, &handover))
         }
         FieldCommand::Withdraw { handover } => {
             let result = store.withdraw(handover, None).map_err(sf)?;
             if ctx.json {
                 let mut v = serde_json::to_value(&result).unwrap_or_default();
                 v["handover_id"] = json!(handover);
-                ctx.print_json(&v);
-            } else {
-                println!(
-                    "{}",
-                    match result {
-                        Withdrawn::DraftErased => "withdrawn: the draft is erased".to_string(),
-                        Withdrawn::ErasedBeforeDelivery =>
-                            "withdrawn before delivery: the sealed referral is erased".to_string(),
-                        Withdrawn::QueuedForClinic { withdrawal_id } => format!(
-                            "withdrawn after delivery: withdrawal {withdrawal_id} is queued for the clinic"
-                        ),
-                        Withdrawn::AlreadyWithdrawn => "already withdrawn".to_string(),
-                    }
-                );
+                return ctx.print_json(&v);
             }
+            ctx.line(match result {
+                Withdrawn::DraftErased => lang.pick(
+                    "återkallat: utkastet är raderat".to_string(),
+                    "withdrawn: the draft is erased".to_string(),
+                ),
+                Withdrawn::ErasedBeforeDelivery => lang.pick(
+                    "återkallat före leverans: den förseglade remissen är raderad".to_string(),
+                    "withdrawn before delivery: the sealed referral is erased".to_string(),
+                ),
+                Withdrawn::QueuedForClinic { withdrawal_id } => lang.pick(
+                    format!("återkallat efter leverans: återkallelsen {withdrawal_id} väntar på att skickas till mottagningen"),
+                    format!("withdrawn after delivery: withdrawal {withdrawal_id} is queued for the clinic"),
+                ),
+                Withdrawn::AlreadyWithdrawn => lang.pick(
+                    "redan återkallat".to_string(),
+                    "already withdrawn".to_string(),
+                ),
+            })
         }
         FieldCommand::Delete { draft } => {
             store.delete_draft(draft).map_err(sf)?;
             if ctx.json {
-                ctx.print_json(&json!({ "draft_id": draft, "deleted": true }));
+                ctx.print_json(&json!({ "draft_id": draft, "deleted": true }))
             } else {
-                println!("deleted {draft}");
+                ctx.line(lang.pick(format!("raderat {draft}"), format!("deleted {draft}")))
             }
         }
-        FieldCommand::Status => print_status(ctx, &store)?,
-        FieldCommand::Stats => print_stats(ctx, &store)?,
+        FieldCommand::Status => {
+            // Told once: drafts lost when the key store was reset (the vault folder replaced).
+            if let Some(notice) = store.take_key_loss_notice().map_err(sf)? {
+                let text = notice.message(ctx.lang);
+                if ctx.json {
+                    ctx.print_json(&json!({ "key_loss": { "drafts_lost": notice.drafts_lost, "day": notice.day, "message": text } }))?;
+                } else {
+                    ctx.line(&text)?;
+                }
+            }
+            print_status(ctx, &store)
+        }
+        FieldCommand::Stats => print_stats(ctx, &store),
         FieldCommand::Audit(AuditCommand::Verify) => {
             let report = store.verify_audit().map_err(sf)?;
             if ctx.json {
-                ctx.print_json(
+                return ctx.print_json(
                     &json!({ "ok": true, "entries": report.entries, "head": report.head }),
                 );
-            } else {
-                println!(
-                    "audit log intact: {} entries, head {}",
-                    report.entries,
-                    &report.head[..16]
-                );
             }
+            let (n, head) = (
+                report.entries,
+                report.head.get(..16).unwrap_or(&report.head),
+            );
+            ctx.line(lang.pick(
+                format!("händelseloggen är hel: {n} poster, senaste {head}"),
+                format!("audit log intact: {n} entries, head {head}"),
+            ))
         }
     }
-    Ok(())
 }
 
-/// The queue as a table or JSON (shared with the demo).
+/// An outbox state as people read it (the JSON keeps the code).
+fn state_label(state: ItemState, lang: Lang) -> &'static str {
+    match state {
+        ItemState::Pending => lang.pick("väntar", "pending"),
+        ItemState::Sending => lang.pick("skickas", "sending"),
+        ItemState::Delivered => lang.pick("levererad", "delivered"),
+        ItemState::Failed => lang.pick("misslyckad", "failed"),
+        ItemState::Withdrawn => lang.pick("återkallad", "withdrawn"),
+        ItemState::Cancelled => lang.pick("avbruten", "cancelled"),
+        ItemState::Damaged => lang.pick("skadad", "damaged"),
+    }
+}
+
+/// A counter's name as people read it (the JSON keeps the name).
+fn counter_label(counter: &str, lang: Lang) -> String {
+    match (counter, lang) {
+        ("offers", Lang::Sv) => "erbjudanden".into(),
+        ("consents", Lang::Sv) => "samtycken".into(),
+        ("refusals", Lang::Sv) => "nej tack".into(),
+        ("withdrawals", Lang::Sv) => "återkallelser".into(),
+        (other, _) => match other.strip_prefix("ineligible:") {
+            Some(code) => lang.pick(
+                format!("kan inte erbjudas: {code}"),
+                format!("ineligible: {code}"),
+            ),
+            None => other.to_string(),
+        },
+    }
+}
+
+/// The queue as a table or one JSON object (shared with the demo).
 pub fn print_status(ctx: &Ctx, store: &Store) -> CmdResult {
     let status = store.queue_status().map_err(|e| store_fail(ctx, e))?;
     if ctx.json {
-        ctx.print_json(&serde_json::to_value(&status).unwrap_or_default());
-        return Ok(());
+        return ctx.print_json(&serde_json::to_value(&status).unwrap_or_default());
     }
+    let lang = ctx.lang;
     let counts: Vec<String> = status
         .counts
         .iter()
         .filter(|(_, n)| *n > 0)
-        .map(|(s, n)| format!("{n} {}", s.as_str()))
+        .map(|(s, n)| format!("{n} {}", state_label(*s, lang)))
         .collect();
-    println!(
-        "outbox: {}{}",
-        if counts.is_empty() {
-            "empty".to_string()
-        } else {
-            counts.join(", ")
-        },
-        status
-            .oldest_pending_secs
-            .map(|s| format!("; oldest waiting {} min", s / 60))
-            .unwrap_or_default()
-    );
+    let counts = if counts.is_empty() {
+        lang.pick("tom", "empty").to_string()
+    } else {
+        counts.join(", ")
+    };
+    let oldest = status
+        .oldest_pending_secs
+        .map(|s| {
+            let m = s / 60;
+            lang.pick(
+                format!("; äldsta väntande {m} min"),
+                format!("; oldest waiting {m} min"),
+            )
+        })
+        .unwrap_or_default();
+    ctx.line(format!(
+        "{}: {counts}{oldest}",
+        lang.pick("utkorg", "outbox")
+    ))?;
     let rows: Vec<Vec<String>> = status
         .items
         .iter()
         .map(|i| {
             vec![
                 i.id.clone(),
-                format!("{:?}", i.kind).to_lowercase(),
+                match i.kind {
+                    ItemKind::Referral => lang.pick("remiss", "referral"),
+                    ItemKind::Withdrawal => lang.pick("återkallelse", "withdrawal"),
+                }
+                .to_string(),
                 i.program_id.clone(),
-                i.state.as_str().to_string(),
+                state_label(i.state, lang).to_string(),
                 i.attempts.to_string(),
                 if i.state == ItemState::Pending {
                     chrono::DateTime::from_timestamp(i.next_attempt_at, 0)
@@ -474,14 +729,25 @@ pub fn print_status(ctx: &Ctx, store: &Store) -> CmdResult {
                 } else {
                     String::new()
                 },
-                i.last_error_text.clone().unwrap_or_default(),
+                i.last_error_code.clone().unwrap_or_default(),
             ]
         })
         .collect();
-    if !rows.is_empty() {
-        out::table(
-            &mut std::io::stdout(),
-            &[
+    if rows.is_empty() {
+        return Ok(());
+    }
+    ctx.table(
+        &lang.pick(
+            [
+                "ID",
+                "SLAG",
+                "PROGRAM",
+                "LÄGE",
+                "FÖRSÖK",
+                "NÄSTA",
+                "SENASTE FEL",
+            ],
+            [
                 "ID",
                 "KIND",
                 "PROGRAM",
@@ -490,35 +756,34 @@ pub fn print_status(ctx: &Ctx, store: &Store) -> CmdResult {
                 "NEXT",
                 "LAST ERROR",
             ],
-            &rows,
-        )
-        .map_err(|e| Failure::other("io", e.to_string()))?;
-    }
-    Ok(())
+        ),
+        &rows,
+    )
 }
 
-/// The statistics as a table or JSON (shared with the demo).
+/// The statistics as a table or one JSON object, `{"stats": [...]}` (shared with the demo).
 pub fn print_stats(ctx: &Ctx, store: &Store) -> CmdResult {
     let rows = store.stats().map_err(|e| store_fail(ctx, e))?;
     if ctx.json {
-        ctx.print_json(&serde_json::to_value(&rows).unwrap_or_default());
-        return Ok(());
+        return ctx.print_json(&json!({ "stats": rows }));
     }
+    let lang = ctx.lang;
     let table: Vec<Vec<String>> = rows
         .iter()
         .map(|r| {
             vec![
                 r.day.clone(),
                 r.program_id.clone(),
-                r.counter.clone(),
+                counter_label(&r.counter, lang),
                 r.count.to_string(),
             ]
         })
         .collect();
-    out::table(
-        &mut std::io::stdout(),
-        &["DAY", "PROGRAM", "COUNTER", "COUNT"],
+    ctx.table(
+        &lang.pick(
+            ["DAG", "PROGRAM", "RÄKNARE", "ANTAL"],
+            ["DAY", "PROGRAM", "COUNTER", "COUNT"],
+        ),
         &table,
     )
-    .map_err(|e| Failure::other("io", e.to_string()))
 }

@@ -34,23 +34,24 @@ pub fn run(ctx: &Ctx, cmd: GeoCommand) -> CmdResult {
         GeoCommand::Municipality { query } => {
             let m = geo::find_municipality(&query).map_err(|e| municipality_failure(ctx, &e))?;
             if ctx.json {
-                ctx.print_json(&municipality_json(m));
+                ctx.print_json(&municipality_json(m))
             } else {
                 let row = vec![
                     m.code.to_string(),
                     m.name.to_string(),
                     format!("{} ({})", m.county().name, m.county_code),
                 ];
-                out::table(
-                    &mut std::io::stdout(),
-                    &["KOMMUNKOD", "NAME", "COUNTY"],
+                ctx.table(
+                    &ctx.lang.pick(
+                        ["KOMMUNKOD", "NAMN", "LÄN"],
+                        ["KOMMUNKOD", "NAME", "COUNTY"],
+                    ),
                     &[row],
                 )
-                .map_err(|e| out::Failure::other("io", e.to_string()))?;
             }
         }
         GeoCommand::Postal { code } => {
-            let hint = geo::postal_hint(&code).map_err(|e| ctx.fail(&e))?;
+            let hint = geo::postal_hint(&code).map_err(|e| ctx.fail(&e).on_field("postal_code"))?;
             if ctx.json {
                 let ms: Vec<_> = hint
                     .municipalities
@@ -61,7 +62,7 @@ pub fn run(ctx: &Ctx, cmd: GeoCommand) -> CmdResult {
                     "postal_code": hint.postal_code,
                     "municipalities": ms,
                     "hint_only": true,
-                }));
+                }))
             } else {
                 let rows: Vec<_> = hint
                     .municipalities
@@ -74,23 +75,26 @@ pub fn run(ctx: &Ctx, cmd: GeoCommand) -> CmdResult {
                         ]
                     })
                     .collect();
-                out::table(
-                    &mut std::io::stdout(),
-                    &["POSTAL CODE", "KOMMUNKOD", "NAME"],
+                ctx.table(
+                    &ctx.lang.pick(
+                        ["POSTNUMMER", "KOMMUNKOD", "NAMN"],
+                        ["POSTAL CODE", "KOMMUNKOD", "NAME"],
+                    ),
                     &rows,
-                )
-                .map_err(|e| out::Failure::other("io", e.to_string()))?;
-                println!("(a postal code is a hint: confirm the municipality with the person)");
+                )?;
+                ctx.line(ctx.lang.pick(
+                    "(ett postnummer är bara en ledtråd: bekräfta kommunen med personen)",
+                    "(a postal code is a hint: confirm the municipality with the person)",
+                ))
             }
         }
     }
-    Ok(())
 }
 
 /// A refused municipality; for a region or county, people also see its municipalities to choose
 /// from, under the message. (The JSON error has only `code`, `message` and `field`.)
 fn municipality_failure(ctx: &Ctx, e: &geo::GeoError) -> out::Failure {
-    let mut failure = ctx.fail(e);
+    let mut failure = ctx.fail(e).on_field("municipality");
     if let geo::GeoError::RegionNotMunicipality { municipalities, .. } = e {
         let rows: Vec<_> = municipalities
             .iter()
@@ -99,7 +103,12 @@ fn municipality_failure(ctx: &Ctx, e: &geo::GeoError) -> out::Failure {
         let mut table = Vec::new();
         if !ctx.json
             && !rows.is_empty()
-            && out::table(&mut table, &["KOMMUNKOD", "NAME"], &rows).is_ok()
+            && out::table(
+                &mut table,
+                &ctx.lang.pick(["KOMMUNKOD", "NAMN"], ["KOMMUNKOD", "NAME"]),
+                &rows,
+            )
+            .is_ok()
         {
             failure.message.push('\n');
             failure

@@ -683,7 +683,7 @@ fn program_keygen_refuses_to_overwrite() {
     let before_pub = std::fs::read(&public).unwrap();
     let out = run(&["--json", "program", "keygen", "-o", s(&dir.path("admin"))]);
     assert_eq!(code(&out), 1);
-    assert_eq!(error_code(&json_one(&out)), "exists");
+    assert_eq!(error_code(&json_one(&out)), "file_exists");
     assert_eq!(
         std::fs::read(&secret).unwrap(),
         before,
@@ -1411,7 +1411,7 @@ fn field_device_runs_the_whole_path_of_a_shift() {
 
     let stats = dev.ok(&["stats"]);
     let count = |name: &str| -> u64 {
-        stats
+        stats["stats"]
             .as_array()
             .unwrap()
             .iter()
@@ -1558,7 +1558,7 @@ fn field_refusing_a_started_draft_erases_it_and_counts_one_offer() {
     assert_eq!(error_code(&json_one(&out)), "unknown_program");
     let stats = dev.ok(&["stats"]);
     let count = |name: &str| -> u64 {
-        stats
+        stats["stats"]
             .as_array()
             .unwrap()
             .iter()
@@ -1864,4 +1864,1853 @@ fn field_a_century_typo_cannot_be_referred() {
     let check = dev.ok(&["check", &draft]);
     assert_eq!(check["outcome"], "not_eligible", "{check}");
     assert_eq!(reason_codes(&check)[0], "too_young");
+}
+
+// ---------------------------------------------------------------------------------------------
+// output that cannot be written: never a panic, and nothing done is lost
+
+/// Runs `lotsa` with stdout on `/dev/full` (every write fails with ENOSPC) and stdin from `stdin`
+/// when given.
+fn run_to_full(args: &[&str], stdin: Option<&str>) -> Output {
+    let full = std::fs::File::create("/dev/full").expect("/dev/full exists");
+    let mut child = lotsa()
+        .args(args)
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::from(full))
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the lotsa binary starts");
+    if let Some(input) = stdin {
+        let mut w = child.stdin.take().unwrap();
+        let input = input.to_owned();
+        std::thread::spawn(move || {
+            let _ = w.write_all(input.as_bytes());
+        });
+    }
+    child.wait_with_output().expect("the lotsa binary finishes")
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Asserts a refusal to write: exit 1 (not 101), code `io` on stderr, no panic.
+fn assert_io_failure(out: &Output, what: &str) {
+    let err = stderr(out);
+    assert_eq!(code(out), 1, "{what}: {err}");
+    assert!(err.contains("lotsa: io"), "{what}: {err}");
+    assert!(!err.contains("panicked"), "{what}: {err}");
+}
+
+/// The first UUID in a text.
+fn find_uuid(text: &str) -> Option<String> {
+    let b = text.as_bytes();
+    (0..b.len().saturating_sub(35)).find_map(|i| {
+        let cand = &text.get(i..i + 36)?;
+        let ok = cand.char_indices().all(|(j, c)| match j {
+            8 | 13 | 18 | 23 => c == '-',
+            _ => c.is_ascii_hexdigit(),
+        });
+        ok.then(|| cand.to_string())
+    })
+}
+
+#[test]
+fn a_full_stdout_is_an_io_error_on_stderr_never_a_panic() {
+    let ex = signed_example("full-stdout");
+    let pnr = adult();
+    let bundle = s(&ex.bundle);
+    let public = s(&ex.public);
+    let keys = ex.dir.path("fresh");
+    let db = ex.dir.path("full.sqlite");
+    let vault = ex.dir.path("full-vault");
+    let field = |rest: &[&str]| -> Vec<String> {
+        let mut v: Vec<String> = ["field", "--db", s(&db), "--vault", s(&vault)]
+            .iter()
+            .map(|x| x.to_string())
+            .collect();
+        v.extend(rest.iter().map(|x| x.to_string()));
+        v
+    };
+    let cases: Vec<Vec<String>> = vec![
+        vec!["--help".into()],
+        vec!["field".into(), "set".into(), "--help".into()],
+        vec!["id".into(), "check".into(), pnr.clone()],
+        vec!["--json".into(), "id".into(), "check".into(), pnr.clone()],
+        vec!["geo".into(), "municipality".into(), "Kalmar".into()],
+        vec![
+            "--json".into(),
+            "geo".into(),
+            "postal".into(),
+            "111 22".into(),
+        ],
+        vec![
+            "program".into(),
+            "verify".into(),
+            bundle.into(),
+            "--trust".into(),
+            public.into(),
+        ],
+        vec![
+            "--json".into(),
+            "program".into(),
+            "verify".into(),
+            bundle.into(),
+            "--trust".into(),
+            public.into(),
+        ],
+        vec![
+            "program".into(),
+            "keygen".into(),
+            "-o".into(),
+            s(&keys).into(),
+        ],
+        vec![
+            "--lang".into(),
+            "sv".into(),
+            "eligibility".into(),
+            "--bundle".into(),
+            bundle.into(),
+            "--trust".into(),
+            public.into(),
+            "--program".into(),
+            "lots-for-livet".into(),
+            "--id".into(),
+            pnr.clone(),
+            "--municipality".into(),
+            "Stockholm".into(),
+        ],
+        vec!["demo".into()],
+        vec!["--json".into(), "demo".into()],
+        field(&["status"]),
+        field(&["stats"]),
+        field(&["--json", "stats"]),
+        field(&["audit", "verify"]),
+    ];
+    for args in &cases {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        assert_io_failure(&run_to_full(&args, None), &args.join(" "));
+    }
+    // The key files were written before the output failed: they are there, and stay.
+    assert!(keys.with_extension("key").exists() && keys.with_extension("pub").exists());
+    // Streaming from stdin stops at the first failed write, with the same refusal.
+    let many: String = (0..5000).map(|_| format!("{pnr}\n")).collect();
+    for json in [true, false] {
+        let args: &[&str] = if json {
+            &["--json", "id", "check"]
+        } else {
+            &["id", "check"]
+        };
+        assert_io_failure(&run_to_full(args, Some(&many)), "id check < many");
+    }
+    // The demo leaves no device behind when its output fails.
+    let tmp = TempDir::new("full-demo-tmp");
+    let full = std::fs::File::create("/dev/full").unwrap();
+    let out = lotsa()
+        .arg("demo")
+        .env("TMPDIR", &tmp.0)
+        .stdout(Stdio::from(full))
+        .output()
+        .unwrap();
+    assert_io_failure(&out, "demo");
+    assert_eq!(
+        std::fs::read_dir(&tmp.0).unwrap().count(),
+        0,
+        "the demo cleaned up"
+    );
+}
+
+#[test]
+fn field_new_and_finalize_to_a_full_stdout_still_name_the_id_on_stderr() {
+    let dev = Device::new("full-new");
+    for json in [false, true] {
+        let args = dev_args(&dev, json, &["new", "--program", "lots-for-livet"]);
+        let out = run_to_full(&strs(&args), None);
+        assert_io_failure(&out, "field new");
+        let err = stderr(&out);
+        let id = find_uuid(&err).unwrap_or_else(|| panic!("no id in {err}"));
+        assert!(err.contains("[draft_id]"), "{err}");
+        // The draft is there: the officer goes on with the id from the message.
+        dev.ok(&["set", &id, "--name", "Kim"]);
+        assert_eq!(dev.ok(&["check", &id])["consent_recorded"], false);
+    }
+    // In Swedish as well.
+    let mut args = dev_args(&dev, false, &["new", "--program", "kalmar"]);
+    args.splice(0..0, ["--lang".to_string(), "sv".to_string()]);
+    let err = stderr(&run_to_full(&strs(&args), None));
+    assert!(
+        err.contains("utkastet") && find_uuid(&err).is_some(),
+        "{err}"
+    );
+
+    // A closed pipe (the reader is gone before the id is written) is the same refusal.
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let out = lotsa()
+        .args(dev_args(
+            &dev,
+            true,
+            &["new", "--program", "lots-for-livet"],
+        ))
+        .stdout(Stdio::from(writer))
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    assert_io_failure(&out, "field new | closed");
+    let id = find_uuid(&stderr(&out)).expect("the id on stderr");
+    dev.ok(&["delete", &id]);
+
+    // finalize: the referral is sealed; the message names it.
+    let draft = ready_draft(&dev);
+    let out = run_to_full(&strs(&dev_args(&dev, false, &["finalize", &draft])), None);
+    assert_io_failure(&out, "finalize");
+    let err = stderr(&out);
+    assert!(err.contains("[handover_id]"), "{err}");
+    let handover = find_uuid(&err).expect("the handover id on stderr");
+    assert_eq!(dev.ok(&["status"])["items"][0]["id"], handover.as_str());
+}
+
+/// The arguments `Device::run` puts before a command, then `rest`; without `--json` unless
+/// `json`.
+fn dev_args(dev: &Device, json: bool, rest: &[&str]) -> Vec<String> {
+    let mut args = vec![
+        "field".to_string(),
+        "--db".into(),
+        s(&dev.ex.dir.path("device.sqlite")).into(),
+        "--vault".into(),
+        s(&dev.ex.dir.path("vault")).into(),
+        "--bundle".into(),
+        s(&dev.ex.bundle).into(),
+        "--trust".into(),
+        s(&dev.ex.public).into(),
+    ];
+    if json {
+        args.insert(0, "--json".into());
+    }
+    args.extend(rest.iter().map(|r| r.to_string()));
+    args
+}
+
+fn strs(v: &[String]) -> Vec<&str> {
+    v.iter().map(String::as_str).collect()
+}
+
+/// A lots-for-livet draft with everything filled in and consent recorded.
+fn ready_draft(dev: &Device) -> String {
+    let draft = dev.ok(&["new", "--program", "lots-for-livet"])["draft_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    dev.ok(&[
+        "set",
+        &draft,
+        "--name",
+        "Kim",
+        "--phone",
+        "070-123 45 67",
+        "--id",
+        &adult(),
+        "--municipality",
+        "Stockholm",
+        "--provenance",
+        "document",
+    ]);
+    dev.ok(&[
+        "consent",
+        &draft,
+        "--witness",
+        "P-4711",
+        "--officer",
+        "P-1234",
+        "--unit",
+        "Plattan",
+        "--told-no-effect",
+        "--told-withdrawal",
+        "--capacity",
+        "adequate",
+    ]);
+    draft
+}
+
+// ---------------------------------------------------------------------------------------------
+// files that exist are never overwritten without --force
+
+#[test]
+fn program_sign_never_overwrites_a_file_without_force() {
+    let dir = TempDir::new("sign-overwrite");
+    let (secret, public) = keygen(&dir, "admin");
+    let set = example_set_valid_now(&dir);
+    let secret_before = std::fs::read(&secret).unwrap();
+    let public_before = std::fs::read(&public).unwrap();
+    // The classic slip: -o names the key (or any file that is there).
+    for target in [&secret, &public, &set] {
+        let before = std::fs::read(target).unwrap();
+        let out = run(&[
+            "--json",
+            "program",
+            "sign",
+            s(&set),
+            "--key",
+            s(&secret),
+            "-o",
+            s(target),
+        ]);
+        assert_eq!(code(&out), 1, "{}", stdout(&out));
+        let e = json_one(&out);
+        assert_eq!(error_code(&e), "file_exists");
+        assert!(
+            e["error"]["message"].as_str().unwrap().contains(s(target)),
+            "the message names the path: {e}"
+        );
+        assert_eq!(std::fs::read(target).unwrap(), before, "untouched");
+    }
+    assert_eq!(std::fs::read(&secret).unwrap(), secret_before);
+    assert_eq!(std::fs::read(&public).unwrap(), public_before);
+    // People read it on stderr, in their language.
+    let out = run(&[
+        "--lang",
+        "sv",
+        "program",
+        "sign",
+        s(&set),
+        "--key",
+        s(&secret),
+        "-o",
+        s(&secret),
+    ]);
+    assert_eq!(code(&out), 1);
+    assert!(
+        stderr(&out).contains("file_exists") && stderr(&out).contains("finns redan"),
+        "{}",
+        stderr(&out)
+    );
+
+    // A new path is written; signing to it again is refused; --force replaces it.
+    let bundle = dir.path("bundle.json");
+    let sign = |extra: &[&str]| {
+        let mut args = vec![
+            "--json",
+            "program",
+            "sign",
+            s(&set),
+            "--key",
+            s(&secret),
+            "-o",
+            s(&bundle),
+        ];
+        args.extend_from_slice(extra);
+        run(&args)
+    };
+    assert_eq!(code(&sign(&[])), 0);
+    std::fs::write(&bundle, "an older bundle").unwrap();
+    assert_eq!(error_code(&json_one(&sign(&[]))), "file_exists");
+    assert_eq!(std::fs::read_to_string(&bundle).unwrap(), "an older bundle");
+    assert_eq!(code(&sign(&["--force"])), 0);
+    let out = run(&[
+        "--json",
+        "program",
+        "verify",
+        s(&bundle),
+        "--trust",
+        s(&public),
+    ]);
+    assert_eq!(
+        json_one(&out)["valid"],
+        true,
+        "the forced bundle is the new one"
+    );
+    // No temporary file is left beside it.
+    let names: Vec<String> = std::fs::read_dir(&dir.0)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(names.iter().all(|n| !n.ends_with(".tmp")), "{names:?}");
+}
+
+#[test]
+fn program_keygen_never_overwrites_either_key_file_without_force() {
+    let dir = TempDir::new("keygen-force");
+    // Only the public half is there: nothing is written, not even the secret key.
+    let prefix = dir.path("half");
+    std::fs::write(prefix.with_extension("pub"), "someone's key\n").unwrap();
+    let out = run(&["--json", "program", "keygen", "-o", s(&prefix)]);
+    assert_eq!(code(&out), 1);
+    assert_eq!(error_code(&json_one(&out)), "file_exists");
+    assert!(!prefix.with_extension("key").exists());
+    assert_eq!(
+        std::fs::read_to_string(prefix.with_extension("pub")).unwrap(),
+        "someone's key\n"
+    );
+
+    // --force replaces both, and the new secret key is still the owner's only.
+    let (secret, public) = keygen(&dir, "admin");
+    let (old_secret, old_public) = (
+        std::fs::read(&secret).unwrap(),
+        std::fs::read(&public).unwrap(),
+    );
+    let out = run(&[
+        "--json",
+        "program",
+        "keygen",
+        "-o",
+        s(&dir.path("admin")),
+        "--force",
+    ]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let v = json_one(&out);
+    assert_ne!(std::fs::read(&secret).unwrap(), old_secret);
+    assert_ne!(std::fs::read(&public).unwrap(), old_public);
+    assert_eq!(
+        std::fs::read_to_string(&public).unwrap().trim(),
+        v["public_key"]
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&secret).unwrap().permissions().mode();
+        assert_eq!(
+            mode & 0o077,
+            0,
+            "a forced secret key is readable by its owner only"
+        );
+    }
+    // The new pair signs and verifies.
+    let set = example_set_valid_now(&dir);
+    let bundle = dir.path("b.json");
+    assert_eq!(
+        code(&run(&[
+            "program",
+            "sign",
+            s(&set),
+            "--key",
+            s(&secret),
+            "-o",
+            s(&bundle)
+        ])),
+        0
+    );
+    assert_eq!(
+        code(&run(&[
+            "program",
+            "verify",
+            s(&bundle),
+            "--trust",
+            s(&public)
+        ])),
+        0
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// --lang sv: every human text in Swedish
+
+/// Words that only the English texts of the CLI use (headers, confirmations, labels).
+const ENGLISH_ONLY: &[&str] = &[
+    "INPUT",
+    "VALID",
+    "NORMALIZED",
+    "BORN",
+    "PLAUSIBLE",
+    "REASON",
+    "NAME",
+    "COUNTY",
+    "POSTAL CODE",
+    "CLINIC",
+    "DAY",
+    "COUNTER",
+    "COUNT",
+    "KIND",
+    "STATE",
+    "ATTEMPTS",
+    "LAST ERROR",
+    "saved",
+    "still to fix",
+    "to fix",
+    "consent:",
+    "recorded",
+    "refusal counted",
+    "deleted",
+    "closed",
+    "outbox",
+    "pending",
+    "withdrawn",
+    "audit log",
+    "signed",
+    "bundle",
+    "valid until",
+    "secret key",
+    "public key",
+    "a postal code is a hint",
+    "ready to finalize",
+    "offers",
+    "consents",
+    "refusals",
+    "cannot",
+    "this command needs",
+    "WARNING",
+    "exists",
+    "yes",
+];
+
+/// Checks a text for English words, leaving out what is the same in both languages: reason
+/// codes (`file_exists`, `[not_resident]`), option names (`--bundle`) and the `lotsa: code`
+/// prefix of a refusal.
+fn assert_swedish(text: &str, what: &str) {
+    let words: String = text
+        .lines()
+        .map(|l| match l.strip_prefix("lotsa: ") {
+            Some(rest) => rest.split_once(": ").map(|(_, m)| m).unwrap_or(""),
+            None => l,
+        })
+        .flat_map(|l| l.split_whitespace().chain(["\n"]))
+        .filter(|w| !w.contains('_') && !w.starts_with("--") && !w.starts_with('['))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let text = words.as_str();
+    for word in ENGLISH_ONLY {
+        assert!(
+            !text.contains(word),
+            "{what}: English {word:?} in --lang sv output:\n{text}"
+        );
+    }
+}
+
+#[test]
+fn lang_sv_gives_every_human_text_in_swedish() {
+    let ex = signed_example("lang-sv");
+    let sv = |args: &[&str]| -> Output {
+        let mut all = vec!["--lang", "sv"];
+        all.extend_from_slice(args);
+        run(&all)
+    };
+    // id check, geo, program: tables and lines.
+    let out = sv(&["id", "check", "--on", ON, &adult(), "12345"]);
+    let text = stdout(&out);
+    assert!(
+        text.contains("INMATAT")
+            && text.contains("GILTIGT")
+            && text.contains("ja")
+            && text.contains("nej"),
+        "{text}"
+    );
+    assert_swedish(&text, "id check");
+    for args in [
+        &["geo", "municipality", "Kalmar"][..],
+        &["geo", "postal", "111 22"],
+        &["program", "verify", s(&ex.bundle), "--trust", s(&ex.public)],
+    ] {
+        let out = sv(args);
+        assert_eq!(code(&out), 0);
+        assert_swedish(&stdout(&out), &args.join(" "));
+    }
+    let keys = ex.dir.path("sv-keys");
+    let out = sv(&["program", "keygen", "-o", s(&keys)]);
+    assert!(stdout(&out).contains("hemlig nyckel"), "{}", stdout(&out));
+    assert_swedish(&stdout(&out), "keygen");
+    let out = sv(&["program", "keygen", "-o", s(&keys)]);
+    assert_swedish(&stderr(&out), "keygen again");
+
+    // The field device, command by command, including the vault's warning and the refusals.
+    let dev = Device::new("lang-sv-field");
+    let field = |rest: &[&str]| -> Output {
+        let mut args = dev_args(&dev, false, rest);
+        args.splice(0..0, ["--lang".to_string(), "sv".to_string()]);
+        run(&strs(&args))
+    };
+    let draft = stdout(&field(&["new", "--program", "lots-for-livet"]))
+        .trim()
+        .to_string();
+    let mut all = String::new();
+    let mut errors = String::new();
+    let mut step = |out: Output| {
+        all.push_str(&stdout(&out));
+        errors.push_str(&stderr(&out));
+    };
+    step(field(&[
+        "set",
+        &draft,
+        "--phone",
+        "070-12",
+        "--id",
+        &adult(),
+        "--municipality",
+        "Atlantis",
+    ]));
+    step(field(&["check", &draft]));
+    step(field(&[
+        "set",
+        &draft,
+        "--name",
+        "Kim",
+        "--phone",
+        "070-123 45 67",
+        "--municipality",
+        "Stockholm",
+        "--provenance",
+        "document",
+    ]));
+    step(field(&[
+        "consent",
+        &draft,
+        "--witness",
+        "P-4711",
+        "--officer",
+        "P-1234",
+        "--unit",
+        "Plattan",
+        "--told-no-effect",
+        "--told-withdrawal",
+        "--capacity",
+        "adequate",
+    ]));
+    step(field(&["check", &draft]));
+    step(field(&["refuse", "--program", "lots-for-livet"]));
+    step(field(&["finalize", &draft]));
+    step(field(&["status"]));
+    step(field(&["withdraw", &draft]));
+    step(field(&["status"]));
+    step(field(&["stats"]));
+    step(field(&["audit", "verify"]));
+    let other = stdout(&field(&["new", "--program", "lots-for-livet"]))
+        .trim()
+        .to_string();
+    step(field(&[
+        "set",
+        &other,
+        "--id",
+        &adult(),
+        "--municipality",
+        "Gislaved",
+        "--provenance",
+        "document",
+    ]));
+    step(field(&["close", &other]));
+    let third = stdout(&field(&["new", "--program", "lots-for-livet"]))
+        .trim()
+        .to_string();
+    step(field(&["delete", &third]));
+    // Refusals as people read them.
+    step(field(&["check", "no-such-draft"]));
+    step(field(&[
+        "consent",
+        &third,
+        "--method",
+        "fax",
+        "--officer",
+        "P-1",
+        "--unit",
+        "U",
+        "--capacity",
+        "adequate",
+    ]));
+    let mut no_bundle = dev_args(&dev, false, &["new", "--program", "kalmar"]);
+    no_bundle.retain(|a| a != s(&dev.ex.public));
+    no_bundle.retain(|a| a != "--trust");
+    no_bundle.splice(0..0, ["--lang".to_string(), "sv".to_string()]);
+    step(run(&strs(&no_bundle)));
+    for want in [
+        "sparat",
+        "att åtgärda",
+        "samtycke: registrerat",
+        "nej tack räknat",
+        "utkorg",
+        "väntar",
+        "återkallad",
+        "DAG",
+        "RÄKNARE",
+        "erbjudanden",
+        "händelseloggen är hel",
+        "stängt",
+        "raderat",
+        "klar att skicka: ja",
+    ] {
+        assert!(all.contains(want), "{want:?} missing from:\n{all}");
+    }
+    assert_swedish(&all, "field");
+    assert!(errors.contains("VARNING"), "{errors}");
+    assert!(
+        errors.contains("okänd metod") && errors.contains("kommandot behöver"),
+        "{errors}"
+    );
+    assert_swedish(&errors, "field (stderr)");
+
+    // Files that cannot be read, in Swedish.
+    let out = sv(&[
+        "program",
+        "verify",
+        s(&ex.dir.path("missing.json")),
+        "--trust",
+        s(&ex.public),
+    ]);
+    assert!(
+        stderr(&out).contains("går inte att läsa: finns inte"),
+        "{}",
+        stderr(&out)
+    );
+
+    // The demo's headings and tables (its story is told in English for now).
+    let demo = stdout(&sv(&["demo"]));
+    for want in [
+        "Utkorgen",
+        "Statistik",
+        "Händelseloggen",
+        "LÄGE",
+        "RÄKNARE",
+        "Enhet: en tillfällig lagring",
+    ] {
+        assert!(
+            demo.contains(want),
+            "{want:?} missing from the Swedish demo"
+        );
+    }
+    for english in [
+        "Queue (",
+        "Statistics (",
+        "Audit log:",
+        "STATE",
+        "COUNTER",
+        "Device: a temporary",
+    ] {
+        assert!(!demo.contains(english), "{english:?} in the Swedish demo");
+    }
+    // And the same commands in English stay English.
+    let en = stdout(&run(&["id", "check", "--on", ON, &adult()]));
+    assert!(en.contains("INPUT") && en.contains("yes"), "{en}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// field set --from: personal data off the command line
+
+#[test]
+fn field_set_from_stdin_or_a_file_keeps_personal_data_off_the_command_line() {
+    let dev = Device::new("set-from");
+    let draft = dev.ok(&["new", "--program", "lots-for-livet"])["draft_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let number = compose(date(1979, 3, 14), 421, false);
+    let change = serde_json::json!({
+        "name": "Kim", "phone": "070-765 43 21", "language": "sv", "best_time": "efter 14",
+        "note": "", "identity_number": number, "municipality": "Stockholm", "provenance": "document",
+    });
+    let out = run_stdin(
+        &strs(&dev_args(&dev, true, &["set", &draft, "--from", "-"])),
+        &change.to_string(),
+    );
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let saved = json_one(&out);
+    assert_eq!(saved["saved"], true);
+    assert_eq!(saved["problems"].as_array().unwrap().len(), 0);
+    assert!(saved["problem"].is_null());
+    let check = dev.ok(&["check", &draft]);
+    assert_eq!(check["outcome"], "eligible", "{check}");
+    assert_eq!(check["provisional"], false, "provenance came from the JSON");
+
+    // From a file: several problems at once, every one reported, the first also as `problem`.
+    let file = dev.ex.dir.path("change.json");
+    std::fs::write(
+        &file,
+        r#"{"phone": "070-12", "identity_number": "19900412-1234", "municipality": "Atlantis", "name": null}"#,
+    )
+    .unwrap();
+    let saved = dev.ok(&["set", &draft, "--from", s(&file)]);
+    let codes: Vec<&str> = saved["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["code"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        codes,
+        [
+            "phone_too_short",
+            "invalid_checksum",
+            "unknown_municipality"
+        ]
+    );
+    assert_eq!(saved["problem"], saved["problems"][0]);
+    let fields: Vec<&str> = saved["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(fields, ["phone", "identity_number", "municipality"]);
+    // People see every problem too, one line each.
+    let out = run(&strs(&dev_args(
+        &dev,
+        false,
+        &["set", &draft, "--from", s(&file)],
+    )));
+    let text = stdout(&out);
+    for c in codes {
+        assert!(text.contains(&format!("[{c}]")), "{c}: {text}");
+    }
+    // The same change through options reports the same problems (the two ways are one).
+    let opts = dev.ok(&[
+        "set",
+        &draft,
+        "--phone",
+        "070-12",
+        "--id",
+        "19900412-1234",
+        "--municipality",
+        "Atlantis",
+    ]);
+    assert_eq!(opts["problems"], saved["problems"]);
+}
+
+#[test]
+fn field_set_from_refuses_bad_json_without_repeating_it() {
+    let dev = Device::new("set-from-bad");
+    let draft = dev.ok(&["new", "--program", "kalmar"])["draft_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let canary = "19900412-1233";
+    let cases: [(String, &str); 8] = [
+        (format!(r#"{{"name": "{canary}""#), "from"),
+        (format!("{canary} Kim"), "from"),
+        (format!(r#"["{canary}"]"#), "from"),
+        (format!(r#"{{"{canary}": "x"}}"#), "from"),
+        (format!(r#"{{"nmae": "{canary}"}}"#), "from"),
+        (r#"{"phone": 46701234567}"#.to_string(), "phone"),
+        (format!(r#"{{"provenance": "{canary}"}}"#), "provenance"),
+        (format!(r#"{{"name": "{canary}", "name": "Kim"}}"#), "from"),
+    ];
+    for (input, field) in &cases {
+        for lang in ["en", "sv"] {
+            let mut args = dev_args(&dev, true, &["set", &draft, "--from", "-"]);
+            args.splice(0..0, ["--lang".to_string(), lang.to_string()]);
+            let out = run_stdin(&strs(&args), input);
+            assert_eq!(code(&out), 1, "{input}");
+            let e = json_one(&out);
+            assert_eq!(error_code(&e), "invalid_json", "{input}: {e}");
+            assert_eq!(e["error"]["field"], *field, "{input}: {e}");
+            let text = e.to_string() + &stderr(&out);
+            assert!(
+                !text.contains(canary) && !text.contains("4670123"),
+                "echoed: {text}"
+            );
+        }
+    }
+    // Nothing was saved by a refused change.
+    let check = dev.ok(&["check", &draft]);
+    assert_eq!(check["basis"]["kommunkod"], Value::Null, "{check}");
+    // --from and the options do not mix: a usage error.
+    let out = run(&strs(&dev_args(
+        &dev,
+        true,
+        &["set", &draft, "--from", "-", "--name", "Kim"],
+    )));
+    assert_eq!(code(&out), 2);
+    assert_eq!(error_code(&json_one(&out)), "usage");
+}
+
+// ---------------------------------------------------------------------------------------------
+// usage: exit 2, JSON with --json, help for everything
+
+#[test]
+fn a_missing_bundle_or_trust_is_a_usage_error_with_exit_2() {
+    let dev = Device::new("need-bundle");
+    let draft = dev.ok(&["new", "--program", "kalmar"])["draft_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let db = dev.ex.dir.path("device.sqlite");
+    let vault = dev.ex.dir.path("vault");
+    let base = ["field", "--db", s(&db), "--vault", s(&vault)];
+    let commands: [&[&str]; 6] = [
+        &["new", "--program", "kalmar"],
+        &["check", &draft],
+        &["finalize", &draft],
+        &["close", &draft],
+        &["refuse", "--program", "kalmar"],
+        &[
+            "consent",
+            &draft,
+            "--witness",
+            "P-4711",
+            "--officer",
+            "P-1",
+            "--unit",
+            "U",
+            "--capacity",
+            "adequate",
+        ],
+    ];
+    for command in commands {
+        for (only, json) in [
+            (None, true),
+            (Some("--bundle"), true),
+            (Some("--trust"), false),
+        ] {
+            let mut args: Vec<&str> = Vec::new();
+            if json {
+                args.push("--json");
+            }
+            args.extend(base);
+            match only {
+                Some("--bundle") => args.extend(["--bundle", s(&dev.ex.bundle)]),
+                Some(_) => args.extend(["--trust", s(&dev.ex.public)]),
+                None => {}
+            }
+            args.extend_from_slice(command);
+            let out = run(&args);
+            assert_eq!(code(&out), 2, "{args:?}: {}", stderr(&out));
+            if json {
+                assert_eq!(error_code(&json_one(&out)), "usage", "{args:?}");
+            } else {
+                assert!(stderr(&out).contains("lotsa: usage"), "{}", stderr(&out));
+            }
+        }
+    }
+    // Commands that need no bundle work without one.
+    let out = run(&[&base[..], &["--json", "delete", &draft]].concat());
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+}
+
+#[test]
+fn usage_errors_with_json_are_one_json_object_and_never_repeat_what_was_typed() {
+    let canary = "19900412-1233";
+    let ex = signed_example("usage-json");
+    let (b, t) = (s(&ex.bundle), s(&ex.public));
+    let as_option = format!("--{canary}");
+    let name_option = format!("--name={canary}x");
+    let cases: Vec<Vec<&str>> = vec![
+        vec!["--json", "no-such-command"],
+        vec!["--json", canary],
+        vec!["--json"],
+        vec!["--json", "id"],
+        vec!["--json", "id", "check", "--on", canary],
+        vec!["--json", "--lang", canary, "id", "check"],
+        vec!["--json", "geo", "municipality"],
+        vec!["--json", "geo", "municipality", "Kalmar", canary],
+        vec!["--json", "program", "verify", b],
+        vec![
+            "--json",
+            "eligibility",
+            "--bundle",
+            b,
+            "--trust",
+            t,
+            "--program",
+            "kalmar",
+            "--municipality",
+            "Kalmar",
+        ],
+        vec![
+            "--json",
+            "eligibility",
+            "--bundle",
+            b,
+            "--trust",
+            t,
+            "--program",
+            "kalmar",
+            "--id",
+            canary,
+            "--municipality",
+            "Kalmar",
+            "--provenance",
+            canary,
+        ],
+        vec!["id", "check", "--json", "--frobnicate"],
+        vec!["id", "check", "--json", &as_option],
+        vec!["field", "--db", "x", "--vault", "y", "--json", "refuse"],
+        vec![
+            "field",
+            "--db",
+            "x",
+            "--vault",
+            "y",
+            "--json",
+            "refuse",
+            "--program",
+            "a",
+            "--draft",
+            "b",
+        ],
+        vec![
+            "field",
+            "--db",
+            "x",
+            "--vault",
+            "y",
+            "--json",
+            "set",
+            "D",
+            &name_option,
+            "--nam",
+            canary,
+        ],
+    ];
+    for args in &cases {
+        for lang in ["en", "sv"] {
+            let mut all = vec!["--lang", lang];
+            all.extend(args.iter().copied());
+            if args.contains(&"--lang") {
+                all.drain(..2);
+            }
+            let out = run(&all);
+            assert_eq!(code(&out), 2, "{all:?}: {}", stderr(&out));
+            let e = json_one(&out);
+            assert_eq!(error_code(&e), "usage", "{all:?}: {e}");
+            let message = e["error"]["message"].as_str().unwrap();
+            assert!(!message.is_empty());
+            assert!(!e.to_string().contains(canary), "{all:?} echoed: {e}");
+            assert!(
+                !stderr(&out).contains(canary),
+                "{all:?} echoed: {}",
+                stderr(&out)
+            );
+        }
+    }
+    // The texts follow --lang, and name the option (never its value).
+    let out = run(&["--json", "--lang", "sv", "id", "check", "--on", canary]);
+    let message = json_one(&out)["error"]["message"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        message.contains("--on") && message.contains("ÅÅÅÅ-MM-DD"),
+        "{message}"
+    );
+    let out = run(&[
+        "--json",
+        "eligibility",
+        "--bundle",
+        b,
+        "--trust",
+        t,
+        "--program",
+        "kalmar",
+        "--id",
+        "x",
+        "--municipality",
+        "Kalmar",
+        "--provenance",
+        "dokument",
+    ]);
+    let message = json_one(&out)["error"]["message"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        message.contains("--provenance") && message.contains("stated, document or register"),
+        "{message}"
+    );
+    assert!(!message.contains("dokument"));
+    let out = run(&["--json", "feild"]);
+    assert!(
+        json_one(&out)["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("field"),
+        "a suggestion"
+    );
+    // Without --json: on stderr, with the usage line, and nothing on stdout.
+    for args in [
+        &["id", "check", "--on", canary][..],
+        &["--lang", "sv", "geo", "municipality", "Kalmar", canary],
+        &[canary],
+    ] {
+        let out = run(args);
+        assert_eq!(code(&out), 2);
+        assert!(out.stdout.is_empty());
+        let err = stderr(&out);
+        assert!(err.starts_with("lotsa: usage"), "{err}");
+        assert!(!err.contains(canary), "echoed: {err}");
+    }
+    // Help and version are not errors.
+    for args in [
+        &["--help"][..],
+        &["--json", "field", "--help"],
+        &["--version"],
+    ] {
+        let out = run(args);
+        assert_eq!(code(&out), 0, "{args:?}");
+        assert!(!stdout(&out).is_empty());
+    }
+}
+
+#[test]
+fn stats_and_status_json_are_one_object_on_one_line() {
+    let dev = Device::new("stats-json");
+    // Empty, then with counters: always exactly one object.
+    for _ in 0..2 {
+        let stats = dev.ok(&["stats"]);
+        assert!(stats["stats"].is_array(), "{stats}");
+        let status = dev.ok(&["status"]);
+        assert!(
+            status["counts"].is_array() && status["items"].is_array(),
+            "{status}"
+        );
+        dev.ok(&["refuse", "--program", "kalmar"]);
+        dev.ok(&["new", "--program", "kalmar"]);
+    }
+    let stats = dev.ok(&["stats"]);
+    let rows = stats["stats"].as_array().unwrap();
+    assert!(rows.len() >= 2, "{stats}");
+    for r in rows {
+        assert!(
+            r["day"].is_string() && r["program_id"] == "kalmar" && r["count"].is_u64(),
+            "{r}"
+        );
+    }
+    // The demo's JSON carries the same rows under the same name.
+    let demo = json_one(&run(&["--json", "demo"]));
+    assert!(demo["stats"].is_array());
+}
+
+/// Every (sub)command path below `path`, found in the help's "Commands:" sections.
+fn command_paths(path: Vec<String>, out: &mut Vec<Vec<String>>) {
+    let mut args = path.clone();
+    args.push("-h".into());
+    let help = stdout(&run(&strs(&args)));
+    out.push(path.clone());
+    let mut in_commands = false;
+    for line in help.lines() {
+        if !line.starts_with(' ') {
+            in_commands = line == "Commands:";
+            continue;
+        }
+        if in_commands {
+            let name = line.split_whitespace().next().unwrap_or_default();
+            if !name.is_empty() && name != "help" {
+                let mut sub = path.clone();
+                sub.push(name.to_string());
+                command_paths(sub, out);
+            }
+        }
+    }
+}
+
+#[test]
+fn every_command_argument_and_option_has_help_text() {
+    let mut paths = Vec::new();
+    command_paths(Vec::new(), &mut paths);
+    assert!(paths.len() >= 25, "all commands found: {paths:?}");
+    for path in &paths {
+        let mut args = path.clone();
+        args.push("-h".into());
+        let help = stdout(&run(&strs(&args)));
+        let lines: Vec<&str> = help.lines().collect();
+        let mut section = "";
+        for (i, line) in lines.iter().enumerate() {
+            if !line.starts_with(' ') {
+                section = line;
+                continue;
+            }
+            if !matches!(section, "Commands:" | "Arguments:" | "Options:") {
+                continue;
+            }
+            let entry = line.trim_start();
+            if line.len() - entry.len() > 6 || entry.is_empty() {
+                continue; // a help text on its own line
+            }
+            let described = entry
+                .split_once("  ")
+                .is_some_and(|(_, rest)| !rest.trim().is_empty());
+            let next_is_text = lines.get(i + 1).is_some_and(|n| {
+                let t = n.trim_start();
+                n.len() - t.len() > 6 && !t.is_empty()
+            });
+            assert!(
+                described || next_is_text,
+                "`lotsa {}`: no help for {entry:?}\n{help}",
+                path.join(" ")
+            );
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// input that never ends, is too long, or should not reach the terminal
+
+/// Runs `lotsa` with stdin from a file (or device) and fails the test if it takes longer than
+/// `limit`.
+fn run_bounded(args: &[&str], stdin: Option<&Path>, limit: std::time::Duration) -> Output {
+    let mut child = lotsa()
+        .args(args)
+        .stdin(match stdin {
+            Some(p) => Stdio::from(std::fs::File::open(p).unwrap()),
+            None => Stdio::null(),
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Read both pipes on threads so a chatty child never blocks on them.
+    let mut out_pipe = child.stdout.take().unwrap();
+    let mut err_pipe = child.stderr.take().unwrap();
+    let out_reader = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        let _ = std::io::Read::read_to_end(&mut out_pipe, &mut v);
+        v
+    });
+    let err_reader = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        let _ = std::io::Read::read_to_end(&mut err_pipe, &mut v);
+        v
+    });
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{args:?} did not finish within {limit:?}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    Output {
+        status,
+        stdout: out_reader.join().unwrap(),
+        stderr: err_reader.join().unwrap(),
+    }
+}
+
+const LIMIT: std::time::Duration = std::time::Duration::from_secs(20);
+
+#[test]
+fn files_larger_than_a_mebibyte_are_refused_without_hanging() {
+    let dev = Device::new("too-large");
+    let zero = Path::new("/dev/zero");
+    let big = dev.ex.dir.path("big.json");
+    std::fs::write(&big, vec![b' '; (1 << 20) + 1]).unwrap();
+    let just_fits = dev.ex.dir.path("fits.json");
+    std::fs::write(&just_fits, format!("{{}}{}", " ".repeat((1 << 20) - 2))).unwrap();
+    let (b, t) = (s(&dev.ex.bundle), s(&dev.ex.public));
+    let draft = dev.ok(&["new", "--program", "kalmar"])["draft_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let secret = dev.ex.dir.path("admin.key");
+    let out_path = dev.ex.dir.path("never.json");
+    let cases: Vec<(Vec<String>, Option<&Path>, &str, &str)> = vec![
+        (
+            strs_owned(&["--json", "program", "verify", b, "--trust", "/dev/zero"]),
+            None,
+            "/dev/zero",
+            "trust",
+        ),
+        (
+            strs_owned(&["--json", "program", "verify", "/dev/zero", "--trust", t]),
+            None,
+            "/dev/zero",
+            "bundle",
+        ),
+        (
+            strs_owned(&["--json", "program", "verify", s(&big), "--trust", t]),
+            None,
+            s(&big),
+            "bundle",
+        ),
+        (
+            strs_owned(&[
+                "--json",
+                "eligibility",
+                "--bundle",
+                "/dev/zero",
+                "--trust",
+                t,
+                "--program",
+                "kalmar",
+                "--born",
+                "1990-01-01",
+                "--municipality",
+                "Kalmar",
+            ]),
+            None,
+            "/dev/zero",
+            "bundle",
+        ),
+        (
+            strs_owned(&[
+                "--json",
+                "program",
+                "sign",
+                "/dev/zero",
+                "--key",
+                s(&secret),
+                "-o",
+                s(&out_path),
+            ]),
+            None,
+            "/dev/zero",
+            "unsigned",
+        ),
+        (
+            strs_owned(&[
+                "--json",
+                "program",
+                "sign",
+                s(&big),
+                "--key",
+                "/dev/zero",
+                "-o",
+                s(&out_path),
+            ]),
+            None,
+            "/dev/zero",
+            "key",
+        ),
+        (
+            dev_args(&dev, true, &["check", &draft])
+                .into_iter()
+                .map(|a| if a == t { "/dev/zero".to_string() } else { a })
+                .collect(),
+            None,
+            "/dev/zero",
+            "trust",
+        ),
+        (
+            dev_args(&dev, true, &["set", &draft, "--from", "/dev/zero"]),
+            None,
+            "/dev/zero",
+            "from",
+        ),
+        (
+            dev_args(&dev, true, &["set", &draft, "--from", s(&big)]),
+            None,
+            s(&big),
+            "from",
+        ),
+        (
+            dev_args(&dev, true, &["set", &draft, "--from", "-"]),
+            Some(zero),
+            "",
+            "from",
+        ),
+    ];
+    for (args, stdin, path, field) in &cases {
+        let out = run_bounded(&strs(args), *stdin, LIMIT);
+        assert_eq!(code(&out), 1, "{args:?}: {}", stderr(&out));
+        let e = json_one(&out);
+        assert_eq!(error_code(&e), "file_too_large", "{args:?}: {e}");
+        assert_eq!(e["error"]["field"], *field, "{args:?}: {e}");
+        assert!(
+            e["error"]["message"].as_str().unwrap().contains(path),
+            "names the path: {e}"
+        );
+    }
+    assert!(!out_path.exists());
+    // 1 MiB itself is read (and here is an empty change).
+    let saved = dev.ok(&["set", &draft, "--from", s(&just_fits)]);
+    assert_eq!(saved["saved"], true);
+}
+
+fn strs_owned(v: &[&str]) -> Vec<String> {
+    v.iter().map(|x| x.to_string()).collect()
+}
+
+#[test]
+fn id_check_reads_endless_or_overlong_input_in_bounded_memory_and_goes_on() {
+    // /dev/zero has no newline: reading stops, with a reason, and exit 1.
+    for json in [true, false] {
+        let args: &[&str] = if json {
+            &["--json", "id", "check"]
+        } else {
+            &["id", "check"]
+        };
+        let out = run_bounded(args, Some(Path::new("/dev/zero")), LIMIT);
+        assert_eq!(code(&out), 1, "{}", stderr(&out));
+        if json {
+            assert_eq!(error_code(&json_one(&out)), "input_too_large");
+        } else {
+            assert!(stderr(&out).contains("input_too_large"), "{}", stderr(&out));
+        }
+    }
+    // An over-long line is refused on its own row; the lines before and after are answered.
+    let dir = TempDir::new("long-lines");
+    let good = adult();
+    let input = dir.path("in.txt");
+    let long_digits = "1".repeat(100_000);
+    let just_257 = format!("{}{good}", " ".repeat(257 - good.len()));
+    let just_256 = format!("{}{good}", " ".repeat(256 - good.len()));
+    std::fs::write(
+        &input,
+        format!(
+            "{good}\n{long_digits}\n{just_257}\n{just_256}\n{}\n{good}",
+            "\0".repeat(300)
+        ),
+    )
+    .unwrap();
+    let out = run_bounded(&["--json", "id", "check", "--on", ON], Some(&input), LIMIT);
+    assert_eq!(code(&out), 1);
+    let lines = json_lines(&out);
+    let codes: Vec<&str> = lines
+        .iter()
+        .map(|l| l["error"]["code"].as_str().unwrap_or("valid"))
+        .collect();
+    assert_eq!(
+        codes,
+        [
+            "valid",
+            "line_too_long",
+            "line_too_long",
+            "valid",
+            "line_too_long",
+            "valid"
+        ],
+        "the last line has no newline and is still read"
+    );
+    assert!(
+        lines[1]["input"].as_str().unwrap().chars().count() <= 25,
+        "shortened: {}",
+        lines[1]
+    );
+    // A long run of newline-free input far past the line limit but under the stop still goes on.
+    let table = run_bounded(&["id", "check", "--on", ON], Some(&input), LIMIT);
+    let text = stdout(&table);
+    assert_eq!(text.lines().count(), 7, "header + 6 rows:\n{text}");
+    assert!(!text.contains(&long_digits[..300]), "never printed whole");
+}
+
+#[test]
+fn control_characters_never_reach_the_terminal() {
+    let esc = "\u{1b}[2J\u{1b}]0;owned\u{7}";
+    let bidi = "\u{202e}3321-21409910";
+    let out = run_stdin(
+        &["id", "check", "--on", ON],
+        &format!("{esc}\n{bidi}\n\u{9b}31m\n"),
+    );
+    assert_eq!(code(&out), 1);
+    let shown = stdout(&out) + &stderr(&out);
+    for bad in ['\u{1b}', '\u{7}', '\u{202e}', '\u{9b}'] {
+        assert!(
+            !shown.contains(bad),
+            "{bad:?} reached the terminal:\n{shown}"
+        );
+    }
+    assert!(
+        shown.contains("\\u{001b}") && shown.contains("\\u{202e}"),
+        "{shown}"
+    );
+    // Ids typed into the field device come back printable in every human line and error.
+    let dev = Device::new("printable");
+    let weird = format!("id{esc}");
+    for command in [
+        &["check", weird.as_str()][..],
+        &["delete", &weird],
+        &["withdraw", &weird],
+        &["set", &weird, "--name", "x"],
+    ] {
+        let out = run(&strs(&dev_args(&dev, false, command)));
+        let shown = stdout(&out) + &stderr(&out);
+        assert!(!shown.contains('\u{1b}'), "{command:?}: {shown:?}");
+    }
+    // A control character in a path, in an error.
+    let out = run(&[
+        "program",
+        "verify",
+        &format!("/nonexistent/{esc}"),
+        "--trust",
+        s(&dev.ex.public),
+    ]);
+    assert!(!stderr(&out).contains('\u{1b}'), "{:?}", stderr(&out));
+}
+
+#[test]
+fn error_texts_never_repeat_what_was_typed() {
+    let canary = "19900412-1233";
+    let dev = Device::new("no-echo");
+    let draft = dev.ok(&["new", "--program", "kalmar"])["draft_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let consent = |extra: &[&str]| -> Vec<String> {
+        let mut rest = vec![
+            "consent",
+            &draft,
+            "--witness",
+            "P-4711",
+            "--officer",
+            "P-1234",
+            "--unit",
+            "Kalmar",
+            "--told-no-effect",
+            "--told-withdrawal",
+        ];
+        rest.extend_from_slice(extra);
+        dev_args(&dev, true, &rest)
+    };
+    let cases: Vec<(Vec<String>, &str, &str)> = vec![
+        (
+            consent(&["--capacity", "adequate", "--method", canary]),
+            "invalid_method",
+            "method",
+        ),
+        (
+            consent(&["--capacity", "adequate", "--role", canary]),
+            "invalid_role",
+            "role",
+        ),
+        (
+            consent(&["--capacity", canary]),
+            "invalid_capacity",
+            "capacity",
+        ),
+        (
+            dev_args(&dev, true, &["new", "--program", canary]),
+            "unknown_program",
+            "program_id",
+        ),
+        (
+            dev_args(&dev, true, &["refuse", "--program", canary]),
+            "unknown_program",
+            "program_id",
+        ),
+        (
+            dev_args(&dev, true, &["check", canary]),
+            "not_found",
+            "draft_id",
+        ),
+        (
+            dev_args(&dev, true, &["set", canary, "--name", "x"]),
+            "not_found",
+            "draft_id",
+        ),
+        (
+            dev_args(&dev, true, &["withdraw", canary]),
+            "not_found",
+            "handover_id",
+        ),
+    ];
+    for (args, want_code, want_field) in &cases {
+        for lang in ["en", "sv"] {
+            let mut all = args.clone();
+            all.splice(0..0, ["--lang".to_string(), lang.to_string()]);
+            let out = run(&strs(&all));
+            assert_eq!(code(&out), 1, "{all:?}");
+            let e = json_one(&out);
+            assert_eq!(error_code(&e), *want_code, "{all:?}: {e}");
+            assert_eq!(e["error"]["field"], *want_field, "{all:?}: {e}");
+            assert!(!e.to_string().contains(canary), "echoed: {e}");
+            // And for people, on stderr.
+            all.retain(|a| a != "--json");
+            let out = run(&strs(&all));
+            assert!(!stderr(&out).contains(canary), "echoed: {}", stderr(&out));
+        }
+    }
+    // A trust key that is neither a file nor a key: the decoder's own words, which name the
+    // offending character and where it is, are left out.
+    for lang in ["en", "sv"] {
+        let out = run(&[
+            "--json",
+            "--lang",
+            lang,
+            "program",
+            "verify",
+            s(&dev.ex.bundle),
+            "--trust",
+            canary,
+        ]);
+        let e = json_one(&out);
+        assert_eq!(error_code(&e), "bundle_key", "{e}");
+        assert_eq!(e["error"]["field"], "trust");
+        let m = e["error"]["message"].as_str().unwrap();
+        assert!(
+            !m.contains(canary) && !m.contains("symbol") && !m.contains("offset"),
+            "{m}"
+        );
+    }
+    // Lookups name their field and not the query.
+    for (args, field) in [
+        (["--json", "geo", "municipality", canary], "municipality"),
+        (["--json", "geo", "postal", canary], "postal_code"),
+    ] {
+        let e = json_one(&run(&args));
+        assert_eq!(e["error"]["field"], field, "{e}");
+        assert!(!e.to_string().contains(canary), "{e}");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// the demo's temporary device never outlives it
+
+/// A `lotsa-demo-<uuid>` folder in `tmp` with a file inside, its owner file when given, and the
+/// given age.
+fn demo_folder(tmp: &Path, n: u32, owner: Option<u32>, age_secs: u64) -> PathBuf {
+    let dir = tmp.join(format!("lotsa-demo-0000{n:04}-1111-4222-8333-444455556666"));
+    std::fs::create_dir_all(dir.join("vault")).unwrap();
+    std::fs::write(dir.join("device.sqlite"), b"left behind").unwrap();
+    if let Some(pid) = owner {
+        std::fs::write(dir.join("owner.pid"), format!("{pid}\n")).unwrap();
+    }
+    let when = std::time::SystemTime::now() - std::time::Duration::from_secs(age_secs);
+    std::fs::File::open(&dir)
+        .unwrap()
+        .set_modified(when)
+        .expect("a folder's mtime can be set");
+    dir
+}
+
+#[test]
+fn the_demo_sweeps_devices_left_by_killed_runs() {
+    let tmp = TempDir::new("demo-sweep");
+    // A process that has ended: its pid names no process now.
+    let mut gone = Command::new("true").spawn().unwrap();
+    let gone_pid = gone.id();
+    gone.wait().unwrap();
+    let me = std::process::id();
+    let two_hours = 2 * 60 * 60;
+    let old_unowned = demo_folder(&tmp.0, 1, None, two_hours);
+    let dead_owner = demo_folder(&tmp.0, 2, Some(gone_pid), 0);
+    let live_old = demo_folder(&tmp.0, 3, Some(me), two_hours);
+    let fresh_unowned = demo_folder(&tmp.0, 4, None, 60);
+    let not_ours = tmp.path("lotsa-demo-notes");
+    std::fs::create_dir_all(&not_ours).unwrap();
+    std::fs::File::open(&not_ours)
+        .unwrap()
+        .set_modified(std::time::SystemTime::now() - std::time::Duration::from_secs(two_hours))
+        .unwrap();
+    let a_file = tmp.path("lotsa-demo-00000005-1111-4222-8333-444455556666");
+    std::fs::write(&a_file, b"a file, not a device").unwrap();
+
+    let out = lotsa()
+        .args(["--json", "demo"])
+        .env("TMPDIR", &tmp.0)
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(
+        !old_unowned.exists(),
+        "an old folder without owner is swept"
+    );
+    assert!(
+        !dead_owner.exists(),
+        "a folder whose owner is gone is swept"
+    );
+    assert!(
+        live_old.exists(),
+        "a running demo's folder stays, however old"
+    );
+    assert!(
+        fresh_unowned.exists(),
+        "a young folder without owner may be starting: it stays"
+    );
+    assert!(
+        not_ours.exists() && a_file.exists(),
+        "only demo device folders are touched"
+    );
+    // And the run itself left nothing new.
+    let left: BTreeSet<String> = std::fs::read_dir(&tmp.0)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(left.len(), 4, "{left:?}");
+}
+
+/// Starts a human-output demo whose stdout is a one-page pipe nobody reads, so it blocks after
+/// its first lines with its device folder made; returns the child, the pipe's reader and the
+/// folder.
+#[cfg(target_os = "linux")]
+fn blocked_demo(tmp: &Path) -> (std::process::Child, std::io::PipeReader, PathBuf) {
+    use std::os::fd::AsRawFd;
+    let (reader, writer) = std::io::pipe().unwrap();
+    // SAFETY: F_SETPIPE_SZ on a pipe this test owns; the kernel rounds up to one page.
+    let size = unsafe { libc::fcntl(writer.as_raw_fd(), libc::F_SETPIPE_SZ, 4096) };
+    assert!(size > 0 && size < 10_000, "the pipe is one page ({size})");
+    let child = lotsa()
+        .arg("demo")
+        .env("TMPDIR", tmp)
+        .stdout(Stdio::from(writer))
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // The demo's output is longer than a page: it stops, with its device made.
+    let started = Instant::now();
+    let dir = loop {
+        let found = std::fs::read_dir(tmp)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|p| p.join("device.sqlite").exists());
+        if let Some(dir) = found {
+            break dir;
+        }
+        assert!(started.elapsed() < LIMIT, "the demo made no device");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    (child, reader, dir)
+}
+
+#[test]
+#[cfg(target_os = "linux")]
+fn the_demo_removes_its_device_when_it_is_interrupted_or_terminated() {
+    for signal in [libc::SIGTERM, libc::SIGINT, libc::SIGHUP] {
+        let tmp = TempDir::new("demo-signal");
+        let (mut child, reader, dir) = blocked_demo(&tmp.0);
+        assert!(dir.exists());
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the demo is blocked on its output"
+        );
+        // SAFETY: signals a child this test started and has not reaped.
+        assert_eq!(unsafe { libc::kill(child.id() as libc::pid_t, signal) }, 0);
+        let started = Instant::now();
+        let status = loop {
+            if let Some(s) = child.try_wait().unwrap() {
+                break s;
+            }
+            assert!(
+                started.elapsed() < LIMIT,
+                "signal {signal} did not end the demo"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        };
+        drop(reader);
+        assert_eq!(status.code(), Some(130), "signal {signal}: {status:?}");
+        assert!(!dir.exists(), "signal {signal}: the device is removed");
+        assert_eq!(std::fs::read_dir(&tmp.0).unwrap().count(), 0);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// an id that names nothing now: what became of it
+
+#[test]
+fn a_draft_that_is_gone_names_its_field_and_the_core_says_what_became_of_it() {
+    let dev = Device::new("gone-text");
+    let message = |id: &str| -> (String, Value) {
+        let out = dev.run(&["check", id]);
+        assert_eq!(code(&out), 1);
+        let e = json_one(&out);
+        (
+            e["error"]["message"].as_str().unwrap().to_string(),
+            e["error"]["field"].clone(),
+        )
+    };
+    let draft = ready_draft(&dev);
+    dev.ok(&["finalize", &draft]);
+    let deleted = dev.ok(&["new", "--program", "kalmar"])["draft_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    dev.ok(&["delete", &deleted]);
+    let texts: BTreeSet<String> = [
+        draft.as_str(),
+        &deleted,
+        "00000000-0000-4000-8000-000000000000",
+    ]
+    .into_iter()
+    .map(|id| {
+        let (m, field) = message(id);
+        assert_eq!(field, "draft_id");
+        assert!(!m.contains(id), "the id is not repeated: {m}");
+        m
+    })
+    .collect();
+    assert_eq!(
+        texts.len(),
+        3,
+        "finalized, erased and never there read differently: {texts:?}"
+    );
+}
+
+#[test]
+fn a_draft_that_is_gone_says_whether_it_was_finalized_erased_or_never_there() {
+    let dev = Device::new("gone");
+    let refuse = |out: Output| -> Value {
+        assert_eq!(code(&out), 1, "{}", stdout(&out));
+        json_one(&out)
+    };
+    // Never there.
+    let never = "00000000-0000-4000-8000-000000000000";
+    for args in [
+        &["check", never][..],
+        &["set", never, "--name", "x"],
+        &["delete", never],
+    ] {
+        let e = refuse(dev.run(args));
+        assert_eq!(error_code(&e), "not_found", "{args:?}: {e}");
+        assert_eq!(e["error"]["field"], "draft_id");
+    }
+    let e = refuse(dev.run(&["withdraw", never]));
+    assert_eq!(
+        (error_code(&e), &e["error"]["field"]),
+        ("not_found", &Value::from("handover_id"))
+    );
+    // Finalized: a sealed referral now, under the same id.
+    let draft = ready_draft(&dev);
+    dev.ok(&["finalize", &draft]);
+    let mut messages = BTreeSet::new();
+    for args in [
+        &["check", &draft][..],
+        &["set", &draft, "--name", "x"],
+        &["finalize", &draft],
+    ] {
+        let e = refuse(dev.run(args));
+        // The code stays `not_found`; the text says what became of the draft.
+        assert_eq!(error_code(&e), "not_found", "{args:?}: {e}");
+        assert!(
+            e["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("finalized"),
+            "{e}"
+        );
+        assert_eq!(e["error"]["field"], "draft_id");
+        messages.insert(e["error"]["message"].as_str().unwrap().to_string());
+    }
+    // Erased: deleted, refused or closed.
+    for end in ["delete", "refuse", "close"] {
+        let d = dev.ok(&["new", "--program", "kalmar"])["draft_id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        match end {
+            "refuse" => dev.ok(&["refuse", "--draft", &d]),
+            "close" => {
+                dev.ok(&[
+                    "set",
+                    &d,
+                    "--id",
+                    &adult(),
+                    "--municipality",
+                    "Kiruna",
+                    "--provenance",
+                    "register",
+                ]);
+                dev.ok(&["close", &d])
+            }
+            _ => dev.ok(&["delete", &d]),
+        };
+        let e = refuse(dev.run(&["check", &d]));
+        assert_eq!(error_code(&e), "not_found", "{end}: {e}");
+        assert!(
+            e["error"]["message"].as_str().unwrap().contains("erased"),
+            "{e}"
+        );
+        assert_eq!(e["error"]["field"], "draft_id");
+        messages.insert(e["error"]["message"].as_str().unwrap().to_string());
+    }
+    assert_eq!(
+        messages.len(),
+        2,
+        "one text for finalized, one for erased: {messages:?}"
+    );
+    // People read the same on stderr, in Swedish too; never the id.
+    let out = run(&strs(&dev_args(&dev, false, &["check", &draft])));
+    assert!(
+        stderr(&out).contains("not_found [draft_id]"),
+        "{}",
+        stderr(&out)
+    );
+    let mut sv = dev_args(&dev, false, &["check", &draft]);
+    sv.splice(0..0, ["--lang".to_string(), "sv".to_string()]);
+    let err = stderr(&run(&strs(&sv)));
+    assert!(
+        err.contains("not_found") && err.contains("Utkastet"),
+        "{err}"
+    );
+    assert!(!err.contains(&draft), "{err}");
 }

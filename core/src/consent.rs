@@ -205,7 +205,7 @@ pub enum ConsentError {
     #[error("unsupported language: choose sv or en")]
     UnsupportedLanguage,
     /// One of the two mandatory disclosures was not confirmed.
-    #[error("the person must be told {what} before consenting")]
+    #[error("the person must be told {} before consenting", disclosure_text(what))]
     DisclosureMissing {
         /// Which disclosure: `no_effect_on_police_matter` or `can_withdraw`.
         what: &'static str,
@@ -217,7 +217,10 @@ pub enum ConsentError {
         capacity: &'static str,
     },
     /// The record lets through data the program never receives, or misses data it requires.
-    #[error("the consent's data items do not fit the program: {item} {problem}")]
+    #[error(
+        "the consent's data items do not fit the program: {} {problem}",
+        item_label_en(item)
+    )]
     DataItems {
         /// The field.
         item: &'static str,
@@ -315,6 +318,25 @@ enum ScriptRule {
     Current,
     /// Any the bundle has not revoked (finalize, after a bundle update).
     NotRevoked,
+}
+
+/// The English words of a disclosure code.
+fn disclosure_text(what: &str) -> &'static str {
+    match what {
+        "no_effect_on_police_matter" => "that refusing has no effect on the police matter",
+        _ => "that consent can be withdrawn at any time, and how",
+    }
+}
+
+/// A data item as an English sentence names it.
+fn item_label_en(item: &str) -> &str {
+    match item {
+        "best_time" => "the best time to call",
+        "birth_date" => "the date of birth",
+        "kommunkod" => "the municipality",
+        "personnummer" => "the personnummer",
+        other => other,
+    }
 }
 
 /// A record field as a person names it.

@@ -355,14 +355,19 @@ impl Reasoned for IdError {
                 "The number contains characters that are not allowed – use only digits, with a hyphen, space or plus sign before the last four.",
             ),
             IdError::WrongLength { digits } => {
+                let (sv_n, en_n) = if *digits == 1 {
+                    ("1 siffra".to_string(), "1 digit".to_string())
+                } else {
+                    (format!("{digits} siffror"), format!("{digits} digits"))
+                };
                 return match lang {
                     Lang::Sv => format!(
-                        "Numret har {digits} siffror men ska ha 10 (ÅÅMMDD-NNNN) eller 12 (ÅÅÅÅMMDD-NNNN) – kontrollera att ingen siffra saknas eller skrivits två gånger."
+                        "Numret har {sv_n} men ska ha 10 (ÅÅMMDD-NNNN) eller 12 (ÅÅÅÅMMDD-NNNN) – kontrollera att ingen siffra saknas eller skrivits två gånger."
                     ),
                     Lang::En => format!(
-                        "The number has {digits} digits but must have 10 (YYMMDD-NNNN) or 12 (YYYYMMDD-NNNN) – check that no digit is missing or typed twice."
+                        "The number has {en_n} but must have 10 (YYMMDD-NNNN) or 12 (YYYYMMDD-NNNN) – check that no digit is missing or typed twice."
                     ),
-                }
+                };
             }
             IdError::InvalidSeparator => (
                 "Skiljetecknet är fel – skriv ett bindestreck (-) eller mellanslag före de fyra sista siffrorna och inget mellan de andra, eller plustecken (+) om personen fyller 100 i år eller är äldre; 12-siffriga nummer har aldrig plustecken.",

@@ -487,23 +487,22 @@ impl Reasoned for ReferralError {
     }
 }
 
+/// A field as a person names it, in each language (never the raw field name in a sentence).
 fn field_label(field: &str, lang: Lang) -> &str {
-    if lang == Lang::En {
-        return field;
-    }
-    match field {
-        "name" => "Namn",
-        "phone" => "Telefon",
-        "language" => "Språk",
-        "best_time" => "Bästa tid att ringa",
-        "note" => "Anteckning",
-        "identity_number" => "Personnummer",
-        "birth_date" => "Födelsedatum",
-        "municipality" => "Kommun",
-        "postal_code" => "Postnummer",
-        "program_id" => "Program",
-        other => other,
-    }
+    let (sv, en) = match field {
+        "name" => ("Namn", "Name"),
+        "phone" => ("Telefon", "Phone"),
+        "language" => ("Språk", "Language"),
+        "best_time" => ("Bästa tid att ringa", "Best time to call"),
+        "note" => ("Anteckning", "Note"),
+        "identity_number" => ("Personnummer", "Personal identity number"),
+        "birth_date" => ("Födelsedatum", "Date of birth"),
+        "municipality" => ("Kommun", "Municipality"),
+        "postal_code" => ("Postnummer", "Postal code"),
+        "program_id" => ("Program", "Program"),
+        other => (other, other),
+    };
+    lang.pick(sv, en)
 }
 
 fn field_error(field: &'static str, problem: Problem) -> ReferralError {
@@ -1132,11 +1131,17 @@ mod tests {
             e.message(Lang::Sv),
             "Telefon: Telefonnumret har för få siffror."
         );
+        // A person reads the field's name, not its code (the code is in `field()`).
         assert_eq!(
             e.message(Lang::En),
-            "phone: the phone number has too few digits"
+            "Phone: the phone number has too few digits"
         );
         assert_eq!(e.to_string(), "phone: the phone number has too few digits");
+        let e = field_error("birth_date", Problem::Missing);
+        assert_eq!(
+            e.message(Lang::En),
+            "Date of birth: is required by the program"
+        );
     }
 }
 

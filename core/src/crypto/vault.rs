@@ -145,6 +145,7 @@ impl DevFileVault {
             fs::create_dir_all(dir).map_err(|e| io_failed("creating the vault directory", e))?;
             restrict_dir(dir)?;
         }
+        refuse_shared_dir(dir)?;
         let vault = DevFileVault {
             dir: dir.to_path_buf(),
             lock: Mutex::new(()),
@@ -330,6 +331,30 @@ fn restrict_dir(_dir: &Path) -> Result<(), VaultError> {
 }
 
 /// Makes a creation or removal in `dir` durable.
+/// A vault folder that others may write to could have its key files swapped or planted: refused.
+#[cfg(unix)]
+fn refuse_shared_dir(dir: &Path) -> Result<(), VaultError> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let mode = fs::metadata(dir)
+        .map_err(|e| io_failed("reading the vault directory", e))?
+        .permissions()
+        .mode();
+    if mode & 0o022 != 0 {
+        return Err(VaultError::Failed {
+            reason: format!(
+                "the vault directory can be written by other users (mode {:o}); make it 0700",
+                mode & 0o777
+            ),
+        });
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn refuse_shared_dir(_dir: &Path) -> Result<(), VaultError> {
+    Ok(())
+}
+
 #[cfg(unix)]
 fn sync_dir(dir: &Path) -> Result<(), VaultError> {
     fs::File::open(dir)
@@ -633,5 +658,21 @@ mod tests {
         let err = vault.unwrap("a", &w).unwrap_err();
         assert!(matches!(err, VaultError::KeyGone { .. }));
         assert!(!err.is_temporary());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_vault_folder_others_can_write_is_refused() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = std::env::temp_dir().join(format!("lotsa-vault-shared-{}", uuid::Uuid::new_v4()));
+        fs::create_dir_all(&dir).unwrap();
+        for mode in [0o777, 0o770, 0o722] {
+            fs::set_permissions(&dir, fs::Permissions::from_mode(mode)).unwrap();
+            let err = DevFileVault::open_with_warning(&dir, |_| {}).unwrap_err();
+            assert!(err.to_string().contains("other users"), "{mode:o}: {err}");
+        }
+        fs::set_permissions(&dir, fs::Permissions::from_mode(0o700)).unwrap();
+        assert!(DevFileVault::open_with_warning(&dir, |_| {}).is_ok());
+        let _ = fs::remove_dir_all(&dir);
     }
 }

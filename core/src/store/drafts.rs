@@ -82,7 +82,8 @@ impl Store {
             to_stockholm(self.clock.now()),
         );
         let key = DataKey::generate()?;
-        let wrapped = self.root(super::CURRENT_EPOCH)?.wrap_data_key(&key, &id)?;
+        let (epoch, root) = self.current_root()?;
+        let wrapped = root.wrap_data_key(&key, &id)?;
         let body = seal_field(&key, &draft_aad("body", &id), &to_json(&draft))?;
         // Rounded up to the minute: a clear column keeps only coarse times.
         let exact = self.now() + i64::from(program.draft_lifetime_hours) * 3600;
@@ -91,7 +92,7 @@ impl Store {
             c.execute(
                 "INSERT INTO drafts (id, program_id, created_day, expires_at, key_epoch, wrapped_key, body)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                params![id, program.id, c.day, expires_at, super::CURRENT_EPOCH, wrapped, body],
+                params![id, program.id, c.day, expires_at, epoch, wrapped, body],
             )?;
             c.audit(Event::DraftCreated, Some(&id), Some(&program.id))?;
             c.count(&program.id, &Counter::Offers)
@@ -128,32 +129,58 @@ impl Store {
         id: &str,
         change: DraftUpdate,
     ) -> Result<DraftSaved, StoreError> {
-        let (row, key) = self.draft_row(id)?;
-        let mut draft = self.open_body(id, &key, &row)?;
+        // The key is unwrapped first (the vault may be slow or locked); then the draft is read,
+        // changed and written back inside one write transaction, so two concurrent updates never
+        // lose a field and a change of identity never skips the consent rule.
+        let (_, key) = self.draft_row(id)?;
         let today = self.clock.today();
-        let before = person_key(&draft, today);
-        draft.apply(change);
-        // A consent belongs to the person who gave it: a different number or date of birth may be
-        // a different person, so the consent must be given again. The same number typed in
-        // another form (`900412-1233` for `19900412-1233`) is the same person.
-        let consent_cleared = row.consent.is_some() && before != person_key(&draft, today);
-        let sealed = seal_field(&key, &draft_aad("body", id), &to_json(&draft))?;
-        self.write(|c| {
+        let aad = draft_aad("body", id);
+        let saved = self.write(|c| {
+            let current: Option<(Vec<u8>, bool, String)> = c
+                .query_row(
+                    "SELECT body, consent IS NOT NULL AS consented, program_id FROM drafts
+                     WHERE id = ?1 AND damaged IS NULL",
+                    [id],
+                    |r| Ok((r.get("body")?, r.get("consented")?, r.get("program_id")?)),
+                )
+                .optional()?;
+            let Some((body, consented, program_id)) = current else {
+                return Err(super::not_found_in(c, "draft", id));
+            };
+            let damaged = || StoreError::Damaged {
+                what: "body",
+                id: id.to_string(),
+            };
+            let plain = open_field(&key, &aad, &body).map_err(|_| damaged())?;
+            let mut draft: Draft = serde_json::from_slice(&plain).map_err(|_| damaged())?;
+            if draft.program_id != program_id {
+                return Err(damaged());
+            }
+            let before = person_key(&draft, today);
+            draft.apply(change);
+            // A consent belongs to the person who gave it: a different number or date of birth
+            // may be a different person, so the consent must be given again. The same number
+            // typed in another form (`900412-1233` for `19900412-1233`) is the same person.
+            let consent_cleared = consented && before != person_key(&draft, today);
+            let sealed = seal_field(&key, &aad, &to_json(&draft))?;
             c.execute(
                 "UPDATE drafts SET body = ?1 WHERE id = ?2",
                 params![sealed, id],
             )?;
-            c.audit(Event::DraftUpdated, Some(id), Some(&row.program_id))?;
+            c.audit(Event::DraftUpdated, Some(id), Some(&program_id))?;
             if consent_cleared {
                 c.execute("UPDATE drafts SET consent = NULL WHERE id = ?1", [id])?;
-                c.audit(Event::ConsentCleared, Some(id), Some(&row.program_id))?;
+                c.audit(Event::ConsentCleared, Some(id), Some(&program_id))?;
             }
-            Ok(())
-        })?;
-        Ok(DraftSaved {
-            problems: draft.problems(today),
-            consent_cleared,
-        })
+            Ok(DraftSaved {
+                problems: draft.problems(today),
+                consent_cleared,
+            })
+        });
+        match saved {
+            Err(StoreError::Damaged { what, .. }) => Err(self.flag_damaged(id, what)),
+            other => other,
+        }
     }
 
     /// Where a draft stands (see [`DraftCheck`]), on today's Stockholm date. A mistyped number
@@ -291,12 +318,9 @@ impl Store {
         event: Event,
         counters: &[Counter],
     ) -> Result<String, StoreError> {
-        self.write(|c| {
+        self.write_erasing(|c| {
             let Some(program_id) = program_of(c, id)? else {
-                return Err(StoreError::NotFound {
-                    what: "draft",
-                    id: id.to_string(),
-                });
+                return Err(super::not_found_in(c, "draft", id));
             };
             c.execute("DELETE FROM drafts WHERE id = ?1", [id])?;
             c.erases();
@@ -310,7 +334,7 @@ impl Store {
 
     /// Erases every draft past its program's draft lifetime; returns how many. Runs at open.
     pub fn purge_expired(&mut self) -> Result<usize, StoreError> {
-        self.write(|c| {
+        self.write_erasing(|c| {
             let expired: Vec<(String, String)> = {
                 let mut stmt =
                     c.prepare("SELECT id, program_id FROM drafts WHERE expires_at <= ?1")?;
@@ -358,16 +382,12 @@ impl Store {
                 },
             )
             .optional()?;
-        let not_found = || StoreError::NotFound {
-            what: "draft",
-            id: id.to_string(),
-        };
         let Some(row) = row else {
-            return Err(not_found());
+            return Err(self.not_found("draft", id));
         };
         if row.expires_at <= self.now() {
             self.erase_draft(id, Event::DraftExpired, &[])?;
-            return Err(not_found());
+            return Err(self.not_found("draft", id));
         }
         if row.damaged.is_some() {
             return Err(StoreError::Damaged {
@@ -375,9 +395,20 @@ impl Store {
                 id: id.to_string(),
             });
         }
-        let unwrapped = self
-            .root(row.key_epoch)?
-            .unwrap_data_key(id, &row.wrapped_key);
+        let root = match self.root(row.key_epoch) {
+            Err(StoreError::Crypto(crate::crypto::CryptoError::Vault(
+                crate::crypto::vault::VaultError::KeyGone { .. },
+            ))) => {
+                // The platform lost the key for good: give the epoch up; this draft is lost.
+                self.lose_epoch(row.key_epoch)?;
+                return Err(StoreError::Damaged {
+                    what: "draft",
+                    id: id.to_string(),
+                });
+            }
+            other => other?,
+        };
+        let unwrapped = root.unwrap_data_key(id, &row.wrapped_key);
         match unwrapped {
             Ok(key) => Ok((row, key)),
             Err(crate::crypto::CryptoError::Vault(v)) => Err(StoreError::Crypto(v.into())),
@@ -385,9 +416,15 @@ impl Store {
         }
     }
 
+    /// The sealed draft. Its program is the sealed one: a clear `program_id` column that says
+    /// otherwise was changed behind the store's back, and the draft is flagged.
     fn open_body(&mut self, id: &str, key: &DataKey, row: &Row) -> Result<Draft, StoreError> {
         let body = self.open_or_flag(id, "body", key, &row.body)?;
-        self.parse_or_flag(id, "body", &body)
+        let draft: Draft = self.parse_or_flag(id, "body", &body)?;
+        if draft.program_id != row.program_id {
+            return Err(self.flag_damaged(id, "program_id"));
+        }
+        Ok(draft)
     }
 
     fn open_or_flag(

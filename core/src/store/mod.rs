@@ -25,6 +25,7 @@
 pub mod audit;
 mod bundles;
 mod drafts;
+mod files;
 mod outbox;
 pub mod schema;
 mod stats;
@@ -45,7 +46,7 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 
-use crate::crypto::vault::KeyVault;
+use crate::crypto::vault::{KeyVault, VaultError};
 
 /// Why a store operation failed. Nothing in it is personal: ids are random UUIDs.
 #[derive(Debug, thiserror::Error)]
@@ -56,9 +57,14 @@ pub enum StoreError {
         /// SQLite's words.
         reason: String,
     },
-    /// The phone's storage is full: nothing was written; free space and retry.
-    #[error("the phone's storage is full: free some space and try again")]
-    DiskFull,
+    /// The phone's storage is full: nothing was written (erasing and withdrawing still work);
+    /// free space and retry.
+    #[error("the phone's storage is full: nothing was saved; free some space (delete photos or apps) and try again. Withdrawing and deleting still work")]
+    StorageFull,
+    /// The file is an SQLite database of something else (its `application_id` is not Lotsa's):
+    /// it is never adopted as a store.
+    #[error("that file is not a Lotsa device store; choose another path")]
+    NotAStore,
     /// The database was written by a newer version of the app.
     #[error(
         "the database has schema version {found}; this app reads up to {supported}: update the app"
@@ -72,13 +78,16 @@ pub enum StoreError {
     /// The key vault or the encryption failed (a locked device is temporary: retry).
     #[error("encryption: {0}")]
     Crypto(#[from] CryptoError),
-    /// No draft or outbox item has this id (it may have expired, been finalized or withdrawn).
-    #[error("no {what} with id {id}")]
+    /// No draft or outbox item has this id; `gone` says what became of it, as far as the audit
+    /// log knows (finalized, expired, erased, or never there).
+    #[error("{}", gone.text(what, Lang::En))]
     NotFound {
         /// `draft` or `handover`.
         what: &'static str,
         /// The id asked for.
         id: String,
+        /// What became of it.
+        gone: Gone,
     },
     /// A blob or key failed to open: the item is flagged `damaged` and kept for inspection.
     #[error("the {what} of {id} is damaged (it does not open); it has been flagged and kept")]
@@ -146,6 +155,91 @@ pub enum StoreError {
     },
 }
 
+/// What became of an id that names no draft or outbox item now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Gone {
+    /// The store has never seen it.
+    Never,
+    /// The draft was finalized: it is a sealed handover now (under the same id).
+    Finalized,
+    /// The draft outlived its program's draft lifetime and was erased.
+    Expired,
+    /// The draft was deleted, refused, closed or withdrawn.
+    Erased,
+}
+
+impl Gone {
+    /// What the audit log says became of `id`.
+    fn of(conn: &Connection, id: &str) -> Result<Gone, StoreError> {
+        let kind: Option<String> = conn
+            .query_row(
+                "SELECT kind FROM audit WHERE subject = ?1 ORDER BY seq DESC LIMIT 1",
+                [id],
+                |r| r.get("kind"),
+            )
+            .optional()?;
+        Ok(match kind.as_deref() {
+            None => Gone::Never,
+            Some("finalized") => Gone::Finalized,
+            Some("draft_expired") => Gone::Expired,
+            Some(_) => Gone::Erased,
+        })
+    }
+
+    fn text(self, what: &str, lang: Lang) -> String {
+        let handover = what == "handover";
+        let (sv, en) = match (self, handover) {
+            (Gone::Never, false) => (
+                "Det finns inget utkast med det id:t.",
+                "there is no draft with that id",
+            ),
+            (Gone::Never, true) => (
+                "Det finns ingen remiss med det id:t.",
+                "there is no referral with that id",
+            ),
+            (Gone::Finalized, _) => (
+                "Utkastet är redan slutfört: det är en förseglad remiss nu.",
+                "the draft is already finalized: it is a sealed referral now",
+            ),
+            (Gone::Expired, _) => (
+                "Utkastet har gått ut och raderats (programmets tid för utkast passerade).",
+                "the draft has expired and was erased (the program's draft lifetime passed)",
+            ),
+            (Gone::Erased, _) => (
+                "Utkastet är raderat (borttaget, avböjt, stängt eller återkallat).",
+                "the draft was erased (deleted, refused, closed or withdrawn)",
+            ),
+        };
+        lang.pick(sv, en).to_string()
+    }
+}
+
+impl Store {
+    /// The error for an id that names nothing of `what` now, saying what became of it.
+    pub(crate) fn not_found(&self, what: &'static str, id: &str) -> StoreError {
+        match Gone::of(&self.conn, id) {
+            Ok(gone) => StoreError::NotFound {
+                what,
+                id: id.to_string(),
+                gone,
+            },
+            Err(e) => e,
+        }
+    }
+}
+
+/// [`Store::not_found`] inside a change.
+pub(crate) fn not_found_in(conn: &Connection, what: &'static str, id: &str) -> StoreError {
+    match Gone::of(conn, id) {
+        Ok(gone) => StoreError::NotFound {
+            what,
+            id: id.to_string(),
+            gone,
+        },
+        Err(e) => e,
+    }
+}
+
 impl StoreError {
     /// The input the error is about, in the one vocabulary of field names every front end
     /// reports (`phone`, `identity_number`, `municipality`, `told_can_withdraw`, `draft_id`,
@@ -170,7 +264,7 @@ impl StoreError {
 impl From<rusqlite::Error> for StoreError {
     fn from(e: rusqlite::Error) -> StoreError {
         if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull) {
-            return StoreError::DiskFull;
+            return StoreError::StorageFull;
         }
         StoreError::Storage {
             reason: e.to_string(),
@@ -182,9 +276,11 @@ impl Reasoned for StoreError {
     fn code(&self) -> &'static str {
         match self {
             StoreError::Storage { .. } => "storage",
-            StoreError::DiskFull => "disk_full",
+            StoreError::StorageFull => "storage_full",
+            StoreError::NotAStore => "not_a_store",
             StoreError::SchemaTooNew { .. } => "schema_too_new",
             StoreError::Crypto(CryptoError::Vault(v)) if v.is_temporary() => "vault_unavailable",
+            StoreError::Crypto(CryptoError::Vault(VaultError::KeyGone { .. })) => "vault_key_gone",
             StoreError::Crypto(CryptoError::Vault(_)) => "vault_failed",
             StoreError::Crypto(_) => "crypto",
             StoreError::NotFound { .. } => "not_found",
@@ -215,8 +311,11 @@ impl Reasoned for StoreError {
             StoreError::Storage { .. } => {
                 "Lagringen i telefonen misslyckades.".to_string()
             }
-            StoreError::DiskFull => {
-                "Telefonens minne är fullt: frigör utrymme och försök igen.".into()
+            StoreError::StorageFull => {
+                "Telefonens minne är fullt: inget sparades; frigör utrymme (ta bort bilder eller appar) och försök igen. Återkalla och radera fungerar ändå.".into()
+            }
+            StoreError::NotAStore => {
+                "Filen är ingen Lotsa-databas; välj en annan sökväg.".into()
             }
             StoreError::SchemaTooNew { .. } => {
                 "Databasen är skapad av en nyare version av appen: uppdatera appen.".into()
@@ -228,9 +327,7 @@ impl Reasoned for StoreError {
                 "Telefonens nyckellager misslyckades.".into()
             }
             StoreError::Crypto(_) => "Krypteringen misslyckades.".into(),
-            StoreError::NotFound { .. } => {
-                "Uppgiften finns inte (den kan ha gått ut, skickats eller återkallats).".into()
-            }
+            StoreError::NotFound { what, gone, .. } => gone.text(what, Lang::Sv),
             StoreError::Damaged { .. } => {
                 "Uppgiften är skadad och går inte att öppna; den har flaggats och sparats.".into()
             }
@@ -247,10 +344,6 @@ impl Reasoned for StoreError {
     }
 }
 
-/// The epoch new drafts are created in. (Starting a new epoch after a lost vault key is a later
-/// feature; reading works for any epoch.)
-const CURRENT_EPOCH: u32 = 1;
-
 /// The device store.
 pub struct Store {
     conn: Connection,
@@ -258,6 +351,7 @@ pub struct Store {
     clock: Arc<dyn Clock>,
     roots: HashMap<u32, RootKey>,
     erasure_pending: bool,
+    reserve: files::Reserve,
 }
 
 impl std::fmt::Debug for Store {
@@ -274,15 +368,24 @@ impl Store {
         vault: Arc<dyn KeyVault>,
         clock: Arc<dyn Clock>,
     ) -> Result<Store, StoreError> {
+        files::create_private(path)?;
         let mut conn = Connection::open(path)?;
-        schema::configure(&conn)?;
-        schema::migrate(&mut conn)?;
+        // Several processes may open a brand-new file at once: switching it to WAL can report
+        // "busy" without waiting, so the set-up is retried for as long as a busy write would wait.
+        schema::retry_busy(|| {
+            schema::configure(&conn)?;
+            schema::claim(&conn)
+        })?;
+        schema::retry_busy(|| schema::migrate(&mut conn))?;
+        let reserve = files::Reserve::beside(path);
+        reserve.make();
         let mut store = Store {
             conn,
             vault,
             clock,
             roots: HashMap::new(),
             erasure_pending: false,
+            reserve,
         };
         store.purge_expired()?;
         // A crash between an erasing commit and its checkpoint leaves old pages in the WAL file.
@@ -332,6 +435,26 @@ impl Store {
     /// erased personal data, checkpoints the WAL (see [`Store::checkpoint`]). An error from the
     /// change rolls everything back.
     pub(crate) fn write<T>(
+        &mut self,
+        change: impl FnOnce(&mut Change<'_>) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        self.write_inner(change)
+    }
+
+    /// The write path for a change that erases or withdraws: on a full disk it must still go
+    /// through (a withdrawn consent must not stay deliverable), so the space reserve beside the
+    /// database is released just before it and made again after.
+    pub(crate) fn write_erasing<T>(
+        &mut self,
+        change: impl FnOnce(&mut Change<'_>) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        self.reserve.release();
+        let result = self.write_inner(change);
+        self.reserve.make();
+        result
+    }
+
+    fn write_inner<T>(
         &mut self,
         change: impl FnOnce(&mut Change<'_>) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
@@ -386,8 +509,38 @@ impl Store {
             .to_string()
     }
 
-    /// The root key of an epoch: unwrapped from the vault once per open; for the current epoch,
-    /// created on first use.
+    /// The epoch new drafts are created in: the newest whose root key the vault has not reported
+    /// gone (kept in the store, `root_keys`), or the next one when there is none yet.
+    fn current_epoch(&self) -> Result<u32, StoreError> {
+        let (newest_live, newest): (Option<u32>, Option<u32>) = self.conn.query_row(
+            "SELECT max(CASE WHEN lost_day IS NULL THEN epoch END) AS live, max(epoch) AS any
+             FROM root_keys",
+            [],
+            |r| Ok((r.get("live")?, r.get("any")?)),
+        )?;
+        Ok(newest_live.unwrap_or_else(|| newest.map_or(1, |n| n + 1)))
+    }
+
+    /// The root key new drafts are wrapped under. When the vault reports the current epoch's key
+    /// gone, that epoch is given up (see [`Store::lose_epoch`]) and a new one is started, so new
+    /// drafts work while the sealed outbox, which needs no device key, keeps sending.
+    fn current_root(&mut self) -> Result<(u32, &RootKey), StoreError> {
+        let mut epoch = self.current_epoch()?;
+        match self.root(epoch) {
+            Err(StoreError::Crypto(CryptoError::Vault(VaultError::KeyGone { .. }))) => {
+                self.lose_epoch(epoch)?;
+                epoch = self.current_epoch()?;
+            }
+            Err(e) => return Err(e),
+            Ok(_) => {}
+        }
+        let key = self.root(epoch)?;
+        Ok((epoch, key))
+    }
+
+    /// The root key of an epoch: unwrapped from the vault once per open; for an epoch with no
+    /// key yet (the current one), created, wrapped and stored on first use. Two processes doing
+    /// this at once both end up with the one that was stored first.
     fn root(&mut self, epoch: u32) -> Result<&RootKey, StoreError> {
         if !self.roots.contains_key(&epoch) {
             let wrapped: Option<Vec<u8>> = self
@@ -400,28 +553,113 @@ impl Store {
                 .optional()?;
             let key = match wrapped {
                 Some(w) => RootKey::unwrap_with(self.vault.as_ref(), epoch, &w)?,
-                None if epoch == CURRENT_EPOCH => {
-                    let key = RootKey::generate(epoch)?;
-                    let w = key.wrap_with(self.vault.as_ref())?;
-                    self.write(|c| {
-                        c.execute(
-                            "INSERT INTO root_keys (epoch, wrapped, created_day) VALUES (?1, ?2, ?3)",
-                            params![epoch, w, c.day],
-                        )?;
-                        Ok(())
-                    })?;
-                    key
-                }
                 None => {
-                    return Err(StoreError::Crypto(CryptoError::Malformed {
-                        what: "root key",
-                        reason: format!("no root key for epoch {epoch}"),
-                    }))
+                    let key = RootKey::generate(epoch)?;
+                    let ours = key.wrap_with(self.vault.as_ref())?;
+                    let stored: Vec<u8> = self.write(|c| {
+                        c.execute(
+                            "INSERT INTO root_keys (epoch, wrapped, created_day) VALUES (?1, ?2, ?3)
+                             ON CONFLICT (epoch) DO NOTHING",
+                            params![epoch, ours, c.day],
+                        )?;
+                        Ok(c.query_row(
+                            "SELECT wrapped FROM root_keys WHERE epoch = ?1",
+                            [epoch],
+                            |r| r.get("wrapped"),
+                        )?)
+                    })?;
+                    if stored == ours {
+                        key
+                    } else {
+                        // Another process stored its key first: use that one.
+                        RootKey::unwrap_with(self.vault.as_ref(), epoch, &stored)?
+                    }
                 }
             };
             self.roots.insert(epoch, key);
         }
         Ok(&self.roots[&epoch])
+    }
+
+    /// The vault says an epoch's root key is gone for good (app reinstalled, lock screen
+    /// removed): the drafts under it can never be opened again. In one transaction: the epoch is
+    /// marked lost (so the next draft starts a new one), its drafts are flagged damaged and kept
+    /// until their normal expiry, and a one-time notice is queued for the app
+    /// ([`Store::take_key_loss_notice`]). Only an explicit "gone" leads here, never a locked
+    /// device or a passing failure.
+    fn lose_epoch(&mut self, epoch: u32) -> Result<(), StoreError> {
+        self.roots.remove(&epoch);
+        self.write(|c| {
+            let marked = c.execute(
+                "UPDATE root_keys SET lost_day = ?1 WHERE epoch = ?2 AND lost_day IS NULL",
+                params![c.day, epoch],
+            )?;
+            if marked == 0 {
+                return Ok(()); // another process got there first
+            }
+            let drafts: Vec<(String, String)> = {
+                let mut stmt = c.prepare(
+                    "SELECT id, program_id FROM drafts WHERE key_epoch = ?1 AND damaged IS NULL",
+                )?;
+                let rows = stmt.query_map([epoch], |r| Ok((r.get("id")?, r.get("program_id")?)))?;
+                rows.collect::<Result<_, _>>()?
+            };
+            for (id, program_id) in &drafts {
+                c.execute(
+                    "UPDATE drafts SET damaged = 'root_key_gone' WHERE id = ?1",
+                    [id],
+                )?;
+                c.audit(Event::Damaged, Some(id), Some(program_id))?;
+            }
+            c.execute(
+                "INSERT INTO key_loss (epoch, day, drafts_lost) VALUES (?1, ?2, ?3)",
+                params![epoch, c.day, drafts.len() as i64],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// The notice an app shows once after the phone's key store lost the store's key: how many
+    /// unfinished referrals (drafts) were lost. `None` when there is nothing to tell; each loss
+    /// is told once.
+    pub fn take_key_loss_notice(&mut self) -> Result<Option<KeyLossNotice>, StoreError> {
+        self.write(|c| {
+            let pending: Option<(i64, String, i64)> = c
+                .query_row(
+                    "SELECT sum(drafts_lost) AS lost, min(day) AS day, count(*) AS n
+                     FROM key_loss WHERE shown = 0 HAVING n > 0",
+                    [],
+                    |r| Ok((r.get("lost")?, r.get("day")?, r.get("n")?)),
+                )
+                .optional()?;
+            c.execute("UPDATE key_loss SET shown = 1 WHERE shown = 0", [])?;
+            Ok(pending.map(|(lost, day, _)| KeyLossNotice {
+                drafts_lost: u32::try_from(lost).unwrap_or(u32::MAX),
+                day,
+            }))
+        })
+    }
+}
+
+/// Told once after the phone's key store lost the store's key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyLossNotice {
+    /// How many unfinished referrals (drafts) could no longer be opened.
+    pub drafts_lost: u32,
+    /// The Stockholm date of the (first) loss.
+    pub day: String,
+}
+
+impl KeyLossNotice {
+    /// What the app tells the officer.
+    pub fn message(&self, lang: Lang) -> String {
+        let n = self.drafts_lost;
+        match (lang, n) {
+            (Lang::Sv, 1) => "1 ofärdig remiss gick förlorad när telefonens nyckellager återställdes. Skickade remisser påverkas inte.".into(),
+            (Lang::Sv, _) => format!("{n} ofärdiga remisser gick förlorade när telefonens nyckellager återställdes. Skickade remisser påverkas inte."),
+            (Lang::En, 1) => "1 unfinished referral was lost when the phone's key store was reset. Referrals already sealed are not affected.".into(),
+            (Lang::En, _) => format!("{n} unfinished referrals were lost when the phone's key store was reset. Referrals already sealed are not affected."),
+        }
     }
 }
 

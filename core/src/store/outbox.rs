@@ -183,6 +183,12 @@ impl Store {
     pub fn finalize(&mut self, id: &str, bundle: &Bundle) -> Result<String, StoreError> {
         self.accept_bundle(bundle)?;
         let stored = self.draft(id)?;
+        // The sealed body as read: finalize seals exactly this version or nothing.
+        let body_read: Vec<u8> =
+            self.conn
+                .query_row("SELECT body FROM drafts WHERE id = ?1", [id], |r| {
+                    r.get("body")
+                })?;
         let draft = &stored.draft;
         let program = find_program(bundle, &draft.program_id)?;
         let consent = stored
@@ -214,6 +220,28 @@ impl Store {
         drop(payload);
 
         self.write(|c| {
+            // The draft goes first: a concurrent finalize of the same draft (another process) has
+            // then either already taken it — a typed error, nothing written — or waits for us.
+            let deleted = c.execute(
+                "DELETE FROM drafts WHERE id = ?1 AND body = ?2",
+                params![id, body_read],
+            )?;
+            if deleted != 1 {
+                let changed: bool = c.query_row(
+                    "SELECT EXISTS (SELECT 1 FROM drafts WHERE id = ?1) AS there",
+                    [id],
+                    |r| r.get("there"),
+                )?;
+                if changed {
+                    return Err(StoreError::WrongState {
+                        what: "draft",
+                        id: id.to_string(),
+                        state: "changed",
+                        reason: "it was changed while it was being finalized: finalize again",
+                    });
+                }
+                return Err(super::not_found_in(c, "draft", id));
+            }
             // Clear columns keep coarse times: an item is due from the minute it was queued.
             let minute = c.now() - c.now().rem_euclid(60);
             c.execute(
@@ -232,13 +260,6 @@ impl Store {
                     c.day
                 ],
             )?;
-            let deleted = c.execute("DELETE FROM drafts WHERE id = ?1", [id])?;
-            if deleted != 1 {
-                return Err(StoreError::NotFound {
-                    what: "draft",
-                    id: id.to_string(),
-                });
-            }
             c.erases();
             c.audit(Event::Finalized, Some(id), Some(&program.id))
         })?;
@@ -277,7 +298,7 @@ impl Store {
             - chrono::Duration::nanoseconds(
                 i64::from(at.second()) * 1_000_000_000 + i64::from(at.nanosecond()),
             );
-        self.write(|c| {
+        self.write_erasing(|c| {
             let minute = c.now() - c.now().rem_euclid(60);
             let item: Option<(String, ItemState, Option<String>)> = c
                 .query_row(
@@ -287,10 +308,11 @@ impl Store {
                 )
                 .optional()?;
             let Some((program_id, state, consent_id)) = item else {
-                return Err(StoreError::NotFound {
-                    what: "handover",
-                    id: id.to_string(),
-                });
+                // A draft withdrawn before: withdrawing again is the same answer as for an item.
+                return match super::Gone::of(c, id)? {
+                    super::Gone::Erased if withdrawn_as_draft(c, id)? => Ok(Withdrawn::AlreadyWithdrawn),
+                    _ => Err(super::not_found_in(c, "handover", id)),
+                };
             };
             let result = match state {
                 ItemState::Withdrawn | ItemState::Cancelled => return Ok(Withdrawn::AlreadyWithdrawn),
@@ -373,10 +395,7 @@ impl Store {
             )
             .optional()?;
         let Some((payload, digest, state)) = row else {
-            return Err(StoreError::NotFound {
-                what: "handover",
-                id: id.to_string(),
-            });
+            return Err(self.not_found("handover", id));
         };
         let Some(payload) = payload else {
             return Err(StoreError::WrongState {
@@ -445,4 +464,13 @@ impl Store {
             items,
         })
     }
+}
+
+/// Whether the audit log says `id` was withdrawn while it was still a draft.
+fn withdrawn_as_draft(conn: &rusqlite::Connection, id: &str) -> Result<bool, StoreError> {
+    Ok(conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM audit WHERE subject = ?1 AND kind = 'draft_withdrawn') AS w",
+        [id],
+        |r| r.get("w"),
+    )?)
 }

@@ -13,13 +13,13 @@ use rusqlite::{Connection, TransactionBehavior};
 use super::StoreError;
 
 /// The schema version this build writes.
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// How long a write waits for another connection's lock before it gives up.
 pub const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Migration `i` takes the database from version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[V1, V2];
+const MIGRATIONS: &[&str] = &[V1, V2, V3];
 
 const V1: &str = "
 CREATE TABLE root_keys (
@@ -99,6 +99,18 @@ CREATE TABLE bundle_floor (
 ) WITHOUT ROWID;
 ";
 
+/// Version 3: a root key the platform reported gone is marked lost (the current epoch is then the
+/// newest live one, kept in the store), and each loss waits in `key_loss` to be told once.
+const V3: &str = "
+ALTER TABLE root_keys ADD COLUMN lost_day TEXT;   -- Stockholm date the vault said the key is gone
+CREATE TABLE key_loss (
+    epoch        INTEGER PRIMARY KEY NOT NULL,
+    day          TEXT NOT NULL,
+    drafts_lost  INTEGER NOT NULL,
+    shown        INTEGER NOT NULL DEFAULT 0
+) WITHOUT ROWID;
+";
+
 /// Sets the connection up as the design document (`docs/DESIGN.md`) decides: WAL, full sync (a consent must survive a dead
 /// battery), secure delete, foreign keys, and a busy timeout for a second connection.
 pub(crate) fn configure(conn: &Connection) -> Result<(), StoreError> {
@@ -118,6 +130,57 @@ pub(crate) fn configure(conn: &Connection) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// Runs `step` again while SQLite answers "busy" or "locked" without having waited (as switching a
+/// brand-new file to WAL can), for at most [`BUSY_TIMEOUT`].
+pub(crate) fn retry_busy<T>(
+    mut step: impl FnMut() -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    let started = std::time::Instant::now();
+    loop {
+        match step() {
+            Err(StoreError::Storage { reason })
+                if (reason.contains("database is locked")
+                    || reason.contains("database table is locked")
+                    || reason.contains("busy"))
+                    && started.elapsed() < BUSY_TIMEOUT =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            other => return other,
+        }
+    }
+}
+
+/// `PRAGMA application_id` of a Lotsa device store ("LOTS").
+pub const APPLICATION_ID: i32 = 0x4C4F_5453;
+
+/// Makes sure the file is a Lotsa store before anything is written to it: a new, empty database
+/// is claimed (its `application_id` set); one that is already Lotsa's is fine; a store made
+/// before the id was set (version 1 or 2, with its tables) is claimed; anything else is refused
+/// with [`StoreError::NotAStore`], never adopted.
+pub(crate) fn claim(conn: &Connection) -> Result<(), StoreError> {
+    let id: i32 = conn.query_row("PRAGMA application_id", [], |r| r.get("application_id"))?;
+    if id == APPLICATION_ID {
+        return Ok(());
+    }
+    if id != 0 {
+        return Err(StoreError::NotAStore);
+    }
+    let tables: Vec<String> = {
+        let mut stmt = conn.prepare("SELECT name FROM sqlite_master WHERE type = 'table'")?;
+        let rows = stmt.query_map([], |r| r.get("name"))?;
+        rows.collect::<Result<_, _>>()?
+    };
+    let ours = ["root_keys", "drafts", "outbox", "audit", "stats"];
+    let empty = tables.is_empty() && version(conn)? == 0;
+    let older_lotsa = ours.iter().all(|t| tables.iter().any(|n| n == t));
+    if !empty && !older_lotsa {
+        return Err(StoreError::NotAStore);
+    }
+    conn.pragma_update(None, "application_id", APPLICATION_ID)?;
+    Ok(())
+}
+
 /// The schema version of an open database.
 pub fn version(conn: &Connection) -> Result<u32, StoreError> {
     Ok(conn.query_row("PRAGMA user_version", [], |r| r.get("user_version"))?)
@@ -126,20 +189,25 @@ pub fn version(conn: &Connection) -> Result<u32, StoreError> {
 /// Brings the database to [`SCHEMA_VERSION`], one migration per transaction. Refuses a database
 /// written by a newer build rather than guess at its meaning.
 pub(crate) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
-    let found = version(conn)?;
-    if found > SCHEMA_VERSION {
-        return Err(StoreError::SchemaTooNew {
-            found,
-            supported: SCHEMA_VERSION,
-        });
-    }
-    for (i, sql) in MIGRATIONS.iter().enumerate().skip(found as usize) {
+    loop {
+        // The version is read inside the migration's own IMMEDIATE transaction: several
+        // processes opening a brand-new database at once take turns, and each sees the version
+        // the one before it left.
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let found: u32 = tx.query_row("PRAGMA user_version", [], |r| r.get("user_version"))?;
+        if found > SCHEMA_VERSION {
+            return Err(StoreError::SchemaTooNew {
+                found,
+                supported: SCHEMA_VERSION,
+            });
+        }
+        let Some(sql) = MIGRATIONS.get(found as usize) else {
+            return Ok(());
+        };
         tx.execute_batch(sql)?;
-        tx.pragma_update(None, "user_version", (i + 1) as u32)?;
+        tx.pragma_update(None, "user_version", found + 1)?;
         tx.commit()?;
     }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -172,6 +240,7 @@ mod tests {
                     "audit",
                     "bundle_floor",
                     "drafts",
+                    "key_loss",
                     "outbox",
                     "receipts",
                     "root_keys",

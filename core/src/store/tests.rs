@@ -813,8 +813,8 @@ fn a_full_disk_is_its_own_error_and_loses_nothing() {
         }
     }
     let err = full.expect("the database never filled up");
-    assert!(matches!(err, StoreError::DiskFull), "{err:?}");
-    assert_eq!(err.code(), "disk_full");
+    assert!(matches!(err, StoreError::StorageFull), "{err:?}");
+    assert_eq!(err.code(), "storage_full");
     assert!(err.message(Lang::Sv).contains("fullt"));
     // What was there is untouched, and readable.
     assert_eq!(store.draft(&id).unwrap().draft.draft_id, id);
@@ -1040,4 +1040,163 @@ fn retyping_the_same_number_keeps_the_consent_and_a_new_one_says_it_cleared_it()
         )
         .unwrap();
     assert!(!saved.consent_cleared);
+}
+
+#[test]
+fn a_key_the_platform_lost_gives_up_its_drafts_and_starts_a_new_epoch() {
+    let f = Fixture::new("key-gone");
+    let mut store = f.open();
+    let lost = f.ready_draft(&mut store);
+    let also_lost = store.create_draft(&f.bundle, "kalmar").unwrap();
+    let sealed = f.ready_draft(&mut store);
+    store.finalize(&sealed, &f.bundle).unwrap();
+    drop(store);
+    // The app was reinstalled: a new vault that has no key under the old alias.
+    let reinstalled = Arc::new(MemoryVault::new());
+    let mut store = Store::open(&f.path(), reinstalled.clone(), f.clock.clone()).unwrap();
+    assert_eq!(
+        store.take_key_loss_notice().unwrap(),
+        None,
+        "nothing lost yet"
+    );
+    let err = store.draft(&lost).unwrap_err();
+    assert_eq!(err.code(), "damaged");
+    assert_eq!(store.draft(&also_lost).unwrap_err().code(), "damaged");
+    // New drafts work, under epoch 2; the outbox still sends (its payload needs no device key).
+    let fresh = f.ready_draft(&mut store);
+    assert!(store.draft(&fresh).is_ok());
+    assert_eq!(
+        count(
+            &store,
+            "SELECT max(epoch) FROM root_keys WHERE lost_day IS NULL"
+        ),
+        2
+    );
+    assert!(store.sealed_payload(&sealed).is_ok());
+    // Told once, with both drafts counted; then nothing.
+    let notice = store.take_key_loss_notice().unwrap().unwrap();
+    assert_eq!(notice.drafts_lost, 2);
+    assert!(notice.message(Lang::Sv).starts_with("2 ofärdiga remisser"));
+    assert!(notice
+        .message(Lang::En)
+        .starts_with("2 unfinished referrals"));
+    assert_eq!(store.take_key_loss_notice().unwrap(), None);
+    // The lost drafts stay flagged until their normal expiry, then go.
+    f.clock.advance(Duration::hours(73));
+    assert_eq!(store.purge_expired().unwrap(), 3);
+    assert!(store.verify_audit().is_ok());
+    // A locked vault is never taken for a lost key.
+    drop(store);
+    reinstalled.set_unavailable(true);
+    let mut store = Store::open(&f.path(), reinstalled.clone(), f.clock.clone()).unwrap();
+    assert_eq!(
+        store.create_draft(&f.bundle, "kalmar").unwrap_err().code(),
+        "vault_unavailable"
+    );
+    assert_eq!(
+        count(
+            &store,
+            "SELECT count(*) FROM root_keys WHERE lost_day IS NOT NULL"
+        ),
+        1
+    );
+}
+
+#[test]
+fn a_foreign_sqlite_file_is_never_adopted_and_store_files_are_private() {
+    let f = Fixture::new("identity");
+    // Someone else's database at the store's path.
+    let foreign = Connection::open(f.path()).unwrap();
+    foreign
+        .execute_batch("CREATE TABLE notes (t TEXT); INSERT INTO notes VALUES ('x');")
+        .unwrap();
+    drop(foreign);
+    let err = Store::open(&f.path(), f.vault.clone(), f.clock.clone()).unwrap_err();
+    assert_eq!(err.code(), "not_a_store");
+    // One that carries another application's id, even if empty.
+    let other = f.dir.join("other.sqlite");
+    Connection::open(&other)
+        .unwrap()
+        .execute_batch("PRAGMA application_id = 42;")
+        .unwrap();
+    let err = Store::open(&other, f.vault.clone(), f.clock.clone()).unwrap_err();
+    assert_eq!(err.code(), "not_a_store");
+    // A new store claims its file; its files are the owner's alone.
+    let path = f.dir.join("mine.sqlite");
+    let mut store = Store::open(&path, f.vault.clone(), f.clock.clone()).unwrap();
+    store.create_draft(&f.bundle, "kalmar").unwrap();
+    let id: i32 = store
+        .connection()
+        .query_row("PRAGMA application_id", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(id, schema::APPLICATION_ID);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        for suffix in ["", "-wal", "-shm", "-reserve"] {
+            let file = PathBuf::from(format!("{}{suffix}", path.display()));
+            let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600, "{}", file.display());
+        }
+    }
+}
+
+#[test]
+fn a_changed_clear_program_column_flags_the_draft_instead_of_moving_it() {
+    let f = Fixture::new("program-column");
+    let mut store = f.open();
+    let id = f.ready_draft(&mut store);
+    store
+        .connection()
+        .execute(
+            "UPDATE drafts SET program_id = 'kalmar' WHERE id = ?1",
+            [&id],
+        )
+        .unwrap();
+    let err = store.draft(&id).unwrap_err();
+    assert_eq!(err.code(), "damaged");
+    let err = store
+        .update_draft(&id, change(|u| u.note = Some("x".into())))
+        .unwrap_err();
+    assert_eq!(err.code(), "damaged");
+    assert!(store.finalize(&id, &f.bundle).is_err());
+    assert_eq!(count(&store, "SELECT count(*) FROM outbox"), 0);
+}
+
+#[test]
+fn what_became_of_a_draft_is_said_and_withdrawing_twice_answers_the_same() {
+    let f = Fixture::new("gone");
+    let mut store = f.open();
+    let finalized = f.ready_draft(&mut store);
+    store.finalize(&finalized, &f.bundle).unwrap();
+    let msg = |e: StoreError| (e.code(), e.message(Lang::En));
+    let (code, text) = msg(store.draft(&finalized).unwrap_err());
+    assert_eq!(code, "not_found");
+    assert!(text.contains("already finalized"), "{text}");
+    let expiring = store.create_draft(&f.bundle, "snackan-gislaved").unwrap();
+    let withdrawn = f.ready_draft(&mut store);
+    assert_eq!(
+        store.withdraw(&withdrawn, None).unwrap(),
+        Withdrawn::DraftErased
+    );
+    f.clock.advance(Duration::hours(49));
+    let (_, text) = msg(store.draft(&expiring).unwrap_err());
+    assert!(text.contains("expired"), "{text}");
+    let (_, text) = msg(store
+        .draft("00000000-0000-4000-8000-000000000009")
+        .unwrap_err());
+    assert!(text.contains("no draft"), "{text}");
+    // Withdrawn as a draft, withdrawn again: the same answer as for an outbox item.
+    assert_eq!(
+        store.withdraw(&withdrawn, None).unwrap(),
+        Withdrawn::AlreadyWithdrawn
+    );
+    assert_eq!(
+        store.withdraw(&finalized, None).unwrap(),
+        Withdrawn::ErasedBeforeDelivery
+    );
+    assert_eq!(
+        store.withdraw(&finalized, None).unwrap(),
+        Withdrawn::AlreadyWithdrawn
+    );
 }

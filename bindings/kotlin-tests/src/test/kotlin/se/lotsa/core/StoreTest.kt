@@ -52,7 +52,8 @@ class TestVault : KeyVault {
 
     override fun unwrap(alias: String, wrapped: ByteArray): ByteArray {
         enter("unwrap", alias)
-        val key = keys[alias] ?: throw ApiException.Storage("the key store has no key under this alias")
+        // The platform says so explicitly: the key is gone for good (app reinstalled).
+        val key = keys[alias] ?: throw ApiException.VaultKeyGone("the key store has no key under this alias")
         if (wrapped.size < 12 + 16) throw ApiException.Storage("the wrapped key was refused")
         return try {
             cipher(Cipher.DECRYPT_MODE, key, wrapped.copyOfRange(0, 12), alias).doFinal(wrapped, 12, wrapped.size - 12)
@@ -299,7 +300,9 @@ class StoreTest : LotsaTest() {
             assertEquals(WithdrawResult.DraftErased, store.withdraw(consented))
             assertEquals(mapOf("offers" to 2L, "consents" to 1L, "withdrawals" to 1L), counters(store))
             assertTrue(store.drafts().isEmpty())
-            val e = assertFailsWith<ApiException.InvalidInput> { store.withdraw(bare) }
+            // Withdrawing again answers as it does for an outbox item: already withdrawn.
+            assertEquals(WithdrawResult.AlreadyWithdrawn, store.withdraw(bare))
+            val e = assertFailsWith<ApiException.InvalidInput> { store.withdraw("00000000-0000-4000-8000-000000000000") }
             assertApiError(e, field = "handover_id", code = "not_found")
         }
     }
@@ -447,32 +450,33 @@ class StoreTest : LotsaTest() {
     }
 
     @Test
-    fun `a vault that lost its key fails drafts only and the data stays`() {
+    fun `a vault that fails loses nothing and one that lost its key starts anew`() {
         val vault = TestVault()
         val (id, sealed) = DeviceStore.open(db, vault).use { store -> eligibleDraft(store) to sealedHandover(store) }
 
-        // Another vault (app reinstalled, key invalidated): the root key does not unwrap.
-        DeviceStore.open(db, TestVault()).use { store ->
-            assertApiError(assertFailsWith<ApiException.VaultFailed> { store.draft(id) })
-            assertApiError(assertFailsWith<ApiException.VaultFailed> { store.createDraft(bundle, program) })
-            // The outbox stays usable: what is sealed needs no device key.
-            assertEquals(listOf(sealed to ItemState.PENDING), store.queueStatus().items.map { it.id to it.state })
-            assertEquals(WithdrawResult.ErasedBeforeDelivery, store.withdraw(sealed))
-            store.recordRefusal(bundle, program)
-            assertEquals(
-                mapOf("offers" to 3L, "consents" to 1L, "refusals" to 1L, "withdrawals" to 1L),
-                counters(store),
-            )
-            assertTrue(store.verifyAudit().intact)
-        }
-        // A vault that throws anything at all on unwrap: the same typed error.
+        // A vault that throws anything but "key gone" on unwrap: a typed error, nothing given up.
         vault.fail("unwrap", ::bug)
         DeviceStore.open(db, vault).use { store ->
             assertFailsWith<ApiException.VaultFailed> { store.draft(id) }
-            // Nothing was erased or flagged: with the right key the draft is there.
             vault.recover()
             assertEquals("Kim Testsson", store.draft(id).name)
-            assertEquals(listOf(id), store.drafts().map { it.draftId })
+            assertNull(store.takeKeyLossNotice())
+        }
+        // Another vault (app reinstalled): the key is gone. The draft under it is lost (flagged,
+        // kept until it expires), new drafts work under a new key, and the app is told once.
+        val other = TestVault()
+        DeviceStore.open(db, other).use { store ->
+            assertApiError(assertFailsWith<ApiException.Damaged> { store.draft(id) })
+            val fresh = eligibleDraft(store)
+            assertEquals("Kim Testsson", store.draft(fresh).name)
+            val notice = assertNotNull(store.takeKeyLossNotice())
+            assertEquals(1u, notice.draftsLost)
+            assertTrue(notice.text.startsWith("1 ofärdig remiss"), notice.text)
+            assertNull(store.takeKeyLossNotice())
+            // The outbox stays usable: what is sealed needs no device key.
+            assertEquals(listOf(sealed to ItemState.PENDING), store.queueStatus().items.map { it.id to it.state })
+            assertEquals(WithdrawResult.ErasedBeforeDelivery, store.withdraw(sealed))
+            assertTrue(store.verifyAudit().intact)
         }
     }
 
