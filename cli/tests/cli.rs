@@ -2119,9 +2119,15 @@ fn ready_draft(dev: &Device) -> String {
         "--provenance",
         "document",
     ]);
-    dev.ok(&[
+    dev.ok(&consent_args(&draft));
+    draft
+}
+
+/// `field consent <draft>` with a complete verbal consent (witness P-4711, officer P-1234).
+fn consent_args(draft: &str) -> Vec<&str> {
+    vec![
         "consent",
-        &draft,
+        draft,
         "--witness",
         "P-4711",
         "--officer",
@@ -2132,8 +2138,7 @@ fn ready_draft(dev: &Device) -> String {
         "--told-withdrawal",
         "--capacity",
         "adequate",
-    ]);
-    draft
+    ]
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -2453,20 +2458,7 @@ fn lang_sv_gives_every_human_text_in_swedish() {
         "--provenance",
         "document",
     ]));
-    step(field(&[
-        "consent",
-        &draft,
-        "--witness",
-        "P-4711",
-        "--officer",
-        "P-1234",
-        "--unit",
-        "Plattan",
-        "--told-no-effect",
-        "--told-withdrawal",
-        "--capacity",
-        "adequate",
-    ]));
+    step(field(&consent_args(&draft)));
     step(field(&["check", &draft]));
     step(field(&["refuse", "--program", "lots-for-livet"]));
     step(field(&["finalize", &draft]));
