@@ -784,6 +784,11 @@ fn check_keys_valid_at(p: &Program, at: &str, instant: DateTime<Utc>) -> Result<
 fn check_ca_pem(pem: &str) -> Result<(), String> {
     use rustls_pki_types::pem::PemObject;
     use rustls_pki_types::CertificateDer;
+    // Nothing but the one certificate: a private key or anything else pasted in is refused, not
+    // skipped.
+    if pem.matches("-----BEGIN ").count() != 1 {
+        return Err("must hold exactly one PEM block, a CERTIFICATE".to_string());
+    }
     let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(pem.as_bytes())
         .collect::<Result<_, _>>()
         .map_err(|_| "is not a PEM certificate".to_string())?;
@@ -807,6 +812,13 @@ fn validate_endpoint(url: &str) -> Result<(), String> {
         .strip_prefix("https://")
         .ok_or_else(|| "must start with https://".to_string())?;
     let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let path = &rest[authority.len()..];
+    if path
+        .chars()
+        .any(|c| c.is_control() || c.is_whitespace() || crate::text::is_bidi_control(c))
+    {
+        return Err("the path must hold no spaces, control or bidi characters".to_string());
+    }
     if authority.contains('@') {
         return Err("must not carry a user name or password".to_string());
     }
@@ -848,6 +860,15 @@ fn validate_endpoint(url: &str) -> Result<(), String> {
             && !l.ends_with('-')
             && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
     };
+    // A host that a URL parser would read as an IPv4 address must be one: `999.1.1.1`,
+    // `2130706433` or `0x7f.1` would hide (or break) where referrals go.
+    let numeric = host.rsplit('.').next().is_some_and(|last| {
+        last.bytes().all(|b| b.is_ascii_digit())
+            || (last.len() > 2 && last.as_bytes()[..2].eq_ignore_ascii_case(b"0x"))
+    });
+    if numeric && host.parse::<std::net::Ipv4Addr>().is_err() {
+        return Err("a numeric host must be a plain IPv4 address (four numbers 0–255)".to_string());
+    }
     if host.len() > 253 || !host.split('.').all(label_ok) {
         return Err(
             "the host must be plain ASCII letters, digits, hyphens and dots (an internationalised name in its xn-- form)"

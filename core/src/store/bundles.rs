@@ -53,7 +53,8 @@ impl Store {
                     "INSERT INTO bundle_floor (id, issued_at, payload_sha256, bundle_id)
                      VALUES (1, ?1, ?2, ?3)
                      ON CONFLICT (id) DO UPDATE SET issued_at = excluded.issued_at,
-                         payload_sha256 = excluded.payload_sha256, bundle_id = excluded.bundle_id",
+                         payload_sha256 = excluded.payload_sha256, bundle_id = excluded.bundle_id
+                     WHERE excluded.issued_at > bundle_floor.issued_at",
                     params![issued, bundle.payload_sha256(), set.bundle_id],
                 )?;
                 Ok(())

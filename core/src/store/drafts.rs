@@ -136,21 +136,31 @@ impl Store {
         let today = self.clock.today();
         let aad = draft_aad("body", id);
         let saved = self.write(|c| {
-            let current: Option<(Vec<u8>, bool, String)> = c
+            let current: Option<(Vec<u8>, bool, String, bool)> = c
                 .query_row(
-                    "SELECT body, consent IS NOT NULL AS consented, program_id FROM drafts
-                     WHERE id = ?1 AND damaged IS NULL",
+                    "SELECT body, consent IS NOT NULL AS consented, program_id,
+                            damaged IS NOT NULL AS flagged FROM drafts WHERE id = ?1",
                     [id],
-                    |r| Ok((r.get("body")?, r.get("consented")?, r.get("program_id")?)),
+                    |r| {
+                        Ok((
+                            r.get("body")?,
+                            r.get("consented")?,
+                            r.get("program_id")?,
+                            r.get::<_, bool>("flagged")?,
+                        ))
+                    },
                 )
                 .optional()?;
-            let Some((body, consented, program_id)) = current else {
+            let Some((body, consented, program_id, flagged)) = current else {
                 return Err(super::not_found_in(c, "draft", id));
             };
             let damaged = || StoreError::Damaged {
                 what: "body",
                 id: id.to_string(),
             };
+            if flagged {
+                return Err(damaged());
+            }
             let plain = open_field(&key, &aad, &body).map_err(|_| damaged())?;
             let mut draft: Draft = serde_json::from_slice(&plain).map_err(|_| damaged())?;
             if draft.program_id != program_id {
@@ -223,10 +233,28 @@ impl Store {
                 [id],
                 |r| r.get("had"),
             )?;
-            c.execute(
-                "UPDATE drafts SET consent = ?1 WHERE id = ?2",
-                params![sealed, id],
+            // Only onto the draft as it was read: if another process changed who it is about,
+            // finalized or erased it meanwhile, nothing is written.
+            let updated = c.execute(
+                "UPDATE drafts SET consent = ?1 WHERE id = ?2 AND body = ?3 AND damaged IS NULL",
+                params![sealed, id, row.body],
             )?;
+            if updated != 1 {
+                let there: bool = c.query_row(
+                    "SELECT EXISTS (SELECT 1 FROM drafts WHERE id = ?1) AS there",
+                    [id],
+                    |r| r.get("there"),
+                )?;
+                if !there {
+                    return Err(super::not_found_in(c, "draft", id));
+                }
+                return Err(StoreError::WrongState {
+                    what: "draft",
+                    id: id.to_string(),
+                    state: "changed",
+                    reason: "it was changed while the consent was being recorded: check it and record the consent again",
+                });
+            }
             c.audit(Event::ConsentRecorded, Some(id), Some(&program.id))?;
             if !had_consent {
                 c.count(&program.id, &Counter::Consents)?;

@@ -15,12 +15,12 @@ use std::path::{Path, PathBuf};
 const RESERVE_BYTES: usize = 256 * 1024;
 
 /// Creates the database file, owner read/write only, if it does not exist yet. An existing file
-/// is left as it is (an app upgraded from a build that created it 0644 gets the permissions
-/// tightened).
+/// is not touched here: it is claimed (or refused as someone else's) first, then
+/// [`make_private`] tightens it.
 pub(crate) fn create_private(path: &Path) -> Result<(), StoreError> {
-    let io = |e: std::io::Error| StoreError::Storage {
-        reason: format!("cannot create the store file: {e}"),
-    };
+    if path.exists() {
+        return Ok(());
+    }
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create(true).truncate(false);
     #[cfg(unix)]
@@ -28,9 +28,21 @@ pub(crate) fn create_private(path: &Path) -> Result<(), StoreError> {
         use std::os::unix::fs::OpenOptionsExt as _;
         options.mode(0o600);
     }
-    options.open(path).map_err(io)?;
+    options.open(path).map_err(|e| StoreError::Storage {
+        reason: format!("cannot create the store file: {e}"),
+    })?;
+    Ok(())
+}
+
+/// Makes a claimed store's files owner read/write only (a store made by a build that created it
+/// 0644 is tightened).
+pub(crate) fn make_private(path: &Path) -> Result<(), StoreError> {
+    let _ = path;
     #[cfg(unix)]
     {
+        let io = |e: std::io::Error| StoreError::Storage {
+            reason: format!("cannot restrict the store file: {e}"),
+        };
         use std::os::unix::fs::PermissionsExt as _;
         for file in [
             path.to_path_buf(),

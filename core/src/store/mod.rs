@@ -370,12 +370,13 @@ impl Store {
     ) -> Result<Store, StoreError> {
         files::create_private(path)?;
         let mut conn = Connection::open(path)?;
+        conn.busy_timeout(schema::BUSY_TIMEOUT)?;
         // Several processes may open a brand-new file at once: switching it to WAL can report
         // "busy" without waiting, so the set-up is retried for as long as a busy write would wait.
-        schema::retry_busy(|| {
-            schema::configure(&conn)?;
-            schema::claim(&conn)
-        })?;
+        // The file is claimed (or refused as someone else's) before anything changes it.
+        schema::retry_busy(|| schema::claim(&conn))?;
+        files::make_private(path)?;
+        schema::retry_busy(|| schema::configure(&conn))?;
         schema::retry_busy(|| schema::migrate(&mut conn))?;
         let reserve = files::Reserve::beside(path);
         reserve.make();

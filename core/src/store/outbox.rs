@@ -13,7 +13,7 @@ use crate::crypto::sha256_hex;
 use crate::program::Bundle;
 use crate::referral::{build_handover, find_program, new_referral_id};
 use chrono::Timelike;
-use rusqlite::{params, OptionalExtension};
+use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
 
 /// The version of the handover payload schema, bound into the seal.
@@ -182,13 +182,24 @@ impl Store {
     /// not allow a referral, or a field is wrong.
     pub fn finalize(&mut self, id: &str, bundle: &Bundle) -> Result<String, StoreError> {
         self.accept_bundle(bundle)?;
+        // Finalize seals exactly the version it read, or nothing: the blobs before and after the
+        // read must be the same, and the draft is deleted only while it still holds them.
+        let blobs = |conn: &Connection| -> Result<Option<DraftBlobs>, StoreError> {
+            Ok(conn
+                .query_row(
+                    "SELECT body, consent FROM drafts WHERE id = ?1",
+                    [id],
+                    |r| Ok((r.get("body")?, r.get("consent")?)),
+                )
+                .optional()?)
+        };
+        let before = blobs(&self.conn)?;
         let stored = self.draft(id)?;
-        // The sealed body as read: finalize seals exactly this version or nothing.
-        let body_read: Vec<u8> =
-            self.conn
-                .query_row("SELECT body FROM drafts WHERE id = ?1", [id], |r| {
-                    r.get("body")
-                })?;
+        let after = blobs(&self.conn)?;
+        if before != after {
+            return Err(changed_while_finalizing(id));
+        }
+        let (body_read, consent_read) = after.ok_or_else(|| self.not_found("draft", id))?;
         let draft = &stored.draft;
         let program = find_program(bundle, &draft.program_id)?;
         let consent = stored
@@ -223,22 +234,17 @@ impl Store {
             // The draft goes first: a concurrent finalize of the same draft (another process) has
             // then either already taken it — a typed error, nothing written — or waits for us.
             let deleted = c.execute(
-                "DELETE FROM drafts WHERE id = ?1 AND body = ?2",
-                params![id, body_read],
+                "DELETE FROM drafts WHERE id = ?1 AND body = ?2 AND consent IS ?3",
+                params![id, body_read, consent_read],
             )?;
             if deleted != 1 {
-                let changed: bool = c.query_row(
+                let there: bool = c.query_row(
                     "SELECT EXISTS (SELECT 1 FROM drafts WHERE id = ?1) AS there",
                     [id],
                     |r| r.get("there"),
                 )?;
-                if changed {
-                    return Err(StoreError::WrongState {
-                        what: "draft",
-                        id: id.to_string(),
-                        state: "changed",
-                        reason: "it was changed while it was being finalized: finalize again",
-                    });
+                if there {
+                    return Err(changed_while_finalizing(id));
                 }
                 return Err(super::not_found_in(c, "draft", id));
             }
@@ -473,4 +479,17 @@ fn withdrawn_as_draft(conn: &rusqlite::Connection, id: &str) -> Result<bool, Sto
         [id],
         |r| r.get("w"),
     )?)
+}
+
+/// A draft row's sealed body and consent, as stored.
+type DraftBlobs = (Vec<u8>, Option<Vec<u8>>);
+
+/// Another process changed the draft (or its consent) while it was being finalized.
+fn changed_while_finalizing(id: &str) -> StoreError {
+    StoreError::WrongState {
+        what: "draft",
+        id: id.to_string(),
+        state: "changed",
+        reason: "it was changed while it was being finalized: check it and finalize again",
+    }
 }

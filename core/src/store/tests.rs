@@ -1111,8 +1111,25 @@ fn a_foreign_sqlite_file_is_never_adopted_and_store_files_are_private() {
         .execute_batch("CREATE TABLE notes (t TEXT); INSERT INTO notes VALUES ('x');")
         .unwrap();
     drop(foreign);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(f.path(), std::fs::Permissions::from_mode(0o644)).unwrap();
+    }
     let err = Store::open(&f.path(), f.vault.clone(), f.clock.clone()).unwrap_err();
     assert_eq!(err.code(), "not_a_store");
+    // Refused before anything changed it: not switched to WAL, its permissions left alone.
+    let mode: String = Connection::open(f.path())
+        .unwrap()
+        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(mode, "delete");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(f.path()).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o644);
+    }
     // One that carries another application's id, even if empty.
     let other = f.dir.join("other.sqlite");
     Connection::open(&other)
