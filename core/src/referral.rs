@@ -116,7 +116,7 @@ impl Default for TypedFacts {
 }
 
 /// A typed value, trimmed, unless it is blank.
-fn typed(value: &Option<String>) -> Option<&str> {
+pub(crate) fn typed(value: &Option<String>) -> Option<&str> {
     value.as_deref().map(str::trim).filter(|s| !s.is_empty())
 }
 

@@ -508,9 +508,7 @@ impl Store {
 /// birth in their normalised form when they parse (so a retyped format is the same person), else
 /// as typed without separators.
 fn person_key(draft: &Draft, today: chrono::NaiveDate) -> (Option<String>, Option<String>) {
-    fn typed(v: &Option<String>) -> Option<&str> {
-        v.as_deref().map(str::trim).filter(|s| !s.is_empty())
-    }
+    use crate::referral::typed;
     let digits = |s: &str| {
         s.chars()
             .filter(char::is_ascii_alphanumeric)

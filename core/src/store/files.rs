@@ -36,8 +36,8 @@ pub(crate) fn create_private(path: &Path) -> Result<(), StoreError> {
 
 /// Makes a claimed store's files owner read/write only (a store made by a build that created it
 /// 0644 is tightened).
+#[cfg_attr(not(unix), allow(unused_variables))]
 pub(crate) fn make_private(path: &Path) -> Result<(), StoreError> {
-    let _ = path;
     #[cfg(unix)]
     {
         let io = |e: std::io::Error| StoreError::Storage {

@@ -217,14 +217,7 @@ impl Gone {
 impl Store {
     /// The error for an id that names nothing of `what` now, saying what became of it.
     pub(crate) fn not_found(&self, what: &'static str, id: &str) -> StoreError {
-        match Gone::of(&self.conn, id) {
-            Ok(gone) => StoreError::NotFound {
-                what,
-                id: id.to_string(),
-                gone,
-            },
-            Err(e) => e,
-        }
+        not_found_in(&self.conn, what, id)
     }
 }
 
