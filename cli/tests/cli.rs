@@ -836,6 +836,75 @@ fn program_sign_refuses_an_invalid_set() {
     assert!(!bundle.exists(), "nothing is written for an invalid set");
 }
 
+#[test]
+fn program_sign_refuses_a_bad_callback_deadline_naming_the_field() {
+    let dir = TempDir::new("badcallback");
+    let (secret, _) = keygen(&dir, "admin");
+    let text = std::fs::read_to_string(example_programs_path()).unwrap();
+    let example: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(example["version"], 2, "the example is a version 2 set");
+    let bundle = dir.path("bad-bundle.json");
+    let sign = |set: &Value, extra: &[&str]| {
+        let unsigned = dir.path("bad.json");
+        std::fs::write(&unsigned, set.to_string()).unwrap();
+        let mut args = extra.to_vec();
+        args.extend([
+            "program",
+            "sign",
+            s(&unsigned),
+            "--key",
+            s(&secret),
+            "-o",
+            s(&bundle),
+        ]);
+        run(&args)
+    };
+    // Out of range: the message names the field and the range, in English and Swedish.
+    let mut set = example.clone();
+    set["programs"][0]["callback_within"] = serde_json::json!({"hours": 0});
+    let out = sign(&set, &["--json"]);
+    assert_eq!(code(&out), 1);
+    let e = json_one(&out);
+    assert_eq!(error_code(&e), "bundle_invalid");
+    let message = e["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("programs[0].callback_within.hours")
+            && message.contains("between 1 and 720 hours"),
+        "{message}"
+    );
+    assert!(!bundle.exists(), "nothing is written for an invalid set");
+    let out = sign(&set, &["--lang", "sv"]);
+    assert_eq!(code(&out), 1);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("bundle_invalid") && stderr.contains("programs[0].callback_within.hours"),
+        "{stderr}"
+    );
+    // Missing in a version 2 set.
+    let mut set = example.clone();
+    set["programs"][2]
+        .as_object_mut()
+        .unwrap()
+        .remove("callback_within");
+    let out = sign(&set, &["--json"]);
+    assert_eq!(code(&out), 1);
+    let e = json_one(&out);
+    assert_eq!(error_code(&e), "bundle_invalid");
+    let message = e["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("programs[2].callback_within")
+            && message.contains("required in bundle version 2"),
+        "{message}"
+    );
+    // Both shapes at once cannot be read at all.
+    let mut set = example.clone();
+    set["programs"][1]["callback_within"] = serde_json::json!({"hours": 24, "working_days": 1});
+    let out = sign(&set, &["--json"]);
+    assert_eq!(code(&out), 1);
+    assert_eq!(error_code(&json_one(&out)), "bundle_malformed");
+    assert!(!bundle.exists(), "nothing is written for an unreadable set");
+}
+
 // ---------------------------------------------------------------------------------------------
 // eligibility
 

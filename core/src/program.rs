@@ -26,8 +26,17 @@ pub const SIGNED_FORMAT: &str = "lotsa.signed-program-bundle";
 /// further ahead is refused, and the store's memory of the newest bundle never passes it).
 pub const FUTURE_TOLERANCE: chrono::Duration = chrono::Duration::hours(1);
 
-/// The bundle format version this core understands.
-pub const VERSION: u32 = 1;
+/// The program-set versions this core reads. Version 2 adds the clinic's terms to every program
+/// ([`Program::callback_within`], [`Program::clinic_retention`], [`Program::never_reached_after`],
+/// [`Program::fhir_export`]); a version 1 set still loads, its programs without them.
+pub const SET_VERSIONS: [u32; 2] = [1, 2];
+/// The newest program-set version: the one an administrator writes today.
+pub const LATEST_SET_VERSION: u32 = 2;
+/// The set version from which every program carries the clinic's terms.
+const TERMS_VERSION: u32 = 2;
+/// The version of the signed envelope around the set. Its format is the same for every set
+/// version, so it stays 1.
+pub const ENVELOPE_VERSION: u32 = 1;
 
 /// The programs an administrator configures, before signing.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -35,7 +44,7 @@ pub const VERSION: u32 = 1;
 pub struct ProgramSet {
     /// Always [`SET_FORMAT`].
     pub format: String,
-    /// Always [`VERSION`].
+    /// One of [`SET_VERSIONS`] (the envelope has a version of its own, [`ENVELOPE_VERSION`]).
     pub version: u32,
     /// An id for this edition of the configuration (shown in support requests).
     pub bundle_id: String,
@@ -79,6 +88,123 @@ pub struct Program {
     pub draft_lifetime_hours: u32,
     /// What the person is promised ("Snäckan ringer inom 24 timmar").
     pub callback_promise: Texts,
+    /// The same promise as a deadline the clinic service can keep count of (the text is for the
+    /// person, this is for the worklist): it must say what `callback_promise` says. Required from
+    /// set version 2; `None` only in a version 1 set, and the clinic service requires version 2.
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub callback_within: Option<CallbackWithin>,
+    /// How long the clinic keeps the person's data after the first contact is settled (reached,
+    /// declined or given up): the consent covers a first contact only. Required from set version
+    /// 2; `None` only in a version 1 set.
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub clinic_retention: Option<ClinicRetention>,
+    /// When the clinic stops trying to reach a person who does not answer, and the first
+    /// contact counts as settled ("not reached"): nobody is phoned for ever on one consent.
+    /// Required from set version 2; `None` only in a version 1 set.
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub never_reached_after: Option<NeverReachedAfter>,
+    /// Whether the clinic may export this program's referrals as FHIR resources at all (into a
+    /// care record system). A program that keeps people anonymous says no. Required from set
+    /// version 2; `None` only in a version 1 set.
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub fhir_export: Option<bool>,
+}
+
+/// A field that may be left out but, when it is there, holds a value: `null` is refused, so a set
+/// cannot carry a field its version does not have by writing it as `null`.
+fn present<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    T::deserialize(d).map(Some)
+}
+
+/// The clinic's callback deadline, counted from the moment of consent (hours offline count
+/// against the promise): in JSON exactly one of `{"hours": N}` or `{"working_days": N}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", try_from = "CallbackWithinKeys")]
+pub enum CallbackWithin {
+    /// Clock hours, 1–720 (a clinic staffed around the clock, such as Snäckan's 24 hours).
+    Hours(u32),
+    /// Swedish working days (Monday to Friday, not public holidays), 1–30: what a promise of
+    /// "two working days" means to a clinic that is closed at weekends.
+    WorkingDays(u32),
+}
+
+/// `callback_within` as written, read key by key so that both keys, or neither, is refused in
+/// words that name them (serde's own enum reading would only say where the parser stopped).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CallbackWithinKeys {
+    hours: Option<u32>,
+    working_days: Option<u32>,
+}
+
+impl TryFrom<CallbackWithinKeys> for CallbackWithin {
+    type Error = &'static str;
+
+    fn try_from(k: CallbackWithinKeys) -> Result<Self, Self::Error> {
+        match (k.hours, k.working_days) {
+            (Some(n), None) => Ok(CallbackWithin::Hours(n)),
+            (None, Some(n)) => Ok(CallbackWithin::WorkingDays(n)),
+            _ => Err("callback_within holds exactly one of `hours` and `working_days`"),
+        }
+    }
+}
+
+/// How long the clinic keeps personal data once the first contact is settled: `{"days": N}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClinicRetention {
+    /// Days, 0–365; 0 erases the data as soon as the first contact is settled.
+    pub days: u32,
+}
+
+/// When "not reached" gives up: in JSON exactly one of `{"days": N}` or `{"attempts": N}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", try_from = "NeverReachedAfterKeys")]
+pub enum NeverReachedAfter {
+    /// Days after the referral arrived, 1–60.
+    Days(u32),
+    /// Call attempts that got no answer, 1–20.
+    Attempts(u32),
+}
+
+/// `never_reached_after` as written, read key by key (see [`CallbackWithinKeys`]).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NeverReachedAfterKeys {
+    days: Option<u32>,
+    attempts: Option<u32>,
+}
+
+impl TryFrom<NeverReachedAfterKeys> for NeverReachedAfter {
+    type Error = &'static str;
+
+    fn try_from(k: NeverReachedAfterKeys) -> Result<Self, Self::Error> {
+        match (k.days, k.attempts) {
+            (Some(n), None) => Ok(NeverReachedAfter::Days(n)),
+            (None, Some(n)) => Ok(NeverReachedAfter::Attempts(n)),
+            _ => Err("never_reached_after holds exactly one of `days` and `attempts`"),
+        }
+    }
 }
 
 /// Who may be offered a program.
@@ -232,12 +358,17 @@ pub struct ScriptVersion {
 }
 
 /// The receiving clinic and how to reach it.
+///
+/// One clinic service has one HPKE key set and one receipt key: programs in a bundle that name
+/// the same endpoint carry the same `tls`, `hpke_keys` and `receipt_key` (checked at sign and at
+/// load).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Clinic {
     /// Name shown to officers and in the consent record.
     pub name: String,
-    /// Base URL of the intake API (https only).
+    /// Base URL of the clinic service (https only, no query, fragment or trailing `/`): the
+    /// intake API lives under `{endpoint}/v1/`, see [`Clinic::api_url`].
     pub endpoint: String,
     /// Which TLS certificates to trust.
     pub tls: TlsTrust,
@@ -280,6 +411,16 @@ pub struct ReceiptKey {
     pub key_id: String,
     /// Base64 of the 32-byte Ed25519 public key.
     pub public_key: String,
+}
+
+impl Clinic {
+    /// The URL of one resource of the clinic's intake API: `{endpoint}/v1/{path}`, with `path`
+    /// written without a leading slash (`api_url("handovers")`; a leading `/` is dropped). The
+    /// endpoint is a base URL (validated without a query, fragment or trailing `/`), so joining
+    /// is plain concatenation, and every version of the API sits under a prefix of its own.
+    pub fn api_url(&self, path: &str) -> String {
+        format!("{}/v1/{}", self.endpoint, path.trim_start_matches('/'))
+    }
 }
 
 impl Program {
@@ -325,9 +466,20 @@ pub enum BundleError {
         /// The format found.
         found: String,
     },
-    /// A version this app does not understand.
-    #[error("program bundle version {found} is not supported (this app reads version {VERSION}); update the app")]
+    /// A program-set version this app does not understand (it reads [`SET_VERSIONS`]).
+    #[error(
+        "program bundle version {found} is not supported (this app reads {}); update the app",
+        versions_read(Lang::En)
+    )]
     UnsupportedVersion {
+        /// The version found.
+        found: u32,
+    },
+    /// A signed envelope of a version this app does not understand (it reads
+    /// [`ENVELOPE_VERSION`]). Same code as [`BundleError::UnsupportedVersion`]: the remedy is the
+    /// same, an app update.
+    #[error("the signed program bundle's envelope version {found} is not supported (this app reads envelope version {ENVELOPE_VERSION}); update the app")]
+    UnsupportedEnvelopeVersion {
         /// The version found.
         found: u32,
     },
@@ -376,7 +528,8 @@ impl Reasoned for BundleError {
         match self {
             BundleError::Malformed { .. } => "bundle_malformed",
             BundleError::UnsupportedFormat { .. } => "bundle_unsupported_format",
-            BundleError::UnsupportedVersion { .. } => "bundle_unsupported_version",
+            BundleError::UnsupportedVersion { .. }
+            | BundleError::UnsupportedEnvelopeVersion { .. } => "bundle_unsupported_version",
             BundleError::UnknownSigner { .. } => "bundle_unknown_signer",
             BundleError::BadSignature => "bundle_bad_signature",
             BundleError::Invalid { .. } => "bundle_invalid",
@@ -395,7 +548,11 @@ impl Reasoned for BundleError {
                     "Filen är ingen programfil för Lotsa.".to_string()
                 }
                 BundleError::UnsupportedVersion { found } => format!(
-                    "Programfilens version {found} stöds inte (appen läser version {VERSION}); uppdatera appen."
+                    "Programfilens version {found} stöds inte (appen läser {}); uppdatera appen.",
+                    versions_read(Lang::Sv)
+                ),
+                BundleError::UnsupportedEnvelopeVersion { found } => format!(
+                    "Programfilens kuvertversion {found} stöds inte (appen läser kuvertversion {ENVELOPE_VERSION}); uppdatera appen."
                 ),
                 BundleError::UnknownSigner { key_id } => format!(
                     "Programfilen är signerad med en okänd nyckel ({key_id}); den kommer inte från er programadministratör."
@@ -416,6 +573,23 @@ impl Reasoned for BundleError {
         };
         lang.pick(sv, self.to_string())
     }
+}
+
+/// The set versions this app reads, for a message: "version 1 och 2", "versions 1 and 2".
+fn versions_read(lang: Lang) -> String {
+    let numbers: Vec<String> = SET_VERSIONS.iter().map(u32::to_string).collect();
+    let list = match numbers.split_last() {
+        Some((last, rest)) if !rest.is_empty() => {
+            format!("{} {} {last}", rest.join(", "), lang.pick("och", "and"))
+        }
+        _ => numbers.concat(),
+    };
+    let word = if numbers.len() == 1 {
+        "version"
+    } else {
+        lang.pick("version", "versions")
+    };
+    format!("{word} {list}")
 }
 
 fn invalid(field: impl Into<String>, reason: impl Into<String>) -> BundleError {
@@ -499,7 +673,7 @@ impl ProgramSet {
         let payload = self.canonical_bytes();
         let envelope = SignedEnvelope {
             format: SIGNED_FORMAT.to_string(),
-            version: VERSION,
+            version: ENVELOPE_VERSION,
             key_id: key.public_key().key_id(),
             payload: crypto::b64(&payload),
             signature: crypto::b64(&key.sign(&payload)),
@@ -508,14 +682,15 @@ impl ProgramSet {
     }
 
     /// Checks every rule a JSON Schema cannot express (and the ones it can, so a bundle is never
-    /// half-checked): ids, kommunkoder, script hashes, keys, endpoint, dates.
+    /// half-checked): ids, kommunkoder, script hashes, keys, endpoint, dates, the clinic's terms
+    /// that the set's version requires (or does not know), and one set of keys per endpoint.
     pub fn validate(&self) -> Result<(), BundleError> {
         if self.format != SET_FORMAT {
             return Err(BundleError::UnsupportedFormat {
                 found: self.format.clone(),
             });
         }
-        if self.version != VERSION {
+        if !SET_VERSIONS.contains(&self.version) {
             return Err(BundleError::UnsupportedVersion {
                 found: self.version,
             });
@@ -542,15 +717,123 @@ impl ProgramSet {
         for (i, p) in self.programs.iter().enumerate() {
             let at = format!("programs[{i}]");
             validate_program(p, &at, self.issued_at.with_timezone(&Utc))?;
+            check_terms(p, &at, self.version)?;
             if !ids.insert(p.id.as_str()) {
                 return Err(invalid(
                     format!("{at}.id"),
                     format!("duplicate program id {:?}", p.id),
                 ));
             }
+            check_one_service_per_endpoint(&self.programs[..i], p, &at)?;
         }
         Ok(())
     }
+}
+
+/// The clinic's terms: required from [`TERMS_VERSION`], unknown before it (a version 1 set that
+/// carries one was written for another app, or mislabelled), and each within its range.
+fn check_terms(p: &Program, at: &str, version: u32) -> Result<(), BundleError> {
+    let present = [
+        ("callback_within", p.callback_within.is_some()),
+        ("clinic_retention", p.clinic_retention.is_some()),
+        ("never_reached_after", p.never_reached_after.is_some()),
+        ("fhir_export", p.fhir_export.is_some()),
+    ];
+    for (name, there) in present {
+        if version >= TERMS_VERSION && !there {
+            return Err(invalid(
+                format!("{at}.{name}"),
+                format!("required in bundle version {version}"),
+            ));
+        }
+        if version < TERMS_VERSION && there {
+            return Err(invalid(
+                format!("{at}.{name}"),
+                format!("needs bundle version {TERMS_VERSION} (this set is version {version})"),
+            ));
+        }
+    }
+    let in_range = |field: String, n: u32, lo: u32, hi: u32, unit: &str| {
+        if (lo..=hi).contains(&n) {
+            Ok(())
+        } else {
+            Err(invalid(
+                field,
+                format!("must be between {lo} and {hi} {unit}"),
+            ))
+        }
+    };
+    match p.callback_within {
+        Some(CallbackWithin::Hours(n)) => {
+            in_range(format!("{at}.callback_within.hours"), n, 1, 720, "hours")?
+        }
+        Some(CallbackWithin::WorkingDays(n)) => in_range(
+            format!("{at}.callback_within.working_days"),
+            n,
+            1,
+            30,
+            "working days",
+        )?,
+        None => {}
+    }
+    if let Some(r) = p.clinic_retention {
+        in_range(
+            format!("{at}.clinic_retention.days"),
+            r.days,
+            0,
+            365,
+            "days",
+        )?;
+    }
+    match p.never_reached_after {
+        Some(NeverReachedAfter::Days(n)) => {
+            in_range(format!("{at}.never_reached_after.days"), n, 1, 60, "days")?
+        }
+        Some(NeverReachedAfter::Attempts(n)) => in_range(
+            format!("{at}.never_reached_after.attempts"),
+            n,
+            1,
+            20,
+            "attempts",
+        )?,
+        None => {}
+    }
+    Ok(())
+}
+
+/// One clinic service has one HPKE key set and one receipt key: a program that names the
+/// endpoint of an earlier one with other keys or TLS trust would have referrals sealed to a key
+/// the service does not hold, or receipts refused that it signed. Endpoints are compared as the
+/// service is reached: the host's case does not matter, and `:443` is the same as no port.
+fn check_one_service_per_endpoint(
+    earlier: &[Program],
+    p: &Program,
+    at: &str,
+) -> Result<(), BundleError> {
+    let service = endpoint_service(&p.clinic.endpoint);
+    for (j, other) in earlier.iter().enumerate() {
+        let (a, b) = (&other.clinic, &p.clinic);
+        if endpoint_service(&a.endpoint) == service
+            && (a.tls != b.tls || a.hpke_keys != b.hpke_keys || a.receipt_key != b.receipt_key)
+        {
+            return Err(invalid(
+                format!("{at}.clinic.endpoint"),
+                format!("another program (programs[{j}]) names this endpoint with other keys or TLS trust"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// A validated endpoint in the form two spellings of the same service share: the host in
+/// lowercase (host names are case-insensitive), an explicit default port dropped; the path as
+/// written (paths are case-sensitive).
+fn endpoint_service(url: &str) -> String {
+    let rest = url.strip_prefix("https://").unwrap_or(url);
+    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let authority = authority.to_ascii_lowercase();
+    let authority = authority.strip_suffix(":443").unwrap_or(&authority);
+    format!("{authority}{path}")
 }
 
 /// Text a person reads (a name, an id): no control characters (a newline only where `multiline`)
@@ -806,18 +1089,45 @@ fn check_ca_pem(pem: &str) -> Result<(), String> {
 /// HTTPS only, with a host name or IP literal and a valid port. Plain HTTP is refused even on
 /// loopback: the device never sends personal data unencrypted. The host is plain ASCII (letters,
 /// digits, hyphens and dots; an internationalised name in its `xn--` form), so no look-alike or
-/// bidi character can hide where referrals go.
+/// bidi character can hide where referrals go. It is a base URL: the API lives under
+/// `{endpoint}/v1/` ([`Clinic::api_url`]), so a query, a fragment, a trailing `/` or an empty,
+/// `.` or `..` path segment (which would move the API elsewhere once joined) is refused.
 fn validate_endpoint(url: &str) -> Result<(), String> {
     let rest = url
         .strip_prefix("https://")
         .ok_or_else(|| "must start with https://".to_string())?;
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    if url.contains('?') {
+        return Err(
+            "must not carry a query (?): it is the base URL the API paths are added to".to_string(),
+        );
+    }
+    if url.contains('#') {
+        return Err(
+            "must not carry a fragment (#): it is the base URL the API paths are added to"
+                .to_string(),
+        );
+    }
+    if url.ends_with('/') {
+        return Err(
+            "must not end with /: it is the base URL the API paths (/v1/…) are added to"
+                .to_string(),
+        );
+    }
+    let authority = rest.split('/').next().unwrap_or("");
     let path = &rest[authority.len()..];
     if path
         .chars()
         .any(|c| c.is_control() || c.is_whitespace() || crate::text::is_bidi_control(c))
     {
         return Err("the path must hold no spaces, control or bidi characters".to_string());
+    }
+    // A dot segment, also percent-encoded (`%2e`), is resolved away by URL parsers.
+    let dot_or_empty = |seg: &str| {
+        let seg = seg.to_ascii_lowercase().replace("%2e", ".");
+        seg.is_empty() || seg == "." || seg == ".."
+    };
+    if path.split('/').skip(1).any(dot_or_empty) {
+        return Err("the path must hold no empty, . or .. segments".to_string());
     }
     if authority.contains('@') {
         return Err("must not carry a user name or password".to_string());
@@ -895,8 +1205,8 @@ pub fn verify(signed: &str, trust: &PublicKey, now: DateTime<Utc>) -> Result<Bun
             found: envelope.format,
         });
     }
-    if envelope.version != VERSION {
-        return Err(BundleError::UnsupportedVersion {
+    if envelope.version != ENVELOPE_VERSION {
+        return Err(BundleError::UnsupportedEnvelopeVersion {
             found: envelope.version,
         });
     }
@@ -951,6 +1261,56 @@ mod tests {
 
     fn example() -> ProgramSet {
         ProgramSet::from_json(EXAMPLE_PROGRAMS_JSON).expect("the example is valid")
+    }
+
+    /// The example programs as a version 1 set (before the clinic's terms), kept so that version
+    /// 1 bundles are shown to load.
+    const EXAMPLE_V1_JSON: &str = include_str!("../../schemas/examples/programs.v1.example.json");
+
+    fn example_v1() -> ProgramSet {
+        ProgramSet::from_json(EXAMPLE_V1_JSON).expect("the version 1 example is valid")
+    }
+
+    /// The example set as JSON, changed by `change`, read back by `from_json`.
+    fn example_json_with(
+        change: impl FnOnce(&mut serde_json::Value),
+    ) -> Result<ProgramSet, BundleError> {
+        let mut v: serde_json::Value = serde_json::from_str(EXAMPLE_PROGRAMS_JSON).unwrap();
+        change(&mut v);
+        ProgramSet::from_json(&v.to_string())
+    }
+
+    /// Signs JSON by hand (no checks), as an attacker or another tool would, so the load side
+    /// must refuse it on its own.
+    fn hand_signed_json(v: &serde_json::Value, key: &SigningKey) -> String {
+        let payload = serde_json::to_vec(v).unwrap();
+        let env = SignedEnvelope {
+            format: SIGNED_FORMAT.into(),
+            version: ENVELOPE_VERSION,
+            key_id: key.public_key().key_id(),
+            payload: crypto::b64(&payload),
+            signature: crypto::b64(&key.sign(&payload)),
+        };
+        serde_json::to_string(&env).unwrap()
+    }
+
+    /// The error names `field` exactly and its reason holds `reason`.
+    #[track_caller]
+    fn assert_invalid(
+        result: Result<impl std::fmt::Debug, BundleError>,
+        field: &str,
+        reason: &str,
+    ) {
+        match result {
+            Err(BundleError::Invalid {
+                field: f,
+                reason: r,
+            }) => {
+                assert_eq!(f, field, "{r}");
+                assert!(r.contains(reason), "{field}: {r:?} does not say {reason:?}");
+            }
+            other => panic!("{field}: expected Invalid, got {other:?}"),
+        }
     }
 
     fn signed() -> (SigningKey, String) {
@@ -1079,15 +1439,40 @@ mod tests {
         ));
         let mut env: SignedEnvelope = serde_json::from_str(&text).unwrap();
         env.version = 2;
-        assert_eq!(
-            verify(
-                &serde_json::to_string(&env).unwrap(),
-                &key.public_key(),
-                now()
-            )
-            .unwrap_err(),
-            BundleError::UnsupportedVersion { found: 2 }
+        let err = verify(
+            &serde_json::to_string(&env).unwrap(),
+            &key.public_key(),
+            now(),
+        )
+        .unwrap_err();
+        assert_eq!(err, BundleError::UnsupportedEnvelopeVersion { found: 2 });
+        assert_eq!(err.code(), "bundle_unsupported_version");
+        assert!(
+            err.message(Lang::En).contains("envelope version 1"),
+            "{err}"
         );
+        assert!(err.message(Lang::Sv).contains("kuvertversion 1"), "{err}");
+        let mut set = example();
+        set.version = 3;
+        let err = verify(&hand_signed(&set, &key), &key.public_key(), now()).unwrap_err();
+        assert_eq!(err, BundleError::UnsupportedVersion { found: 3 });
+    }
+
+    #[test]
+    fn an_unsupported_version_says_which_versions_the_app_reads() {
+        for version in [0, 3, 99] {
+            let mut set = example();
+            set.version = version;
+            let key = SigningKey::generate().unwrap();
+            let err = set.sign(&key).unwrap_err();
+            assert_eq!(err, BundleError::UnsupportedVersion { found: version });
+            assert_eq!(err.code(), "bundle_unsupported_version");
+            let en = err.message(Lang::En);
+            assert!(en.contains(&format!("version {version} ")), "{en}");
+            assert!(en.contains("this app reads versions 1 and 2"), "{en}");
+            let sv = err.message(Lang::Sv);
+            assert!(sv.contains("appen läser version 1 och 2"), "{sv}");
+        }
     }
 
     #[test]
@@ -1099,7 +1484,7 @@ mod tests {
         let payload = serde_json::to_vec(&value).unwrap();
         let env = SignedEnvelope {
             format: SIGNED_FORMAT.into(),
-            version: VERSION,
+            version: ENVELOPE_VERSION,
             key_id: key.public_key().key_id(),
             payload: crypto::b64(&payload),
             signature: crypto::b64(&key.sign(&payload)),
@@ -1117,7 +1502,7 @@ mod tests {
         let payload = set.canonical_bytes();
         let env = SignedEnvelope {
             format: SIGNED_FORMAT.into(),
-            version: VERSION,
+            version: ENVELOPE_VERSION,
             key_id: key.public_key().key_id(),
             payload: crypto::b64(&payload),
             signature: crypto::b64(&key.sign(&payload)),
@@ -1204,27 +1589,27 @@ mod tests {
             (
                 "a port with letters",
                 "endpoint",
-                endpoint("https://clinic.example:84a3/"),
+                endpoint("https://clinic.example:84a3"),
             ),
             (
                 "an empty port",
                 "endpoint",
-                endpoint("https://clinic.example:/"),
+                endpoint("https://clinic.example:"),
             ),
             (
                 "a bidi character in the host",
                 "endpoint",
-                endpoint("https://clinic\u{202E}elpmaxe.se/"),
+                endpoint("https://clinic\u{202E}elpmaxe.se"),
             ),
             (
                 "a Cyrillic look-alike host",
                 "endpoint",
-                endpoint("https://snäckan.sе/"),
+                endpoint("https://snäckan.sе"),
             ),
             (
                 "a user in the URL",
                 "endpoint",
-                endpoint("https://admin@clinic.example/"),
+                endpoint("https://admin@clinic.example"),
             ),
             (
                 "a broken IPv6 literal",
@@ -1234,7 +1619,7 @@ mod tests {
             (
                 "a label ending in a hyphen",
                 "endpoint",
-                endpoint("https://clinic-.example/"),
+                endpoint("https://clinic-.example"),
             ),
             (
                 "a CA that is not a certificate",
@@ -1309,8 +1694,8 @@ mod tests {
         // Ordinary endpoints still pass.
         for url in [
             "https://localhost:8443/x",
-            "https://10.0.0.7/",
-            "https://[::1]:8443/",
+            "https://10.0.0.7",
+            "https://[::1]:8443",
             "https://xn--snckan-gua.se",
         ] {
             assert_eq!(validate_endpoint(url), Ok(()), "{url}");
@@ -1417,5 +1802,458 @@ mod tests {
         assert!(k.not_before.with_timezone(&Utc) <= now());
         let long_ago = Utc.with_ymd_and_hms(2000, 1, 1, 0, 0, 0).unwrap();
         assert!(p.current_hpke_key(long_ago).is_none());
+    }
+
+    #[test]
+    fn bundles_of_version_1_and_2_both_sign_and_verify() {
+        let key = SigningKey::generate().unwrap();
+        let v1 = example_v1();
+        assert_eq!(v1.version, 1);
+        let bundle = verify(&v1.sign(&key).unwrap(), &key.public_key(), now()).unwrap();
+        assert_eq!(bundle.set(), &v1);
+        for p in bundle.programs() {
+            assert_eq!(p.callback_within, None, "{}", p.id);
+            assert_eq!(p.clinic_retention, None, "{}", p.id);
+            assert_eq!(p.never_reached_after, None, "{}", p.id);
+            assert_eq!(p.fhir_export, None, "{}", p.id);
+        }
+
+        let v2 = example();
+        assert_eq!(v2.version, LATEST_SET_VERSION);
+        let bundle = verify(&v2.sign(&key).unwrap(), &key.public_key(), now()).unwrap();
+        assert_eq!(bundle.set(), &v2);
+        let lfl = bundle.program("lots-for-livet").unwrap();
+        assert_eq!(lfl.callback_within, Some(CallbackWithin::WorkingDays(2)));
+        assert_eq!(lfl.clinic_retention, Some(ClinicRetention { days: 30 }));
+        assert_eq!(
+            lfl.never_reached_after,
+            Some(NeverReachedAfter::Attempts(5))
+        );
+        assert_eq!(lfl.fhir_export, Some(true));
+        for id in ["snackan-gislaved", "snackan-ggvv"] {
+            let p = bundle.program(id).unwrap();
+            assert_eq!(p.callback_within, Some(CallbackWithin::Hours(24)), "{id}");
+            assert_eq!(
+                p.clinic_retention,
+                Some(ClinicRetention { days: 7 }),
+                "{id}"
+            );
+            assert_eq!(
+                p.never_reached_after,
+                Some(NeverReachedAfter::Days(7)),
+                "{id}"
+            );
+            assert_eq!(p.fhir_export, Some(false), "{id}");
+        }
+        let kalmar = bundle.program("kalmar").unwrap();
+        assert_eq!(kalmar.callback_within, Some(CallbackWithin::WorkingDays(3)));
+        assert_eq!(kalmar.fhir_export, Some(true));
+
+        // Apart from the version and the terms, the two examples are the same programs.
+        let mut stripped = v2.clone();
+        stripped.version = 1;
+        for p in &mut stripped.programs {
+            p.callback_within = None;
+            p.clinic_retention = None;
+            p.never_reached_after = None;
+            p.fhir_export = None;
+        }
+        assert_eq!(stripped, v1);
+    }
+
+    #[test]
+    fn the_example_promises_say_what_their_deadlines_say() {
+        for p in &example().programs {
+            let (sv, en) = match p.callback_within {
+                Some(CallbackWithin::WorkingDays(2)) => {
+                    ("inom två vardagar", "within two working days")
+                }
+                Some(CallbackWithin::WorkingDays(3)) => {
+                    ("inom tre vardagar", "within three working days")
+                }
+                Some(CallbackWithin::Hours(24)) => ("inom 24 timmar", "within 24 hours"),
+                other => panic!("{}: no promise text known for {other:?}", p.id),
+            };
+            assert!(p.callback_promise.sv.contains(sv), "{}", p.id);
+            assert!(p.callback_promise.en.contains(en), "{}", p.id);
+        }
+    }
+
+    #[test]
+    fn a_version_1_set_signs_to_the_same_bytes_as_before_version_2() {
+        let key = SigningKey::generate().unwrap();
+        let signed = example_v1().sign(&key).unwrap();
+        let env: SignedEnvelope = serde_json::from_str(&signed).unwrap();
+        assert_eq!(env.version, ENVELOPE_VERSION);
+        let payload = crypto::unb64(&env.payload, "payload").unwrap();
+        let decoded: serde_json::Value = serde_json::from_slice(&payload).unwrap();
+        assert_eq!(decoded["version"], 1);
+        for (i, p) in decoded["programs"].as_array().unwrap().iter().enumerate() {
+            for key in [
+                "callback_within",
+                "clinic_retention",
+                "never_reached_after",
+                "fhir_export",
+            ] {
+                assert!(p.get(key).is_none(), "programs[{i}] has {key}");
+            }
+        }
+        // Byte for byte: the SHA-256 of these bytes as the core before version 2 produced them
+        // from this file (a bundle already signed must keep verifying and keep its floor hash).
+        assert_eq!(
+            crypto::sha256_hex(&payload),
+            "230baef9027d6e2ede13f2bb6d0a7e83491afa04ac0fa097af27e80a91ca38ca"
+        );
+    }
+
+    #[test]
+    fn a_version_2_set_without_one_of_the_terms_is_refused_naming_it() {
+        type Change = fn(&mut Program);
+        let cases: [(&str, Change); 4] = [
+            ("callback_within", |p| p.callback_within = None),
+            ("clinic_retention", |p| p.clinic_retention = None),
+            ("never_reached_after", |p| p.never_reached_after = None),
+            ("fhir_export", |p| p.fhir_export = None),
+        ];
+        let key = SigningKey::generate().unwrap();
+        for (name, change) in cases {
+            let mut set = example();
+            change(&mut set.programs[2]);
+            let field = format!("programs[2].{name}");
+            assert_invalid(set.validate(), &field, "required in bundle version 2");
+            assert_invalid(set.sign(&key), &field, "required in bundle version 2");
+            let at_load = verify(&hand_signed(&set, &key), &key.public_key(), now());
+            assert_invalid(at_load, &field, "required in bundle version 2");
+            // The same from the JSON an administrator writes.
+            let from_json = example_json_with(|v| {
+                v["programs"][2].as_object_mut().unwrap().remove(name);
+            });
+            assert_invalid(from_json, &field, "required in bundle version 2");
+        }
+    }
+
+    #[test]
+    fn a_version_1_set_carrying_a_term_is_refused() {
+        type Change = fn(&mut Program);
+        let cases: [(&str, Change); 4] = [
+            ("callback_within", |p| {
+                p.callback_within = Some(CallbackWithin::Hours(24))
+            }),
+            ("clinic_retention", |p| {
+                p.clinic_retention = Some(ClinicRetention { days: 7 })
+            }),
+            ("never_reached_after", |p| {
+                p.never_reached_after = Some(NeverReachedAfter::Days(7))
+            }),
+            ("fhir_export", |p| p.fhir_export = Some(false)),
+        ];
+        let key = SigningKey::generate().unwrap();
+        for (name, change) in cases {
+            let mut set = example_v1();
+            change(&mut set.programs[1]);
+            let field = format!("programs[1].{name}");
+            assert_invalid(set.sign(&key), &field, "needs bundle version 2");
+            let at_load = verify(&hand_signed(&set, &key), &key.public_key(), now());
+            assert_invalid(at_load, &field, "needs bundle version 2");
+        }
+        // Nor can a version 1 set carry one as null (which would otherwise read as absent).
+        let mut v: serde_json::Value = serde_json::from_str(EXAMPLE_V1_JSON).unwrap();
+        v["programs"][0]["fhir_export"] = serde_json::Value::Null;
+        let err = ProgramSet::from_json(&v.to_string()).unwrap_err();
+        assert!(matches!(err, BundleError::Malformed { .. }), "{err:?}");
+        let err = verify(&hand_signed_json(&v, &key), &key.public_key(), now()).unwrap_err();
+        assert!(matches!(err, BundleError::Malformed { .. }), "{err:?}");
+    }
+
+    #[test]
+    fn a_bad_callback_deadline_is_refused_at_sign_time() {
+        let key = SigningKey::generate().unwrap();
+        // Out of range: refused by the rules, naming the field and the range.
+        for (value, field, range) in [
+            (CallbackWithin::Hours(0), "hours", "between 1 and 720 hours"),
+            (
+                CallbackWithin::Hours(721),
+                "hours",
+                "between 1 and 720 hours",
+            ),
+            (
+                CallbackWithin::WorkingDays(0),
+                "working_days",
+                "between 1 and 30 working days",
+            ),
+            (
+                CallbackWithin::WorkingDays(31),
+                "working_days",
+                "between 1 and 30 working days",
+            ),
+        ] {
+            let mut set = example();
+            set.programs[1].callback_within = Some(value);
+            let path = format!("programs[1].callback_within.{field}");
+            assert_invalid(set.sign(&key), &path, range);
+            let at_load = verify(&hand_signed(&set, &key), &key.public_key(), now());
+            assert_invalid(at_load, &path, range);
+            let json = serde_json::to_value(value).unwrap();
+            let from_json = example_json_with(|v| v["programs"][1]["callback_within"] = json);
+            assert_invalid(from_json, &path, range);
+        }
+        // Not one of the two shapes: the set cannot even be read, so it is never signed. The
+        // parser's words say what is wrong.
+        for (bad, says) in [
+            (
+                serde_json::json!({"hours": 1, "working_days": 2}),
+                "exactly one of `hours` and `working_days`",
+            ),
+            (
+                serde_json::json!({}),
+                "exactly one of `hours` and `working_days`",
+            ),
+            (
+                serde_json::json!({"minutes": 30}),
+                "unknown field `minutes`",
+            ),
+            (serde_json::json!({"hours": -1}), "invalid value"),
+            (serde_json::json!({"hours": "24"}), "invalid type"),
+            (serde_json::json!(24), "invalid type"),
+            (serde_json::json!(null), "invalid type"),
+        ] {
+            let mut v: serde_json::Value = serde_json::from_str(EXAMPLE_PROGRAMS_JSON).unwrap();
+            v["programs"][1]["callback_within"] = bad.clone();
+            let err = ProgramSet::from_json(&v.to_string()).unwrap_err();
+            assert!(
+                matches!(&err, BundleError::Malformed { reason } if reason.contains(says)),
+                "{bad}: {err:?}"
+            );
+            let err = verify(&hand_signed_json(&v, &key), &key.public_key(), now()).unwrap_err();
+            assert!(
+                matches!(err, BundleError::Malformed { .. }),
+                "{bad}: {err:?}"
+            );
+        }
+        // The edges of the ranges are fine.
+        for ok in [
+            CallbackWithin::Hours(1),
+            CallbackWithin::Hours(720),
+            CallbackWithin::WorkingDays(1),
+            CallbackWithin::WorkingDays(30),
+        ] {
+            let mut set = example();
+            set.programs[1].callback_within = Some(ok);
+            assert!(set.sign(&key).is_ok(), "{ok:?}");
+        }
+    }
+
+    #[test]
+    fn the_clinic_retention_and_the_give_up_point_have_ranges() {
+        let key = SigningKey::generate().unwrap();
+        type Change = Box<dyn Fn(&mut Program)>;
+        let retention = |days| -> Change {
+            Box::new(move |p: &mut Program| p.clinic_retention = Some(ClinicRetention { days }))
+        };
+        let give_up = |n: NeverReachedAfter| -> Change {
+            Box::new(move |p: &mut Program| p.never_reached_after = Some(n))
+        };
+        let refused: Vec<(Change, &str, &str)> = vec![
+            (
+                retention(366),
+                "clinic_retention.days",
+                "between 0 and 365 days",
+            ),
+            (
+                retention(u32::MAX),
+                "clinic_retention.days",
+                "between 0 and 365 days",
+            ),
+            (
+                give_up(NeverReachedAfter::Days(0)),
+                "never_reached_after.days",
+                "between 1 and 60 days",
+            ),
+            (
+                give_up(NeverReachedAfter::Days(61)),
+                "never_reached_after.days",
+                "between 1 and 60 days",
+            ),
+            (
+                give_up(NeverReachedAfter::Attempts(0)),
+                "never_reached_after.attempts",
+                "between 1 and 20 attempts",
+            ),
+            (
+                give_up(NeverReachedAfter::Attempts(21)),
+                "never_reached_after.attempts",
+                "between 1 and 20 attempts",
+            ),
+        ];
+        for (change, field, range) in refused {
+            let mut set = example();
+            change(&mut set.programs[3]);
+            let path = format!("programs[3].{field}");
+            assert_invalid(set.sign(&key), &path, range);
+            let at_load = verify(&hand_signed(&set, &key), &key.public_key(), now());
+            assert_invalid(at_load, &path, range);
+        }
+        let fine: Vec<Change> = vec![
+            retention(0),
+            retention(365),
+            give_up(NeverReachedAfter::Days(1)),
+            give_up(NeverReachedAfter::Days(60)),
+            give_up(NeverReachedAfter::Attempts(1)),
+            give_up(NeverReachedAfter::Attempts(20)),
+        ];
+        for change in fine {
+            let mut set = example();
+            change(&mut set.programs[3]);
+            let text = set.sign(&key).unwrap();
+            assert_eq!(verify(&text, &key.public_key(), now()).unwrap().set(), &set);
+        }
+        for (field, bad, says) in [
+            (
+                "never_reached_after",
+                serde_json::json!({"days": 7, "attempts": 5}),
+                "exactly one of `days` and `attempts`",
+            ),
+            (
+                "never_reached_after",
+                serde_json::json!({}),
+                "exactly one of `days` and `attempts`",
+            ),
+            (
+                "never_reached_after",
+                serde_json::json!({"calls": 5}),
+                "unknown field `calls`",
+            ),
+            (
+                "clinic_retention",
+                serde_json::json!({"days": 7, "hours": 2}),
+                "unknown field `hours`",
+            ),
+            (
+                "clinic_retention",
+                serde_json::json!({}),
+                "missing field `days`",
+            ),
+            ("clinic_retention", serde_json::json!(30), "invalid type"),
+            ("fhir_export", serde_json::json!("yes"), "invalid type"),
+        ] {
+            let err = example_json_with(|v| v["programs"][3][field] = bad.clone()).unwrap_err();
+            assert!(
+                matches!(&err, BundleError::Malformed { reason } if reason.contains(says)),
+                "{field} {bad}: {err:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn programs_that_share_an_endpoint_share_its_keys() {
+        let key = SigningKey::generate().unwrap();
+        let field = "programs[2].clinic.endpoint";
+        let reason = "names this endpoint with other keys or TLS trust";
+        // Snäckan GGVV pointed at Snäckan Gislaved's service, with its own keys and pins.
+        let mut set = example();
+        set.programs[2].clinic.endpoint = set.programs[1].clinic.endpoint.clone();
+        assert_invalid(set.sign(&key), field, reason);
+        assert_invalid(
+            verify(&hand_signed(&set, &key), &key.public_key(), now()),
+            field,
+            reason,
+        );
+        // With the service's keys and trust it is one service with two programs: fine.
+        let shared = set.programs[1].clinic.clone();
+        set.programs[2].clinic.tls = shared.tls.clone();
+        set.programs[2].clinic.hpke_keys = shared.hpke_keys.clone();
+        set.programs[2].clinic.receipt_key = shared.receipt_key.clone();
+        let text = set.sign(&key).unwrap();
+        assert_eq!(verify(&text, &key.public_key(), now()).unwrap().set(), &set);
+        // Any one of the three differing is refused.
+        type Change = fn(&mut Clinic);
+        let differ: [(&str, Change); 4] = [
+            ("receipt key", |c| c.receipt_key.key_id.push_str("-2")),
+            ("receipt public key", |c| {
+                c.receipt_key.public_key = "ucGz8Ej8LiCt/Rh0CbCC+iyl9kFhSsP+EZ+FWgITK1M=".into()
+            }),
+            ("pins", |c| c.tls.spki_sha256_pins.truncate(1)),
+            ("HPKE keys", |c| c.hpke_keys[0].key_id.push_str("-b")),
+        ];
+        for (what, change) in differ {
+            let mut other = set.clone();
+            change(&mut other.programs[2].clinic);
+            match other.sign(&key) {
+                Err(BundleError::Invalid {
+                    field: f,
+                    reason: r,
+                }) => {
+                    assert_eq!(f, field, "{what}");
+                    assert!(
+                        r.contains(reason) && r.contains("programs[1]"),
+                        "{what}: {r}"
+                    );
+                }
+                other => panic!("{what}: {other:?}"),
+            }
+        }
+        // Another spelling of the same service is the same service.
+        for spelling in [
+            "https://LOCALHOST:8443/snackan-gislaved",
+            "https://Localhost:8443/snackan-gislaved",
+        ] {
+            let mut other = example();
+            other.programs[2].clinic.endpoint = spelling.into();
+            assert_invalid(other.sign(&key), field, reason);
+        }
+        let mut default_port = example();
+        default_port.programs[1].clinic.endpoint = "https://clinic.example/snackan".into();
+        default_port.programs[2].clinic.endpoint = "https://clinic.example:443/snackan".into();
+        assert_invalid(default_port.sign(&key), field, reason);
+        // Another path on the same host is another service, with keys of its own (the example).
+        assert!(example().sign(&key).is_ok());
+    }
+
+    #[test]
+    fn an_endpoint_is_a_base_url_the_api_paths_are_added_to() {
+        for (url, says) in [
+            ("https://clinic.example/intake?program=lfl", "query"),
+            ("https://clinic.example?x", "query"),
+            ("https://clinic.example/intake#v1", "fragment"),
+            ("https://clinic.example/", "end with /"),
+            ("https://clinic.example/intake/", "end with /"),
+            ("https://clinic.example:8443/", "end with /"),
+            ("https://clinic.example//intake", "segments"),
+            ("https://clinic.example/intake/..", "segments"),
+            ("https://clinic.example/a/./b", "segments"),
+            ("https://clinic.example/a/%2E%2e", "segments"),
+        ] {
+            let err = validate_endpoint(url).unwrap_err();
+            assert!(err.contains(says), "{url}: {err}");
+            let mut set = example();
+            set.programs[0].clinic.endpoint = url.into();
+            assert_invalid(set.validate(), "programs[0].clinic.endpoint", says);
+        }
+        // A version 1 set is held to the same rule.
+        let mut set = example_v1();
+        set.programs[3].clinic.endpoint.push('/');
+        assert_invalid(set.validate(), "programs[3].clinic.endpoint", "end with /");
+
+        for url in [
+            "https://clinic.example",
+            "https://clinic.example:8443/lots/intake",
+            "https://[::1]:8443/x",
+        ] {
+            assert_eq!(validate_endpoint(url), Ok(()), "{url}");
+        }
+        let mut clinic = example().programs[0].clinic.clone();
+        assert_eq!(
+            clinic.api_url("handovers"),
+            "https://localhost:8443/lots-for-livet/v1/handovers"
+        );
+        assert_eq!(
+            clinic.api_url("/handovers"),
+            "https://localhost:8443/lots-for-livet/v1/handovers"
+        );
+        clinic.endpoint = "https://clinic.example".into();
+        assert_eq!(
+            clinic.api_url("handovers/7f3e/withdrawal"),
+            "https://clinic.example/v1/handovers/7f3e/withdrawal"
+        );
     }
 }

@@ -83,6 +83,11 @@ fn example_value() -> Value {
     serde_json::from_str(EXAMPLE_PROGRAMS_JSON).unwrap()
 }
 
+/// The example programs as a version 1 set (before the clinic's terms): version 1 still loads.
+fn example_v1_value() -> Value {
+    read_json("examples/programs.v1.example.json")
+}
+
 /// A fixed instant inside the example set's validity (2026-11-01 to 2027-12-31).
 fn now() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 23, 11, 0, 0).unwrap()
@@ -115,6 +120,75 @@ fn example_program_set_validates_and_parses() {
     assert_valid(&schema, &example_value(), "programs.example.json");
     let set = ProgramSet::from_json(EXAMPLE_PROGRAMS_JSON).expect("the core accepts the example");
     assert_eq!(set.programs.len(), 4);
+    assert_eq!(set.version, program::LATEST_SET_VERSION);
+
+    let v1 = example_v1_value();
+    assert_valid(&schema, &v1, "programs.v1.example.json");
+    let set = ProgramSet::from_json(&v1.to_string()).expect("the core accepts the v1 example");
+    assert_eq!(set.version, 1);
+    assert_eq!(set.programs.len(), 4);
+}
+
+#[test]
+fn the_version_decides_the_clinic_terms_in_schema_and_core_alike() {
+    use lotsa_core::text::Reasoned;
+    let schema = bundle_schema();
+    let terms = [
+        "callback_within",
+        "clinic_retention",
+        "never_reached_after",
+        "fhir_export",
+    ];
+    // Version 1 carrying one of them, and the version 2 example relabelled as version 1.
+    for term in terms {
+        let mut v = example_v1_value();
+        v["programs"][1][term] = example_value()["programs"][1][term].clone();
+        assert!(
+            !schema.is_valid(&v),
+            "v1 with {term}: the schema refuses it"
+        );
+        match ProgramSet::from_json(&v.to_string()) {
+            Err(BundleError::Invalid { field, reason }) => {
+                assert_eq!(field, format!("programs[1].{term}"));
+                assert!(reason.contains("needs bundle version 2"), "{reason}");
+            }
+            other => panic!("v1 with {term}: {other:?}"),
+        }
+    }
+    let mut relabelled = example_value();
+    relabelled["version"] = json!(1);
+    assert!(!schema.is_valid(&relabelled));
+    assert_eq!(
+        ProgramSet::from_json(&relabelled.to_string())
+            .unwrap_err()
+            .code(),
+        "bundle_invalid"
+    );
+    // Version 2 without one of them, and the version 1 example relabelled as version 2.
+    for term in terms {
+        let mut v = example_value();
+        v["programs"][3].as_object_mut().unwrap().remove(term);
+        assert!(
+            !schema.is_valid(&v),
+            "v2 without {term}: the schema refuses it"
+        );
+        match ProgramSet::from_json(&v.to_string()) {
+            Err(BundleError::Invalid { field, reason }) => {
+                assert_eq!(field, format!("programs[3].{term}"));
+                assert!(reason.contains("required in bundle version 2"), "{reason}");
+            }
+            other => panic!("v2 without {term}: {other:?}"),
+        }
+    }
+    let mut relabelled = example_v1_value();
+    relabelled["version"] = json!(2);
+    assert!(!schema.is_valid(&relabelled));
+    assert_eq!(
+        ProgramSet::from_json(&relabelled.to_string())
+            .unwrap_err()
+            .code(),
+        "bundle_invalid"
+    );
 }
 
 /// A change to a JSON value.
@@ -225,8 +299,13 @@ fn broken_sets() -> Vec<Broken> {
             core_code: "bundle_invalid",
         },
         Broken {
-            name: "version 2",
-            change: |v| v["version"] = json!(2),
+            name: "version 3",
+            change: |v| v["version"] = json!(3),
+            core_code: "bundle_unsupported_version",
+        },
+        Broken {
+            name: "version 0",
+            change: |v| v["version"] = json!(0),
             core_code: "bundle_unsupported_version",
         },
         Broken {
@@ -247,6 +326,102 @@ fn broken_sets() -> Vec<Broken> {
         Broken {
             name: "draft lifetime 0",
             change: |v| v["programs"][0]["draft_lifetime_hours"] = json!(0),
+            core_code: "bundle_invalid",
+        },
+        Broken {
+            name: "callback within 0 hours",
+            change: |v| v["programs"][1]["callback_within"] = json!({"hours": 0}),
+            core_code: "bundle_invalid",
+        },
+        Broken {
+            name: "callback within 721 hours",
+            change: |v| v["programs"][1]["callback_within"] = json!({"hours": 721}),
+            core_code: "bundle_invalid",
+        },
+        Broken {
+            name: "callback within 31 working days",
+            change: |v| v["programs"][0]["callback_within"] = json!({"working_days": 31}),
+            core_code: "bundle_invalid",
+        },
+        Broken {
+            name: "callback within hours and working days",
+            change: |v| {
+                v["programs"][0]["callback_within"] = json!({"hours": 24, "working_days": 2})
+            },
+            core_code: "bundle_malformed",
+        },
+        Broken {
+            name: "callback within minutes",
+            change: |v| v["programs"][0]["callback_within"] = json!({"minutes": 30}),
+            core_code: "bundle_malformed",
+        },
+        Broken {
+            name: "callback within nothing",
+            change: |v| v["programs"][0]["callback_within"] = json!({}),
+            core_code: "bundle_malformed",
+        },
+        Broken {
+            name: "clinic retention 366 days",
+            change: |v| v["programs"][3]["clinic_retention"] = json!({"days": 366}),
+            core_code: "bundle_invalid",
+        },
+        Broken {
+            name: "clinic retention in hours",
+            change: |v| v["programs"][3]["clinic_retention"] = json!({"days": 1, "hours": 2}),
+            core_code: "bundle_malformed",
+        },
+        Broken {
+            name: "never reached after 0 days",
+            change: |v| v["programs"][1]["never_reached_after"] = json!({"days": 0}),
+            core_code: "bundle_invalid",
+        },
+        Broken {
+            name: "never reached after 61 days",
+            change: |v| v["programs"][1]["never_reached_after"] = json!({"days": 61}),
+            core_code: "bundle_invalid",
+        },
+        Broken {
+            name: "never reached after 21 attempts",
+            change: |v| v["programs"][0]["never_reached_after"] = json!({"attempts": 21}),
+            core_code: "bundle_invalid",
+        },
+        Broken {
+            name: "never reached after days and attempts",
+            change: |v| v["programs"][0]["never_reached_after"] = json!({"days": 7, "attempts": 5}),
+            core_code: "bundle_malformed",
+        },
+        Broken {
+            name: "fhir_export null",
+            change: |v| v["programs"][2]["fhir_export"] = json!(null),
+            core_code: "bundle_malformed",
+        },
+        Broken {
+            name: "fhir_export a string",
+            change: |v| v["programs"][2]["fhir_export"] = json!("no"),
+            core_code: "bundle_malformed",
+        },
+        Broken {
+            name: "endpoint with a trailing slash",
+            change: |v| v["programs"][0]["clinic"]["endpoint"] = json!("https://localhost:8443/"),
+            core_code: "bundle_invalid",
+        },
+        Broken {
+            name: "endpoint with a query",
+            change: |v| {
+                v["programs"][0]["clinic"]["endpoint"] = json!("https://localhost:8443/x?p=lfl")
+            },
+            core_code: "bundle_invalid",
+        },
+        Broken {
+            name: "endpoint with a fragment",
+            change: |v| {
+                v["programs"][0]["clinic"]["endpoint"] = json!("https://localhost:8443/x#y")
+            },
+            core_code: "bundle_invalid",
+        },
+        Broken {
+            name: "endpoint with an empty path segment",
+            change: |v| v["programs"][0]["clinic"]["endpoint"] = json!("https://localhost:8443//x"),
             core_code: "bundle_invalid",
         },
     ]
@@ -333,14 +508,23 @@ fn the_core_names_the_field_of_a_bad_kommunkod() {
 fn the_signed_payload_is_a_valid_program_set() {
     // The bytes that are signed are the core's canonical serialisation: they, too, must meet
     // the schema (a field the core adds or renames would break other readers).
-    let set = ProgramSet::from_json(EXAMPLE_PROGRAMS_JSON).unwrap();
-    let canonical: Value = serde_json::from_slice(&set.canonical_bytes()).unwrap();
-    assert_valid(&bundle_schema(), &canonical, "the canonical program set");
-    assert_eq!(
-        ProgramSet::from_json(&canonical.to_string()).unwrap(),
-        set,
-        "the canonical form reads back to the same set"
-    );
+    for (what, text) in [
+        ("v2", EXAMPLE_PROGRAMS_JSON.to_string()),
+        ("v1", example_v1_value().to_string()),
+    ] {
+        let set = ProgramSet::from_json(&text).unwrap();
+        let canonical: Value = serde_json::from_slice(&set.canonical_bytes()).unwrap();
+        assert_valid(
+            &bundle_schema(),
+            &canonical,
+            &format!("the canonical {what} set"),
+        );
+        assert_eq!(
+            ProgramSet::from_json(&canonical.to_string()).unwrap(),
+            set,
+            "the canonical {what} form reads back to the same set"
+        );
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
