@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Installs what the binding tests (bindings/test.sh) need on a fresh machine of this
-# kind, and fails loudly if something cannot be had:
+# Installs what the binding tests (bindings/test.sh) and the protocol interop tests
+# (tests/interop) need on a fresh machine of this kind, and fails loudly if something cannot be had:
 #   - pytest (+ jsonschema) from bindings/python-tests/requirements.txt
+#   - pyhpke, http-message-signatures, cryptography, jsonschema, openapi-spec-validator, PyYAML
+#     from tests/interop/requirements.txt
 #   - java (JDK 17+) and mvn must already be on the machine (they are on this kind)
 #   - the Maven artifacts of bindings/kotlin-tests, fetched once from Maven Central
 # Safe to run repeatedly.
@@ -20,6 +22,12 @@ echo "==> pip install -r bindings/python-tests/requirements.txt"
 "$python" -m pip install --quiet --disable-pip-version-check --root-user-action=ignore -r bindings/python-tests/requirements.txt \
     || die "pip install of the binding test requirements failed"
 "$python" -c 'import pytest, jsonschema' || die "pytest/jsonschema still not importable after pip install"
+
+echo "==> pip install -r tests/interop/requirements.txt"
+"$python" -m pip install --quiet --disable-pip-version-check --root-user-action=ignore -r tests/interop/requirements.txt \
+    || die "pip install of the interop test requirements failed"
+"$python" -c 'import pytest, pyhpke, http_message_signatures, http_sf, cryptography, jsonschema, rfc3339_validator, openapi_spec_validator, yaml' \
+    || die "the interop test libraries are still not importable after pip install"
 
 echo "==> checking java and mvn"
 command -v java >/dev/null || die "java not found: the Kotlin binding tests need a JDK 17+ (apt-get install openjdk-17-jdk-headless)"

@@ -1,14 +1,18 @@
 #!/usr/bin/env bash
-# All of Lotsa's tests, on a fresh machine of this kind: installs what the binding tests need
-# (pytest from PyPI, Maven artifacts from Maven Central), then runs, in order,
+# All of Lotsa's tests, on a fresh machine of this kind: installs what the binding and interop
+# tests need (pytest and the interop libraries from PyPI, Maven artifacts from Maven Central), then
+# runs, in order,
 #   1. what CI cannot see: the repository stands alone (no reference to a folder beside it, no
-#      issue-tracker pointers, every relative Markdown link resolves inside the repository), and
-#      no OpenSSL, aws-lc or native-tls anywhere in the dependency tree,
-#   2. cargo fmt --check, cargo clippy -D warnings and cargo doc -D warnings (the code stays clean),
-#   3. the Rust suites (core unit + property tests, the SIGKILL crash test with its long budget,
+#      issue-tracker pointers, every relative Markdown link resolves inside the repository),
+#   2. the protocol interop tests (tests/interop): the published vectors, the schemas and the
+#      OpenAPI document checked with Python's own libraries (pyhpke, http-message-signatures,
+#      cryptography, jsonschema), no Lotsa code,
+#   3. what CI cannot see either: no OpenSSL, aws-lc or native-tls anywhere in the dependency tree,
+#   4. cargo fmt --check, cargo clippy -D warnings and cargo doc -D warnings (the code stays clean),
+#   5. the Rust suites (core unit + property tests, the SIGKILL crash test with its long budget,
 #      races between real processes, the full-disk test on a small tmpfs it mounts (root needed;
 #      it fails if it cannot), CLI end-to-end, schema tests),
-#   4. the binding suites (Python through the generated module, including the table test that
+#   6. the binding suites (Python through the generated module, including the table test that
 #      runs the same cases through the CLI, and Kotlin on the JVM).
 # Each step prints how long it took. Any part that cannot run fails the whole run; nothing is
 # skipped silently.
@@ -36,6 +40,11 @@ bash .ci/bindings-setup.sh
 
 step "the repository stands alone (links, references, no folder beside it)"
 python3 scripts/stands-alone.py
+
+step "protocol interop tests (tests/interop: vectors, schemas, OpenAPI with Python's own libraries)"
+python3 -c 'import pytest' \
+    || { echo "pytest is not installed for python3: run .ci/bindings-setup.sh (pip install -r tests/interop/requirements.txt)" >&2; exit 1; }
+python3 -m pytest tests/interop
 
 step "no OpenSSL, aws-lc or native-tls in the dependency tree"
 cargo tree --workspace --target all -e normal --locked -i ring >/dev/null \

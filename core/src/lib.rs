@@ -44,5 +44,8 @@ pub mod consent;
 // 8. The draft, its validation, the handover payload.
 pub mod referral;
 
+// 9. The intake protocol: wire types, request signatures, receipts, problem details.
+pub mod protocol;
+
 // 10. The device's encrypted store: drafts, sealed outbox, audit log, statistics.
 pub mod store;

@@ -149,16 +149,32 @@ impl SigningKey {
         SigningKey::from_pkcs8(doc.as_ref())
     }
 
-    /// Loads a key from its PKCS#8 (v2) document.
+    /// Loads a key from its PKCS#8 document (v2 as [`SigningKey::generate`] makes them, whose
+    /// public key is checked against the secret; or v1, which holds the secret only).
     pub fn from_pkcs8(pkcs8: &[u8]) -> Result<SigningKey, CryptoError> {
-        let pair = Ed25519KeyPair::from_pkcs8(pkcs8).map_err(|e| CryptoError::Malformed {
-            what: "signing key",
-            reason: e.to_string(),
+        let pair = Ed25519KeyPair::from_pkcs8_maybe_unchecked(pkcs8).map_err(|e| {
+            CryptoError::Malformed {
+                what: "signing key",
+                reason: e.to_string(),
+            }
         })?;
         Ok(SigningKey {
             pkcs8: pkcs8.to_vec(),
             pair,
         })
+    }
+
+    /// The key with a given 32-byte secret (RFC 8032 seed): for known-answer tests and published
+    /// test vectors, whose keys are fixed. A real key comes from [`SigningKey::generate`].
+    pub fn from_seed(seed: &[u8; 32]) -> SigningKey {
+        // PKCS#8 v1 for Ed25519 (RFC 8410): a fixed 16-byte prefix, then the seed.
+        const V1_PREFIX: [u8; 16] = [
+            0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22,
+            0x04, 0x20,
+        ];
+        let mut pkcs8 = V1_PREFIX.to_vec();
+        pkcs8.extend_from_slice(seed);
+        SigningKey::from_pkcs8(&pkcs8).expect("a 32-byte seed is always an Ed25519 key")
     }
 
     /// The PKCS#8 document (secret: store it wrapped or in a protected file).

@@ -370,6 +370,49 @@ impl TryRng for RingRng {
 // Every byte comes from the operating system's CSPRNG (or the result is discarded).
 impl TryCryptoRng for RingRng {}
 
+/// A "generator" that hands out fixed bytes, to pin the ephemeral key to the RFC's ikmE.
+#[cfg(test)]
+pub(crate) struct Fixed(pub(crate) Vec<u8>);
+
+#[cfg(test)]
+impl TryRng for Fixed {
+    type Error = core::convert::Infallible;
+    fn try_next_u32(&mut self) -> Result<u32, Self::Error> {
+        unreachable!("hpke only fills bytes")
+    }
+    fn try_next_u64(&mut self) -> Result<u64, Self::Error> {
+        unreachable!("hpke only fills bytes")
+    }
+    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Self::Error> {
+        assert!(dst.len() <= self.0.len(), "the fixed bytes ran out");
+        let rest = self.0.split_off(dst.len());
+        dst.copy_from_slice(&self.0);
+        self.0 = rest;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+impl TryCryptoRng for Fixed {}
+
+/// [`seal_to_clinic`] with the ephemeral key derived from fixed bytes (`ikmE`), for published test
+/// vectors only: reusing `ikmE` for two payloads would reuse their keys.
+#[cfg(test)]
+pub(crate) fn seal_with_fixed_ephemeral(
+    clinic_public_key: &[u8; 32],
+    binding: &SealBinding<'_>,
+    plaintext: &[u8],
+    ikm_e: &[u8],
+) -> Result<Sealed, CryptoError> {
+    hpke_seal(
+        clinic_public_key,
+        &binding.info(),
+        &binding.to_bytes(),
+        plaintext,
+        &mut Fixed(ikm_e.to_vec()),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -400,28 +443,6 @@ mod tests {
         pub const CT_1: &str = "6b53c051e4199c518de79594e1c4ab18b96f081549d45ce015be002090bb119e\
                                 85285337cc95ba5f59992dc98c";
     }
-
-    /// A "generator" that hands out fixed bytes, to pin the ephemeral key to the RFC's ikmE.
-    struct Fixed(Vec<u8>);
-
-    impl TryRng for Fixed {
-        type Error = core::convert::Infallible;
-        fn try_next_u32(&mut self) -> Result<u32, Self::Error> {
-            unreachable!("hpke only fills bytes")
-        }
-        fn try_next_u64(&mut self) -> Result<u64, Self::Error> {
-            unreachable!("hpke only fills bytes")
-        }
-        fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Self::Error> {
-            assert!(dst.len() <= self.0.len(), "the fixed bytes ran out");
-            let rest = self.0.split_off(dst.len());
-            dst.copy_from_slice(&self.0);
-            self.0 = rest;
-            Ok(())
-        }
-    }
-
-    impl TryCryptoRng for Fixed {}
 
     #[test]
     fn rfc9180_a_2_1_known_answer() {

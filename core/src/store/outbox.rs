@@ -11,6 +11,7 @@ use crate::consent::{Recorder, Withdrawal};
 use crate::crypto::seal::{seal_to_clinic_b64, SealBinding};
 use crate::crypto::sha256_hex;
 use crate::program::Bundle;
+use crate::protocol::WithdrawalMessage;
 use crate::referral::{build_handover, find_program, new_referral_id};
 use chrono::Timelike;
 use rusqlite::{params, Connection, OptionalExtension};
@@ -132,16 +133,6 @@ pub enum Withdrawn {
     },
     /// It was already withdrawn or cancelled: nothing more to do.
     AlreadyWithdrawn,
-}
-
-/// The withdrawal message the clinic receives: the consent module's [`Withdrawal`] with a schema
-/// name and an id of its own. Nothing personal, so it is stored as it will be sent.
-#[derive(Debug, Clone, Serialize)]
-struct WithdrawalMessage<'a> {
-    schema: &'static str,
-    withdrawal_id: &'a str,
-    #[serde(flatten)]
-    withdrawal: &'a Withdrawal,
 }
 
 /// One item, as the app's queue screen shows it. No personal data.
@@ -357,13 +348,8 @@ impl Store {
                         withdrawn_at,
                         recorded_by_role: recorded_by.map(|r| r.role),
                     };
-                    let message = WithdrawalMessage {
-                        schema: "lotsa.withdrawal/1",
-                        withdrawal_id: &withdrawal_id,
-                        withdrawal: &withdrawal,
-                    };
-                    let bytes =
-                        serde_json::to_vec(&message).expect("a withdrawal always serialises");
+                    // Nothing personal in it, so it is stored as it will be sent.
+                    let bytes = WithdrawalMessage::new(&withdrawal_id, &withdrawal).to_json();
                     c.execute(
                         "INSERT INTO outbox (id, kind, program_id, refers_to, payload, payload_sha256,
                                              state, next_attempt_at, queued_at, created_day)
