@@ -22,6 +22,10 @@ use serde::{Deserialize, Serialize};
 /// The `schema` value of handover payloads this core produces.
 pub const HANDOVER_SCHEMA: &str = "lotsa.handover/1";
 
+/// The version of the handover payload schema, bound into the seal (the `1` of
+/// [`HANDOVER_SCHEMA`]).
+pub const PAYLOAD_SCHEMA_VERSION: u32 = 1;
+
 /// A fresh referral id (random UUID v4): the draft's id, and later the handover id.
 pub fn new_referral_id() -> String {
     uuid::Uuid::new_v4().to_string()

@@ -30,7 +30,7 @@ const WITHDRAWAL_ID: &str = "6f1d2c3b-4a59-4e8d-8c7b-1a2b3c4d5e6f";
 const ORIGIN: &str = "https://clinic.example:8443";
 
 /// A handover as a device builds it (fictitious person), compact as it is sealed.
-const PLAINTEXT: &str = concat!(
+pub(crate) const PLAINTEXT: &str = concat!(
     r#"{"schema":"lotsa.handover/1","handover_id":"0b6c1f5e-3d2a-4c8e-9f10-2a3b4c5d6e7f","#,
     r#""program_id":"lots-for-livet","created_at":"2026-12-01T10:30:00+01:00","#,
     r#""contact":{"name":"Alex","phone":"+46701234567","language":"sv","best_time":"efter kl. 14"},"#,

@@ -3,10 +3,12 @@
 //! payload (`lotsa.handover/1`), and is refused whole when any field is wrong: a clinic never
 //! acts on half a message.
 
+use super::ProblemType;
 use super::{check_id, check_schema, check_uuid, from_json, parse_sha256_hex, ProtocolError};
 use crate::consent::{Role, Withdrawal};
-use crate::crypto::seal::{SealBinding, ENC_LEN, TAG_LEN};
+use crate::crypto::seal::{open_from_device, ClinicKeyPair, SealBinding, Sealed, ENC_LEN, TAG_LEN};
 use crate::crypto::{b64, hex, PublicKey};
+use crate::referral::{HandoverPayload, HANDOVER_SCHEMA};
 use chrono::{DateTime, FixedOffset};
 use serde::{Deserialize, Serialize};
 
@@ -93,6 +95,44 @@ impl Envelope {
             return Err(invalid("is shorter than an HPKE encapsulated key and tag"));
         }
         Ok(bytes)
+    }
+
+    /// The clinic's opening of a received envelope, in memory, with the key pair its
+    /// `clinic_key_id` names: the payload opens with the envelope's binding
+    /// ([`ProblemType::DoesNotOpen`]), is a handover of the schema its version names
+    /// ([`ProblemType::PayloadInvalid`]), names the envelope's handover and program
+    /// ([`ProblemType::EnvelopeMismatch`]), and its consent is at most
+    /// [`MAX_DELIVERY_AGE_DAYS`](super::MAX_DELIVERY_AGE_DAYS) old at `now`
+    /// ([`ProblemType::ReferralTooOld`]).
+    pub fn open(
+        &self,
+        key: &ClinicKeyPair,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<HandoverPayload, ProblemType> {
+        let sealed = self
+            .sealed_bytes()
+            .ok()
+            .and_then(|b| Sealed::from_bytes(&b).ok())
+            .ok_or(ProblemType::MalformedBody)?;
+        if self.payload_schema_version != crate::referral::PAYLOAD_SCHEMA_VERSION {
+            return Err(ProblemType::PayloadInvalid);
+        }
+        let mut plain = open_from_device(key, &self.binding(), &sealed)
+            .map_err(|_| ProblemType::DoesNotOpen)?;
+        let payload = serde_json::from_slice::<HandoverPayload>(&plain);
+        crate::crypto::wipe(&mut plain);
+        let payload = payload.map_err(|_| ProblemType::PayloadInvalid)?;
+        if payload.schema != HANDOVER_SCHEMA {
+            return Err(ProblemType::PayloadInvalid);
+        }
+        if payload.handover_id != self.handover_id || payload.program_id != self.program_id {
+            return Err(ProblemType::EnvelopeMismatch);
+        }
+        let age = now - payload.consent.given_at.with_timezone(&chrono::Utc);
+        if age > chrono::Duration::days(super::MAX_DELIVERY_AGE_DAYS) {
+            return Err(ProblemType::ReferralTooOld);
+        }
+        Ok(payload)
     }
 
     /// What the payload is bound to: the clinic opens it with exactly these values.
@@ -362,6 +402,65 @@ mod tests {
         assert!(String::from_utf8(e.to_json())
             .unwrap()
             .starts_with(r#"{"schema":"lotsa.envelope/1","handover_id":"#));
+    }
+
+    #[test]
+    fn the_clinic_opens_only_a_payload_that_matches_its_envelope_and_is_fresh() {
+        use crate::crypto::seal::seal_to_clinic;
+        let plain = super::super::vectors::PLAINTEXT;
+        let clinic = ClinicKeyPair::generate().unwrap();
+        let binding = SealBinding {
+            handover_id: "0b6c1f5e-3d2a-4c8e-9f10-2a3b4c5d6e7f",
+            program_id: "lots-for-livet",
+            clinic_key_id: "lfl-2026",
+            schema_version: 1,
+        };
+        let given = chrono::DateTime::parse_from_rfc3339("2026-12-01T10:30:00+01:00")
+            .unwrap()
+            .to_utc();
+        let seal = |b: &SealBinding<'_>, text: &str| {
+            let sealed = seal_to_clinic(&clinic.public_key(), b, text.as_bytes()).unwrap();
+            Envelope::new(b, &sealed.to_bytes())
+        };
+        let good = seal(&binding, plain);
+        assert_eq!(
+            good.open(&clinic, given).unwrap().handover_id,
+            binding.handover_id
+        );
+
+        let mut relabelled = good.clone();
+        relabelled.program_id = "kalmar".into();
+        assert_eq!(
+            relabelled.open(&clinic, given).unwrap_err(),
+            ProblemType::DoesNotOpen
+        );
+        let other = ClinicKeyPair::generate().unwrap();
+        assert_eq!(
+            good.open(&other, given).unwrap_err(),
+            ProblemType::DoesNotOpen
+        );
+
+        let elsewhere = SealBinding {
+            handover_id: "1b6c1f5e-3d2a-4c8e-9f10-2a3b4c5d6e7f",
+            ..binding
+        };
+        assert_eq!(
+            seal(&elsewhere, plain).open(&clinic, given).unwrap_err(),
+            ProblemType::EnvelopeMismatch
+        );
+        assert_eq!(
+            seal(&binding, r#"{"schema":"lotsa.handover/1"}"#)
+                .open(&clinic, given)
+                .unwrap_err(),
+            ProblemType::PayloadInvalid
+        );
+        let day = chrono::Duration::days(1);
+        assert!(good.open(&clinic, given + day * 30).is_ok());
+        assert_eq!(
+            good.open(&clinic, given + day * 30 + chrono::Duration::seconds(1))
+                .unwrap_err(),
+            ProblemType::ReferralTooOld
+        );
     }
 
     #[test]

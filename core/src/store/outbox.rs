@@ -17,8 +17,7 @@ use chrono::Timelike;
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
 
-/// The version of the handover payload schema, bound into the seal.
-pub const PAYLOAD_SCHEMA_VERSION: u32 = 1;
+pub use crate::referral::PAYLOAD_SCHEMA_VERSION;
 
 /// What an outbox item carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

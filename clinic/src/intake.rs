@@ -1,0 +1,368 @@
+//! The intake endpoints' logic: from a received request to the answer `docs/PROTOCOL.md`
+//! prescribes, in its order of checks. The HTTP layer only turns bytes into an [`Incoming`] and an
+//! [`Answer`] back into bytes; every rule is here (and the wire rules in the core's `protocol`).
+
+use crate::storage::{Enrolled, Storage, StorageError, StoredHandover};
+use chrono::{DateTime, Utc};
+use lotsa_core::crypto::seal::ClinicKeyPair;
+use lotsa_core::crypto::{sha256, SigningKey};
+use lotsa_core::protocol::receipt::WithdrawalOutcome;
+use lotsa_core::protocol::signature::{
+    verify_request, DeviceKey, Incoming, Verified, DELIVERY_COMPONENTS, ENROLMENT_COMPONENTS,
+};
+use lotsa_core::protocol::{
+    device_id, ConfirmationFacts, EnrolmentAnswer, EnrolmentRequest, Envelope, Problem,
+    ProblemType, ReceiptFacts, WithdrawalMessage, IDEMPOTENCY_KEY_HEADER, JSON, PROBLEM_JSON,
+};
+use std::collections::HashSet;
+use std::sync::Mutex;
+
+/// The clinic's secret keys: its HPKE key pairs by id (old ones kept to open what was sealed to
+/// them) and its receipt key.
+pub struct ClinicKeys {
+    /// HPKE key pairs by key id.
+    pub hpke: Vec<(String, ClinicKeyPair)>,
+    /// The receipt key's id (as the bundle names it).
+    pub receipt_key_id: String,
+    /// The receipt key.
+    pub receipt: SigningKey,
+}
+
+/// An answer: status, media type and body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Answer {
+    /// The HTTP status.
+    pub status: u16,
+    /// `application/json` or `application/problem+json`.
+    pub content_type: &'static str,
+    /// The body.
+    pub body: Vec<u8>,
+}
+
+impl Answer {
+    fn json(status: u16, body: Vec<u8>) -> Answer {
+        Answer {
+            status,
+            content_type: JSON,
+            body,
+        }
+    }
+
+    /// A problem detail.
+    pub fn problem(kind: ProblemType, detail: Option<String>) -> Answer {
+        Answer {
+            status: kind.status(),
+            content_type: PROBLEM_JSON,
+            body: Problem::new(kind, detail).to_json(),
+        }
+    }
+
+    /// The problem type, when this is a refusal.
+    pub fn problem_type(&self) -> Option<ProblemType> {
+        Problem::from_json(&self.body).and_then(|p| p.problem_type())
+    }
+}
+
+/// Why a request was not served: a protocol refusal, or the clinic's own failure (500, nothing
+/// stored; the cause goes to the log, which carries no personal data).
+enum Refusal {
+    Problem(ProblemType, Option<String>),
+    Storage(StorageError),
+}
+
+impl From<StorageError> for Refusal {
+    fn from(e: StorageError) -> Refusal {
+        Refusal::Storage(e)
+    }
+}
+
+fn refuse<T>(kind: ProblemType, detail: impl Into<Option<String>>) -> Result<T, Refusal> {
+    Err(Refusal::Problem(kind, detail.into()))
+}
+
+/// The intake service's state: its database, keys, the programs it serves and the handover ids
+/// being stored right now.
+pub struct Intake {
+    storage: Mutex<Storage>,
+    keys: ClinicKeys,
+    programs: Vec<String>,
+    in_flight: Mutex<HashSet<String>>,
+}
+
+/// Marks a handover id as being stored until dropped.
+struct InFlight<'a> {
+    set: &'a Mutex<HashSet<String>>,
+    id: String,
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut set) = self.set.lock() {
+            set.remove(&self.id);
+        }
+    }
+}
+
+impl Intake {
+    /// The service over a database, with its keys and the ids of the programs it serves (those
+    /// whose bundle entry names its endpoint).
+    pub fn new(storage: Storage, keys: ClinicKeys, programs: Vec<String>) -> Intake {
+        Intake {
+            storage: Mutex::new(storage),
+            keys,
+            programs,
+            in_flight: Mutex::new(HashSet::new()),
+        }
+    }
+
+    fn storage(&self) -> std::sync::MutexGuard<'_, Storage> {
+        // A panic while holding the lock cannot leave SQLite half-written (transactions), so a
+        // poisoned lock is still safe to use.
+        self.storage.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Runs a storage-using closure, answering 500 on a storage failure.
+    fn answer(&self, f: impl FnOnce() -> Result<Answer, Refusal>) -> Answer {
+        match f() {
+            Ok(a) => a,
+            Err(Refusal::Problem(kind, detail)) => Answer::problem(kind, detail),
+            Err(Refusal::Storage(e)) => {
+                eprintln!("lotsa-clinic: storage failure: {e}");
+                Answer::problem(ProblemType::Internal, None)
+            }
+        }
+    }
+
+    /// The checks every signed request passes: media type, then the signature as the protocol
+    /// orders it, then the nonce.
+    fn signed(
+        &self,
+        req: &Incoming<'_>,
+        required: &[&str],
+        now: DateTime<Utc>,
+        key_for: impl FnOnce(&str) -> Result<DeviceKey, StorageError>,
+    ) -> Result<Verified, Refusal> {
+        let media = req.header("content-type").unwrap_or_default();
+        let essence = media.split(';').next().unwrap_or("").trim();
+        if !essence.eq_ignore_ascii_case(JSON) {
+            return refuse(ProblemType::UnsupportedMediaType, None);
+        }
+        let mut failure = None;
+        let verified = verify_request(req, required, now.timestamp(), |id| {
+            key_for(id).unwrap_or_else(|e| {
+                failure = Some(e);
+                DeviceKey::Unknown
+            })
+        });
+        if let Some(e) = failure {
+            return Err(Refusal::Storage(e));
+        }
+        let verified =
+            verified.map_err(|e| Refusal::Problem(e.problem_type(), Some(e.to_string())))?;
+        if !self
+            .storage()
+            .fresh_nonce(&verified.device_id, &verified.nonce, now.timestamp())?
+        {
+            return refuse(ProblemType::SignatureReplayed, None);
+        }
+        Ok(verified)
+    }
+
+    /// `POST /v1/handovers`.
+    pub fn deliver(&self, req: &Incoming<'_>, now: DateTime<Utc>) -> Answer {
+        self.answer(|| {
+            let v = self.signed(req, &DELIVERY_COMPONENTS, now, |id| {
+                self.storage().device_key(id)
+            })?;
+            let envelope = Envelope::from_json(req.body)
+                .map_err(|e| Refusal::Problem(ProblemType::MalformedBody, Some(e.to_string())))?;
+            let key = req
+                .header(IDEMPOTENCY_KEY_HEADER)
+                .and_then(|h| sfv_string(&h));
+            if key.as_deref() != Some(envelope.handover_id.as_str()) {
+                return refuse(ProblemType::IdempotencyKeyMismatch, None);
+            }
+            let id = envelope.handover_id.clone();
+            let _guard = {
+                let mut set = self.in_flight.lock().unwrap_or_else(|p| p.into_inner());
+                if !set.insert(id.clone()) {
+                    return refuse(ProblemType::InFlight, None);
+                }
+                InFlight {
+                    set: &self.in_flight,
+                    id: id.clone(),
+                }
+            };
+            let sealed = envelope
+                .sealed_bytes()
+                .map_err(|e| Refusal::Problem(ProblemType::MalformedBody, Some(e.to_string())))?;
+            if self.storage().tombstone(&id)?.is_some() {
+                return refuse(ProblemType::Withdrawn, None);
+            }
+            if let Some(held) = self.storage().handover(&id)? {
+                let same = held.device_id == v.device_id
+                    && held.program_id == envelope.program_id
+                    && held.clinic_key_id == envelope.clinic_key_id
+                    && held.payload_schema_version == envelope.payload_schema_version
+                    && held.sealed == sealed;
+                return if same {
+                    Ok(Answer::json(200, held.receipt))
+                } else {
+                    refuse(ProblemType::ConflictingResend, None)
+                };
+            }
+            if !self.programs.contains(&envelope.program_id) {
+                return refuse(ProblemType::UnknownProgram, None);
+            }
+            let Some((_, pair)) = self
+                .keys
+                .hpke
+                .iter()
+                .find(|(kid, _)| *kid == envelope.clinic_key_id)
+            else {
+                return refuse(ProblemType::UnknownClinicKey, None);
+            };
+            // Opened in memory only, to check it; only the sealed bytes are kept.
+            envelope
+                .open(pair, now)
+                .map_err(|kind| Refusal::Problem(kind, None))?;
+            let received_at = now.with_timezone(&Utc);
+            let receipt = ReceiptFacts {
+                handover_id: id.clone(),
+                sealed_sha256: sha256(&sealed),
+                received_at: chrono::DateTime::from_timestamp(received_at.timestamp(), 0)
+                    .unwrap_or(received_at),
+                hpke_key_id: envelope.clinic_key_id.clone(),
+                receipt_key_id: self.keys.receipt_key_id.clone(),
+                device_id: v.device_id.clone(),
+                audit_head: v.audit_head.unwrap_or(lotsa_core::protocol::AuditHead {
+                    seq: 0,
+                    sha256: [0; 32],
+                }),
+            }
+            .sign(&self.keys.receipt)
+            .to_json();
+            let stored = StoredHandover {
+                device_id: v.device_id,
+                program_id: envelope.program_id,
+                clinic_key_id: envelope.clinic_key_id,
+                payload_schema_version: envelope.payload_schema_version,
+                sealed,
+                receipt: receipt.clone(),
+            };
+            self.storage()
+                .store_handover(&id, &stored, received_at.timestamp())?;
+            Ok(Answer::json(201, receipt))
+        })
+    }
+
+    /// `POST /v1/withdrawals`.
+    pub fn withdraw(&self, req: &Incoming<'_>, now: DateTime<Utc>) -> Answer {
+        self.answer(|| {
+            let v = self.signed(req, &DELIVERY_COMPONENTS, now, |id| {
+                self.storage().device_key(id)
+            })?;
+            let message = WithdrawalMessage::from_json(req.body)
+                .map_err(|e| Refusal::Problem(ProblemType::MalformedBody, Some(e.to_string())))?;
+            let canonical = message.to_json();
+            let mut storage = self.storage();
+            if let Some(seen) = storage.withdrawal(&message.withdrawal_id)? {
+                return if seen.message == canonical {
+                    Ok(Answer::json(200, seen.confirmation))
+                } else {
+                    refuse(ProblemType::ConflictingWithdrawal, None)
+                };
+            }
+            if !self.programs.contains(&message.program_id) {
+                return refuse(ProblemType::UnknownProgram, None);
+            }
+            let held = storage.handover(&message.handover_id)?;
+            let owner = match &held {
+                Some(h) => Some(h.device_id.clone()),
+                None => storage.tombstone(&message.handover_id)?,
+            };
+            if owner.is_some_and(|o| o != v.device_id) {
+                return refuse(ProblemType::HandoverOfAnotherDevice, None);
+            }
+            let outcome = if held.is_some() {
+                WithdrawalOutcome::Erased
+            } else {
+                WithdrawalOutcome::NotReceived
+            };
+            let confirmation = ConfirmationFacts {
+                withdrawal_id: message.withdrawal_id.clone(),
+                handover_id: message.handover_id.clone(),
+                outcome,
+                confirmed_at: chrono::DateTime::from_timestamp(now.timestamp(), 0).unwrap_or(now),
+                receipt_key_id: self.keys.receipt_key_id.clone(),
+                device_id: v.device_id.clone(),
+            }
+            .sign(&self.keys.receipt)
+            .to_json();
+            storage.withdraw(
+                &message.withdrawal_id,
+                &message.handover_id,
+                &v.device_id,
+                &canonical,
+                &confirmation,
+                now.timestamp(),
+            )?;
+            Ok(Answer::json(201, confirmation))
+        })
+    }
+
+    /// `POST /v1/devices`: the request is signed with the key it enrols.
+    pub fn enrol(&self, req: &Incoming<'_>, now: DateTime<Utc>) -> Answer {
+        self.answer(|| {
+            let (request, key) = EnrolmentRequest::from_json(req.body)
+                .map_err(|e| Refusal::Problem(ProblemType::MalformedBody, Some(e.to_string())))?;
+            let id = device_id(&key);
+            let v = self.signed(req, &ENROLMENT_COMPONENTS, now, |keyid| {
+                Ok(if keyid == id {
+                    DeviceKey::Active(key)
+                } else {
+                    DeviceKey::Unknown
+                })
+            });
+            let v = match v {
+                Err(Refusal::Problem(ProblemType::UnknownDevice, _)) => {
+                    return refuse(
+                        ProblemType::BadSignature,
+                        "keyid is not the device id of the key being enrolled".to_string(),
+                    )
+                }
+                other => other?,
+            };
+            let code_hash = code_hash(&request.code);
+            let answer = |at: i64| {
+                EnrolmentAnswer::new(&key, chrono::DateTime::from_timestamp(at, 0).unwrap_or(now))
+                    .to_json()
+            };
+            match self
+                .storage()
+                .enrol(&code_hash, &v.device_id, &key, now.timestamp())?
+            {
+                Enrolled::New(at) => Ok(Answer::json(201, answer(at))),
+                Enrolled::Repeat(at) => Ok(Answer::json(200, answer(at))),
+                Enrolled::CodeRefused => refuse(ProblemType::EnrolmentCodeRefused, None),
+            }
+        })
+    }
+}
+
+/// The hash a one-time code is stored under: SHA-256 of the code in upper case without dashes
+/// or spaces, so "k7qm 4tx2-9hrc" is "K7QM-4TX2-9HRC".
+pub fn code_hash(code: &str) -> [u8; 32] {
+    let normal: String = code
+        .chars()
+        .filter(|c| !matches!(c, '-' | ' '))
+        .map(|c| c.to_ascii_uppercase())
+        .collect();
+    sha256(normal.as_bytes())
+}
+
+/// An RFC 9651 string item's value (`"…"`), as `Idempotency-Key` carries it.
+fn sfv_string(header: &str) -> Option<String> {
+    let s = header.trim().strip_prefix('"')?.strip_suffix('"')?;
+    (!s.contains(['"', '\\'])).then(|| s.to_string())
+}
