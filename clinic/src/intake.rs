@@ -11,8 +11,9 @@ use lotsa_core::protocol::signature::{
     verify_request, DeviceKey, Incoming, Verified, DELIVERY_COMPONENTS, ENROLMENT_COMPONENTS,
 };
 use lotsa_core::protocol::{
-    device_id, ConfirmationFacts, EnrolmentAnswer, EnrolmentRequest, Envelope, Problem,
-    ProblemType, ReceiptFacts, WithdrawalMessage, IDEMPOTENCY_KEY_HEADER, JSON, PROBLEM_JSON,
+    device_id, idempotency_key, ConfirmationFacts, EnrolmentAnswer, EnrolmentRequest, Envelope,
+    Problem, ProblemType, ReceiptFacts, WithdrawalMessage, IDEMPOTENCY_KEY_HEADER, JSON,
+    PROBLEM_JSON,
 };
 use std::collections::HashSet;
 use std::sync::Mutex;
@@ -178,7 +179,7 @@ impl Intake {
                 .map_err(|e| Refusal::Problem(ProblemType::MalformedBody, Some(e.to_string())))?;
             let key = req
                 .header(IDEMPOTENCY_KEY_HEADER)
-                .and_then(|h| sfv_string(&h));
+                .and_then(|h| idempotency_key(&h));
             if key.as_deref() != Some(envelope.handover_id.as_str()) {
                 return refuse(ProblemType::IdempotencyKeyMismatch, None);
             }
@@ -226,19 +227,19 @@ impl Intake {
             envelope
                 .open(pair, now)
                 .map_err(|kind| Refusal::Problem(kind, None))?;
-            let received_at = now.with_timezone(&Utc);
+            // Deliveries must cover the audit head, so a verified one always carries it.
+            let Some(audit_head) = v.audit_head else {
+                return refuse(ProblemType::BadSignature, None);
+            };
+            let received_at = whole_seconds(now);
             let receipt = ReceiptFacts {
                 handover_id: id.clone(),
                 sealed_sha256: sha256(&sealed),
-                received_at: chrono::DateTime::from_timestamp(received_at.timestamp(), 0)
-                    .unwrap_or(received_at),
+                received_at,
                 hpke_key_id: envelope.clinic_key_id.clone(),
                 receipt_key_id: self.keys.receipt_key_id.clone(),
                 device_id: v.device_id.clone(),
-                audit_head: v.audit_head.unwrap_or(lotsa_core::protocol::AuditHead {
-                    seq: 0,
-                    sha256: [0; 32],
-                }),
+                audit_head,
             }
             .sign(&self.keys.receipt)
             .to_json();
@@ -293,7 +294,7 @@ impl Intake {
                 withdrawal_id: message.withdrawal_id.clone(),
                 handover_id: message.handover_id.clone(),
                 outcome,
-                confirmed_at: chrono::DateTime::from_timestamp(now.timestamp(), 0).unwrap_or(now),
+                confirmed_at: whole_seconds(now),
                 receipt_key_id: self.keys.receipt_key_id.clone(),
                 device_id: v.device_id.clone(),
             }
@@ -361,8 +362,7 @@ pub fn code_hash(code: &str) -> [u8; 32] {
     sha256(normal.as_bytes())
 }
 
-/// An RFC 9651 string item's value (`"…"`), as `Idempotency-Key` carries it.
-fn sfv_string(header: &str) -> Option<String> {
-    let s = header.trim().strip_prefix('"')?.strip_suffix('"')?;
-    (!s.contains(['"', '\\'])).then(|| s.to_string())
+/// An instant as the clinic signs it: whole seconds (the wire form has no fractions).
+fn whole_seconds(at: DateTime<Utc>) -> DateTime<Utc> {
+    DateTime::from_timestamp(at.timestamp(), 0).unwrap_or(at)
 }

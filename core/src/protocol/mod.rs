@@ -71,6 +71,16 @@ pub fn device_id(key: &crate::crypto::PublicKey) -> String {
     key.key_id()
 }
 
+/// The handover id an `Idempotency-Key` header holds: an RFC 9651 string (`"0b6c…"`) with no
+/// parameters; anything else is no key.
+pub fn idempotency_key(header: &str) -> Option<String> {
+    let item: sfv::Item = sfv::Parser::new(header).parse().ok()?;
+    if !item.params.is_empty() {
+        return None;
+    }
+    item.bare_item.as_string().map(|s| s.as_str().to_string())
+}
+
 /// Why a wire message was refused. The texts name the field and the reason and never repeat
 /// the received bytes (a clinic sends them back in a problem detail).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -314,6 +324,20 @@ mod tests {
         );
         let err = from_json::<wire::Envelope>(b"{not json", "envelope").unwrap_err();
         assert!(err.to_string().contains("not JSON"), "{err}");
+    }
+
+    #[test]
+    fn an_idempotency_key_is_an_rfc_9651_string() {
+        let id = "0b6c1f5e-3d2a-4c8e-9f10-2a3b4c5d6e7f";
+        assert_eq!(idempotency_key(&format!("\"{id}\"")).as_deref(), Some(id));
+        for bad in [
+            id.to_string(),
+            format!("\"{id}\";x=1"),
+            "\"a\", \"b\"".into(),
+            String::new(),
+        ] {
+            assert_eq!(idempotency_key(&bad), None, "{bad}");
+        }
     }
 
     #[test]
