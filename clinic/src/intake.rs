@@ -2,7 +2,7 @@
 //! prescribes, in its order of checks. The HTTP layer only turns bytes into an [`Incoming`] and an
 //! [`Answer`] back into bytes; every rule is here (and the wire rules in the core's `protocol`).
 
-use crate::storage::{Enrolled, Storage, StorageError, StoredHandover};
+use crate::storage::{Enrolled, Storage, StorageError, Stored, StoredHandover, Withdrawal};
 use chrono::{DateTime, Utc};
 use lotsa_core::crypto::seal::ClinicKeyPair;
 use lotsa_core::crypto::{sha256, SigningKey};
@@ -13,9 +13,9 @@ use lotsa_core::protocol::signature::{
 use lotsa_core::protocol::{
     device_id, idempotency_key, ConfirmationFacts, EnrolmentAnswer, EnrolmentRequest, Envelope,
     Problem, ProblemType, ReceiptFacts, WithdrawalMessage, IDEMPOTENCY_KEY_HEADER, JSON,
-    PROBLEM_JSON,
+    NONCE_WINDOW_SECS, PROBLEM_JSON,
 };
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 
 /// The clinic's secret keys: its HPKE key pairs by id (old ones kept to open what was sealed to
@@ -81,13 +81,41 @@ fn refuse<T>(kind: ProblemType, detail: impl Into<Option<String>>) -> Result<T, 
     Err(Refusal::Problem(kind, detail.into()))
 }
 
-/// The intake service's state: its database, keys, the programs it serves and the handover ids
-/// being stored right now.
+/// The intake service's state: its database, keys, the programs it serves, the handover ids
+/// being stored right now and the nonces of the replay window.
 pub struct Intake {
-    storage: Mutex<Storage>,
+    storage: Storage,
     keys: ClinicKeys,
     programs: Vec<String>,
     in_flight: Mutex<HashSet<String>>,
+    nonces: Mutex<Nonces>,
+}
+
+/// The replay memory: each `(device id, nonce)` seen within the window, with when. It is checked
+/// in memory (no commit to wait for) and kept in the database too, so a restart remembers it.
+#[derive(Default)]
+struct Nonces {
+    seen: HashMap<(String, String), i64>,
+    pruned_at: i64,
+}
+
+impl Nonces {
+    /// Remembers a nonce; false if the device used it within the window.
+    fn fresh(&mut self, device_id: &str, nonce: &str, now: i64) -> bool {
+        let horizon = now - NONCE_WINDOW_SECS;
+        if now - self.pruned_at >= 60 {
+            self.seen.retain(|_, at| *at >= horizon);
+            self.pruned_at = now;
+        }
+        let key = (device_id.to_string(), nonce.to_string());
+        match self.seen.get(&key) {
+            Some(at) if *at >= horizon => false,
+            _ => {
+                self.seen.insert(key, now);
+                true
+            }
+        }
+    }
 }
 
 /// Marks a handover id as being stored until dropped.
@@ -107,19 +135,29 @@ impl Drop for InFlight<'_> {
 impl Intake {
     /// The service over a database, with its keys and the ids of the programs it serves (those
     /// whose bundle entry names its endpoint).
-    pub fn new(storage: Storage, keys: ClinicKeys, programs: Vec<String>) -> Intake {
-        Intake {
-            storage: Mutex::new(storage),
+    /// The nonces the database remembers from the last `NONCE_WINDOW_SECS` are loaded first.
+    pub fn new(
+        storage: Storage,
+        keys: ClinicKeys,
+        programs: Vec<String>,
+        now: DateTime<Utc>,
+    ) -> Result<Intake, StorageError> {
+        let mut nonces = Nonces::default();
+        for (device, nonce, at) in storage.recent_nonces(now.timestamp())? {
+            nonces.seen.insert((device, nonce), at);
+        }
+        Ok(Intake {
+            storage,
             keys,
             programs,
             in_flight: Mutex::new(HashSet::new()),
-        }
+            nonces: Mutex::new(nonces),
+        })
     }
 
-    fn storage(&self) -> std::sync::MutexGuard<'_, Storage> {
-        // A panic while holding the lock cannot leave SQLite half-written (transactions), so a
-        // poisoned lock is still safe to use.
-        self.storage.lock().unwrap_or_else(|p| p.into_inner())
+    /// The database (for the administrator's views and the tests).
+    pub fn storage(&self) -> &Storage {
+        &self.storage
     }
 
     /// Runs a storage-using closure, answering 500 on a storage failure.
@@ -160,12 +198,18 @@ impl Intake {
         }
         let verified =
             verified.map_err(|e| Refusal::Problem(e.problem_type(), Some(e.to_string())))?;
-        if !self
-            .storage()
-            .fresh_nonce(&verified.device_id, &verified.nonce, now.timestamp())?
-        {
+        let at = now.timestamp();
+        let fresh = self
+            .nonces
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .fresh(&verified.device_id, &verified.nonce, at);
+        if !fresh {
             return refuse(ProblemType::SignatureReplayed, None);
         }
+        // Queued before this request's own write, so it commits no later than that write.
+        self.storage
+            .remember_nonce(verified.device_id.clone(), verified.nonce.clone(), at)?;
         Ok(verified)
     }
 
@@ -173,7 +217,7 @@ impl Intake {
     pub fn deliver(&self, req: &Incoming<'_>, now: DateTime<Utc>) -> Answer {
         self.answer(|| {
             let v = self.signed(req, &DELIVERY_COMPONENTS, now, |id| {
-                self.storage().device_key(id)
+                self.storage.device_key(id)
             })?;
             let envelope = Envelope::from_json(req.body)
                 .map_err(|e| Refusal::Problem(ProblemType::MalformedBody, Some(e.to_string())))?;
@@ -197,10 +241,10 @@ impl Intake {
             let sealed = envelope
                 .sealed_bytes()
                 .map_err(|e| Refusal::Problem(ProblemType::MalformedBody, Some(e.to_string())))?;
-            if self.storage().tombstone(&id)?.is_some() {
+            if self.storage.tombstone(&id)?.is_some() {
                 return refuse(ProblemType::Withdrawn, None);
             }
-            if let Some(held) = self.storage().handover(&id)? {
+            if let Some(held) = self.storage.handover(&id)? {
                 let same = held.device_id == v.device_id
                     && held.program_id == envelope.program_id
                     && held.clinic_key_id == envelope.clinic_key_id
@@ -251,9 +295,14 @@ impl Intake {
                 sealed,
                 receipt: receipt.clone(),
             };
-            self.storage()
-                .store_handover(&id, &stored, received_at.timestamp())?;
-            Ok(Answer::json(201, receipt))
+            match self
+                .storage
+                .store_handover(id, stored, received_at.timestamp())?
+            {
+                Stored::New => Ok(Answer::json(201, receipt)),
+                Stored::Withdrawn => refuse(ProblemType::Withdrawn, None),
+                Stored::Raced => refuse(ProblemType::InFlight, None),
+            }
         })
     }
 
@@ -261,12 +310,12 @@ impl Intake {
     pub fn withdraw(&self, req: &Incoming<'_>, now: DateTime<Utc>) -> Answer {
         self.answer(|| {
             let v = self.signed(req, &DELIVERY_COMPONENTS, now, |id| {
-                self.storage().device_key(id)
+                self.storage.device_key(id)
             })?;
             let message = WithdrawalMessage::from_json(req.body)
                 .map_err(|e| Refusal::Problem(ProblemType::MalformedBody, Some(e.to_string())))?;
             let canonical = message.to_json();
-            let mut storage = self.storage();
+            let storage = &self.storage;
             if let Some(seen) = storage.withdrawal(&message.withdrawal_id)? {
                 return if seen.message == canonical {
                     Ok(Answer::json(200, seen.confirmation))
@@ -300,15 +349,23 @@ impl Intake {
             }
             .sign(&self.keys.receipt)
             .to_json();
-            storage.withdraw(
-                &message.withdrawal_id,
-                &message.handover_id,
-                &v.device_id,
-                &canonical,
-                &confirmation,
+            let recorded = storage.withdraw(
+                Withdrawal {
+                    withdrawal_id: message.withdrawal_id,
+                    handover_id: message.handover_id,
+                    device_id: v.device_id,
+                    held: held.is_some(),
+                    message: canonical,
+                    confirmation: confirmation.clone(),
+                },
                 now.timestamp(),
             )?;
-            Ok(Answer::json(201, confirmation))
+            if recorded {
+                Ok(Answer::json(201, confirmation))
+            } else {
+                // The referral or this withdrawal id changed meanwhile: the retry sees it.
+                refuse(ProblemType::InFlight, None)
+            }
         })
     }
 
@@ -340,8 +397,8 @@ impl Intake {
                     .to_json()
             };
             match self
-                .storage()
-                .enrol(&code_hash, &v.device_id, &key, now.timestamp())?
+                .storage
+                .enrol(code_hash, v.device_id, key, now.timestamp())?
             {
                 Enrolled::New(at) => Ok(Answer::json(201, answer(at))),
                 Enrolled::Repeat(at) => Ok(Answer::json(200, answer(at))),

@@ -5,12 +5,22 @@
 //!
 //! Embedded SQLite (WAL, `synchronous=FULL`: a 201 is only sent for what survives a power cut).
 //! The schema version is in `PRAGMA user_version`; each migration runs in one transaction.
+//!
+//! **One write path, with group commit.** Every change goes through [`Storage::write`]: one
+//! writer thread owns the only writing connection, takes every write that is waiting, runs each
+//! in its own savepoint inside one transaction and commits them together. A caller returns only
+//! after the commit (fsync) that holds its write, so durability costs one fsync per batch, not
+//! per referral. Reads use a second connection and see what is committed.
 
 use lotsa_core::crypto::PublicKey;
 use lotsa_core::protocol::signature::DeviceKey;
 use lotsa_core::protocol::NONCE_WINDOW_SECS;
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
+use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
+use std::sync::{Mutex, MutexGuard};
+use std::thread::JoinHandle;
 
 /// What can go wrong with the database.
 #[derive(Debug, thiserror::Error)]
@@ -21,9 +31,19 @@ pub enum StorageError {
     /// The file was written by a newer version of the service.
     #[error("the clinic database has schema version {0}, newer than this service reads")]
     TooNew(i64),
+    /// The batch a write was part of did not commit, or the writer has stopped.
+    #[error("the clinic database did not commit: {0}")]
+    NotCommitted(String),
 }
 
-const MIGRATIONS: &[&str] = &[r#"
+/// The schema version this service writes (the number of migrations).
+pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// Most writes in one commit (a bound on one transaction's size, never reached at 2 cores).
+const MAX_BATCH: usize = 512;
+
+/// Migration `i` brings the schema from version `i` to `i + 1`.
+pub const MIGRATIONS: &[&str] = &[r#"
 CREATE TABLE devices (
     device_id   TEXT PRIMARY KEY NOT NULL,
     public_key  BLOB NOT NULL,
@@ -102,104 +122,293 @@ pub enum Enrolled {
     CodeRefused,
 }
 
+/// One device as the administrator sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceRecord {
+    /// The device id (the key id of its public key).
+    pub device_id: String,
+    /// When it enrolled (unix seconds).
+    pub enrolled_at: i64,
+    /// When it was revoked, if it was.
+    pub revoked_at: Option<i64>,
+    /// Referrals it delivered that are held now.
+    pub held: i64,
+}
+
+/// What storing a referral did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stored {
+    /// Stored and committed.
+    New,
+    /// A withdrawal of this id committed first: nothing stored.
+    Withdrawn,
+    /// The id was stored by someone else meanwhile: nothing stored (the caller answers a retry).
+    Raced,
+}
+
+/// A write waiting for the writer: run inside its savepoint, then told whether it committed.
+trait Job: Send {
+    /// Runs the write; false if it failed (its savepoint is rolled back).
+    fn run(&mut self, conn: &Connection) -> bool;
+    /// Tells the caller: its result if the batch committed, else why not.
+    fn finish(self: Box<Self>, failed: Option<&str>);
+}
+
+struct Pending<R, F> {
+    work: Option<F>,
+    outcome: Option<Result<R, StorageError>>,
+    reply: Option<SyncSender<Result<R, StorageError>>>,
+}
+
+impl<R, F> Job for Pending<R, F>
+where
+    R: Send,
+    F: FnOnce(&Connection) -> Result<R, StorageError> + Send,
+{
+    fn run(&mut self, conn: &Connection) -> bool {
+        let Some(work) = self.work.take() else {
+            return false;
+        };
+        let outcome = catch_unwind(AssertUnwindSafe(|| work(conn)))
+            .unwrap_or_else(|_| Err(StorageError::NotCommitted("a write panicked".into())));
+        let ok = outcome.is_ok();
+        self.outcome = Some(outcome);
+        ok
+    }
+
+    fn finish(self: Box<Self>, failed: Option<&str>) {
+        let Some(reply) = self.reply else { return };
+        let result = match (failed, self.outcome) {
+            (None, Some(outcome)) => outcome,
+            (None, None) => Err(StorageError::NotCommitted("the write did not run".into())),
+            (Some(why), Some(Err(e))) => Err(StorageError::NotCommitted(format!("{e}; {why}"))),
+            (Some(why), _) => Err(StorageError::NotCommitted(why.to_string())),
+        };
+        let _ = reply.send(result);
+    }
+}
+
 /// The clinic's database.
 pub struct Storage {
-    conn: Connection,
+    read: Mutex<Connection>,
+    jobs: Option<Sender<Box<dyn Job>>>,
+    writer: Option<JoinHandle<()>>,
+}
+
+fn connect(path: &Path) -> Result<Connection, StorageError> {
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "secure_delete", "ON")?;
+    Ok(conn)
+}
+
+/// Brings a database up to `target` (at most [`SCHEMA_VERSION`]), one transaction per step.
+fn migrate(conn: &mut Connection, target: i64) -> Result<(), StorageError> {
+    let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    if version > SCHEMA_VERSION {
+        return Err(StorageError::TooNew(version));
+    }
+    for (i, sql) in MIGRATIONS
+        .iter()
+        .enumerate()
+        .take(target.clamp(0, SCHEMA_VERSION) as usize)
+        .skip(version as usize)
+    {
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", i as i64 + 1)?;
+        tx.commit()?;
+    }
+    Ok(())
+}
+
+/// Creates a database at an earlier schema version (for the upgrade tests of every version).
+#[doc(hidden)]
+pub fn create_at_version(path: &Path, version: i64) -> Result<(), StorageError> {
+    migrate(&mut connect(path)?, version)
+}
+
+/// The writer thread: waits for a write, takes every other one waiting (up to [`MAX_BATCH`]),
+/// and commits them in one transaction.
+fn run_writer(conn: Connection, jobs: Receiver<Box<dyn Job>>) {
+    while let Ok(first) = jobs.recv() {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match jobs.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        let failed = commit(&conn, &mut batch).err();
+        for job in batch {
+            job.finish(failed.as_deref());
+        }
+    }
+}
+
+fn commit(conn: &Connection, batch: &mut [Box<dyn Job>]) -> Result<(), String> {
+    conn.execute_batch("BEGIN IMMEDIATE")
+        .map_err(|e| e.to_string())?;
+    for job in batch.iter_mut() {
+        let step = conn.execute_batch("SAVEPOINT job").and_then(|()| {
+            if job.run(conn) {
+                conn.execute_batch("RELEASE job")
+            } else {
+                conn.execute_batch("ROLLBACK TO job; RELEASE job")
+            }
+        });
+        if let Err(e) = step {
+            let _ = conn.execute_batch("ROLLBACK");
+            return Err(e.to_string());
+        }
+    }
+    conn.execute_batch("COMMIT").map_err(|e| {
+        let _ = conn.execute_batch("ROLLBACK");
+        e.to_string()
+    })
+}
+
+impl Drop for Storage {
+    fn drop(&mut self) {
+        // Closing the queue lets the writer finish what it holds and stop.
+        self.jobs.take();
+        if let Some(writer) = self.writer.take() {
+            let _ = writer.join();
+        }
+    }
 }
 
 impl Storage {
-    /// Opens (or creates) the database file and brings its schema up to date.
+    /// Opens (or creates) the database file, brings its schema up to date and starts its writer.
     pub fn open(path: &Path) -> Result<Storage, StorageError> {
-        let mut conn = Connection::open(path)?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))?;
-        conn.pragma_update(None, "journal_mode", "WAL")?;
-        conn.pragma_update(None, "synchronous", "FULL")?;
-        conn.pragma_update(None, "secure_delete", "ON")?;
-        let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
-        if version > MIGRATIONS.len() as i64 {
-            return Err(StorageError::TooNew(version));
-        }
-        for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            tx.execute_batch(sql)?;
-            tx.pragma_update(None, "user_version", i as i64 + 1)?;
-            tx.commit()?;
-        }
-        Ok(Storage { conn })
+        let mut conn = connect(path)?;
+        migrate(&mut conn, SCHEMA_VERSION)?;
+        let read = connect(path)?;
+        read.pragma_update(None, "query_only", "ON")?;
+        let (jobs, queue) = mpsc::channel();
+        let writer = std::thread::Builder::new()
+            .name("lotsa-clinic-writer".into())
+            .spawn(move || run_writer(conn, queue))
+            .map_err(|e| StorageError::NotCommitted(format!("no writer thread: {e}")))?;
+        Ok(Storage {
+            read: Mutex::new(read),
+            jobs: Some(jobs),
+            writer: Some(writer),
+        })
+    }
+
+    /// The one write path: runs `work` in the writer's next batch and returns its result once
+    /// that batch is committed. An error from `work` undoes only its own changes.
+    pub fn write<R, F>(&self, work: F) -> Result<R, StorageError>
+    where
+        R: Send + 'static,
+        F: FnOnce(&Connection) -> Result<R, StorageError> + Send + 'static,
+    {
+        let (reply, answer) = mpsc::sync_channel(1);
+        self.enqueue(Box::new(Pending {
+            work: Some(work),
+            outcome: None,
+            reply: Some(reply),
+        }))?;
+        answer
+            .recv()
+            .map_err(|_| StorageError::NotCommitted("the writer stopped".into()))?
+    }
+
+    /// A write nobody waits for (it still commits in order with the others).
+    fn write_later<F>(&self, work: F) -> Result<(), StorageError>
+    where
+        F: FnOnce(&Connection) -> Result<(), StorageError> + Send + 'static,
+    {
+        self.enqueue(Box::new(Pending {
+            work: Some(work),
+            outcome: None,
+            reply: None,
+        }))
+    }
+
+    fn enqueue(&self, job: Box<dyn Job>) -> Result<(), StorageError> {
+        self.jobs
+            .as_ref()
+            .and_then(|jobs| jobs.send(job).ok())
+            .ok_or_else(|| StorageError::NotCommitted("the writer stopped".into()))
+    }
+
+    fn reader(&self) -> MutexGuard<'_, Connection> {
+        // A panic while holding the lock cannot leave a half-done read.
+        self.read.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Records a one-time enrolment code (by its hash) valid until `expires_at`.
-    pub fn add_enrolment_code(
-        &self,
-        code_hash: &[u8; 32],
-        expires_at: i64,
-    ) -> Result<(), StorageError> {
-        self.conn.execute(
-            "INSERT INTO enrolment_codes (code_hash, expires_at) VALUES (?1, ?2)",
-            params![code_hash.as_slice(), expires_at],
-        )?;
-        Ok(())
+    pub fn add_enrolment_code(&self, code_hash: [u8; 32], expires_at: i64) -> Result<(), StorageError> {
+        self.write(move |c| {
+            c.execute(
+                "INSERT INTO enrolment_codes (code_hash, expires_at) VALUES (?1, ?2)",
+                params![code_hash.as_slice(), expires_at],
+            )?;
+            Ok(())
+        })
     }
 
     /// Enrols a key with a code, once: the same key and code again is a repeat, anything else
     /// with a used, unknown or expired code is refused.
     pub fn enrol(
-        &mut self,
-        code_hash: &[u8; 32],
-        device_id: &str,
-        key: &PublicKey,
+        &self,
+        code_hash: [u8; 32],
+        device_id: String,
+        key: PublicKey,
         now: i64,
     ) -> Result<Enrolled, StorageError> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let code: Option<(i64, Option<String>)> = tx
-            .query_row(
-                "SELECT expires_at, used_by FROM enrolment_codes WHERE code_hash = ?1",
-                [code_hash.as_slice()],
-                |r| Ok((r.get("expires_at")?, r.get("used_by")?)),
-            )
-            .optional()?;
-        let answer = match code {
-            Some((_, Some(used_by))) if used_by == device_id => {
-                let at: i64 = tx.query_row(
-                    "SELECT enrolled_at FROM devices WHERE device_id = ?1",
-                    [device_id],
-                    |r| r.get("enrolled_at"),
-                )?;
-                Enrolled::Repeat(at)
-            }
-            Some((expires_at, None)) if now <= expires_at => {
-                let taken: bool = tx.query_row(
-                    "SELECT EXISTS (SELECT 1 FROM devices WHERE device_id = ?1) AS taken",
-                    [device_id],
-                    |r| r.get("taken"),
-                )?;
-                if taken {
-                    Enrolled::CodeRefused
-                } else {
-                    tx.execute(
-                        "INSERT INTO devices (device_id, public_key, code_hash, enrolled_at)
-                         VALUES (?1, ?2, ?3, ?4)",
-                        params![device_id, key.0.as_slice(), code_hash.as_slice(), now],
+        self.write(move |c| {
+            let code: Option<(i64, Option<String>)> = c
+                .query_row(
+                    "SELECT expires_at, used_by FROM enrolment_codes WHERE code_hash = ?1",
+                    [code_hash.as_slice()],
+                    |r| Ok((r.get("expires_at")?, r.get("used_by")?)),
+                )
+                .optional()?;
+            Ok(match code {
+                Some((_, Some(used_by))) if used_by == device_id => {
+                    let at: i64 = c.query_row(
+                        "SELECT enrolled_at FROM devices WHERE device_id = ?1",
+                        [&device_id],
+                        |r| r.get("enrolled_at"),
                     )?;
-                    tx.execute(
-                        "UPDATE enrolment_codes SET used_by = ?1 WHERE code_hash = ?2",
-                        params![device_id, code_hash.as_slice()],
-                    )?;
-                    Enrolled::New(now)
+                    Enrolled::Repeat(at)
                 }
-            }
-            _ => Enrolled::CodeRefused,
-        };
-        tx.commit()?;
-        Ok(answer)
+                Some((expires_at, None)) if now <= expires_at => {
+                    let taken: bool = c.query_row(
+                        "SELECT EXISTS (SELECT 1 FROM devices WHERE device_id = ?1) AS taken",
+                        [&device_id],
+                        |r| r.get("taken"),
+                    )?;
+                    if taken {
+                        Enrolled::CodeRefused
+                    } else {
+                        c.execute(
+                            "INSERT INTO devices (device_id, public_key, code_hash, enrolled_at)
+                             VALUES (?1, ?2, ?3, ?4)",
+                            params![device_id, key.0.as_slice(), code_hash.as_slice(), now],
+                        )?;
+                        c.execute(
+                            "UPDATE enrolment_codes SET used_by = ?1 WHERE code_hash = ?2",
+                            params![device_id, code_hash.as_slice()],
+                        )?;
+                        Enrolled::New(now)
+                    }
+                }
+                _ => Enrolled::CodeRefused,
+            })
+        })
     }
 
-    /// A device's key as the signature check needs it.
+    /// A device's key as the signature check needs it (read at every request, so a revocation
+    /// by the administrator's command takes effect at once).
     pub fn device_key(&self, device_id: &str) -> Result<DeviceKey, StorageError> {
         let row: Option<(Vec<u8>, Option<i64>)> = self
-            .conn
+            .reader()
             .query_row(
                 "SELECT public_key, revoked_at FROM devices WHERE device_id = ?1",
                 [device_id],
@@ -216,38 +425,65 @@ impl Storage {
         })
     }
 
-    /// Revokes a device at once; false if it was not enrolled (or already revoked).
-    pub fn revoke(&self, device_id: &str, now: i64) -> Result<bool, StorageError> {
-        let n = self.conn.execute(
-            "UPDATE devices SET revoked_at = ?2 WHERE device_id = ?1 AND revoked_at IS NULL",
-            params![device_id, now],
+    /// Every enrolled device, oldest first.
+    pub fn devices(&self) -> Result<Vec<DeviceRecord>, StorageError> {
+        let conn = self.reader();
+        let mut stmt = conn.prepare(
+            "SELECT d.device_id, d.enrolled_at, d.revoked_at,
+                    (SELECT COUNT(*) FROM handovers h WHERE h.device_id = d.device_id) AS held
+             FROM devices d ORDER BY d.enrolled_at, d.device_id",
         )?;
-        Ok(n == 1)
+        let rows = stmt.query_map([], |r| {
+            Ok(DeviceRecord {
+                device_id: r.get("device_id")?,
+                enrolled_at: r.get("enrolled_at")?,
+                revoked_at: r.get("revoked_at")?,
+                held: r.get("held")?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    /// Remembers a nonce for the replay window; false if this device used it within the window.
-    /// Nonces older than the window are forgotten on the way.
-    pub fn fresh_nonce(
-        &self,
-        device_id: &str,
-        nonce: &str,
-        now: i64,
-    ) -> Result<bool, StorageError> {
-        self.conn.execute(
-            "DELETE FROM nonces WHERE seen_at < ?1",
-            [now - NONCE_WINDOW_SECS],
-        )?;
-        let n = self.conn.execute(
-            "INSERT OR IGNORE INTO nonces (device_id, nonce, seen_at) VALUES (?1, ?2, ?3)",
-            params![device_id, nonce, now],
-        )?;
-        Ok(n == 1)
+    /// Revokes a device at once; false if it was not enrolled (or already revoked).
+    pub fn revoke(&self, device_id: &str, now: i64) -> Result<bool, StorageError> {
+        let device_id = device_id.to_string();
+        self.write(move |c| {
+            let n = c.execute(
+                "UPDATE devices SET revoked_at = ?2 WHERE device_id = ?1 AND revoked_at IS NULL",
+                params![device_id, now],
+            )?;
+            Ok(n == 1)
+        })
+    }
+
+    /// Keeps a nonce for the replay window (in the next batch; nobody waits for it), and forgets
+    /// those older than the window.
+    pub fn remember_nonce(&self, device_id: String, nonce: String, now: i64) -> Result<(), StorageError> {
+        self.write_later(move |c| {
+            c.execute("DELETE FROM nonces WHERE seen_at < ?1", [now - NONCE_WINDOW_SECS])?;
+            c.execute(
+                "INSERT OR IGNORE INTO nonces (device_id, nonce, seen_at) VALUES (?1, ?2, ?3)",
+                params![device_id, nonce, now],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// The nonces still inside the replay window: `(device id, nonce, seen at)`.
+    pub fn recent_nonces(&self, now: i64) -> Result<Vec<(String, String, i64)>, StorageError> {
+        let conn = self.reader();
+        let mut stmt =
+            conn.prepare("SELECT device_id, nonce, seen_at FROM nonces WHERE seen_at >= ?1")?;
+        let rows = stmt.query_map([now - NONCE_WINDOW_SECS], |r| {
+            Ok((r.get("device_id")?, r.get("nonce")?, r.get("seen_at")?))
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 
     /// A stored referral.
     pub fn handover(&self, handover_id: &str) -> Result<Option<StoredHandover>, StorageError> {
         Ok(self
-            .conn
+            .reader()
             .query_row(
                 "SELECT device_id, program_id, clinic_key_id, payload_schema_version, sealed, receipt
                  FROM handovers WHERE handover_id = ?1",
@@ -266,47 +502,54 @@ impl Storage {
             .optional()?)
     }
 
-    /// The device a withdrawn handover's tombstone names, if there is one.
-    pub fn tombstone(&self, handover_id: &str) -> Result<Option<String>, StorageError> {
-        Ok(self
-            .conn
-            .query_row(
-                "SELECT device_id FROM tombstones WHERE handover_id = ?1",
-                [handover_id],
-                |r| r.get("device_id"),
-            )
-            .optional()?)
+    /// The ids of every referral held, in the order received.
+    pub fn handover_ids(&self) -> Result<Vec<String>, StorageError> {
+        let conn = self.reader();
+        let mut stmt =
+            conn.prepare("SELECT handover_id FROM handovers ORDER BY received_at, handover_id")?;
+        let rows = stmt.query_map([], |r| r.get("handover_id"))?;
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    /// Stores a referral with its receipt, durably, in one transaction.
+    /// The device a withdrawn handover's tombstone names, if there is one.
+    pub fn tombstone(&self, handover_id: &str) -> Result<Option<String>, StorageError> {
+        Ok(tombstone_of(&self.reader(), handover_id)?)
+    }
+
+    /// Stores a referral with its receipt, durably, unless a withdrawal of it committed first.
     pub fn store_handover(
         &self,
-        handover_id: &str,
-        stored: &StoredHandover,
+        handover_id: String,
+        stored: StoredHandover,
         received_at: i64,
-    ) -> Result<(), StorageError> {
-        self.conn.execute(
-            "INSERT INTO handovers (handover_id, device_id, program_id, clinic_key_id,
+    ) -> Result<Stored, StorageError> {
+        self.write(move |c| {
+            if tombstone_of(c, &handover_id)?.is_some() {
+                return Ok(Stored::Withdrawn);
+            }
+            let n = c.execute(
+                "INSERT OR IGNORE INTO handovers (handover_id, device_id, program_id, clinic_key_id,
                                     payload_schema_version, sealed, receipt, received_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            params![
-                handover_id,
-                stored.device_id,
-                stored.program_id,
-                stored.clinic_key_id,
-                stored.payload_schema_version,
-                stored.sealed,
-                stored.receipt,
-                received_at
-            ],
-        )?;
-        Ok(())
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                params![
+                    handover_id,
+                    stored.device_id,
+                    stored.program_id,
+                    stored.clinic_key_id,
+                    stored.payload_schema_version,
+                    stored.sealed,
+                    stored.receipt,
+                    received_at
+                ],
+            )?;
+            Ok(if n == 1 { Stored::New } else { Stored::Raced })
+        })
     }
 
     /// A withdrawal received before.
     pub fn withdrawal(&self, withdrawal_id: &str) -> Result<Option<SeenWithdrawal>, StorageError> {
         Ok(self
-            .conn
+            .reader()
             .query_row(
                 "SELECT message, confirmation FROM withdrawals WHERE withdrawal_id = ?1",
                 [withdrawal_id],
@@ -320,40 +563,77 @@ impl Storage {
             .optional()?)
     }
 
-    /// Erases a referral (if held), leaves its tombstone and records the confirmation, in one
-    /// transaction; true if a referral was erased.
-    pub fn withdraw(
-        &mut self,
-        withdrawal_id: &str,
-        handover_id: &str,
-        device_id: &str,
-        message: &[u8],
-        confirmation: &[u8],
-        now: i64,
-    ) -> Result<bool, StorageError> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let erased = tx.execute(
-            "DELETE FROM handovers WHERE handover_id = ?1",
-            [handover_id],
-        )?;
-        tx.execute(
-            "INSERT OR IGNORE INTO tombstones (handover_id, device_id, at) VALUES (?1, ?2, ?3)",
-            params![handover_id, device_id, now],
-        )?;
-        tx.execute(
-            "INSERT INTO withdrawals (withdrawal_id, message, confirmation) VALUES (?1, ?2, ?3)",
-            params![withdrawal_id, message, confirmation],
-        )?;
-        tx.commit()?;
-        Ok(erased == 1)
+    /// Erases a referral (if held), leaves its tombstone and records the confirmation, all in
+    /// one write. `held` is what the caller saw when it made the confirmation; if that changed
+    /// meanwhile, or the withdrawal id was taken meanwhile, nothing is written and the answer is
+    /// false (the caller answers a retry).
+    pub fn withdraw(&self, w: Withdrawal, now: i64) -> Result<bool, StorageError> {
+        self.write(move |c| {
+            let held: bool = c.query_row(
+                "SELECT EXISTS (SELECT 1 FROM handovers WHERE handover_id = ?1) AS held",
+                [&w.handover_id],
+                |r| r.get("held"),
+            )?;
+            if held != w.held {
+                return Ok(false);
+            }
+            let n = c.execute(
+                "INSERT OR IGNORE INTO withdrawals (withdrawal_id, message, confirmation)
+                 VALUES (?1, ?2, ?3)",
+                params![w.withdrawal_id, w.message, w.confirmation],
+            )?;
+            if n == 0 {
+                return Ok(false);
+            }
+            c.execute("DELETE FROM handovers WHERE handover_id = ?1", [&w.handover_id])?;
+            c.execute(
+                "INSERT OR IGNORE INTO tombstones (handover_id, device_id, at) VALUES (?1, ?2, ?3)",
+                params![w.handover_id, w.device_id, now],
+            )?;
+            Ok(true)
+        })
     }
 
     /// How many referrals are held (for tests and the administrator).
     pub fn handover_count(&self) -> Result<i64, StorageError> {
         Ok(self
-            .conn
+            .reader()
             .query_row("SELECT COUNT(*) AS n FROM handovers", [], |r| r.get("n"))?)
     }
+
+    /// A consistent copy of the whole database in a new file (`VACUUM INTO`), taken while the
+    /// service runs.
+    pub fn copy_to(&self, path: &Path) -> Result<(), StorageError> {
+        let target = path.to_string_lossy().into_owned();
+        let source = self.reader().path().map(Path::new).map(Path::to_path_buf);
+        let source = source.ok_or_else(|| StorageError::NotCommitted("no database file".into()))?;
+        connect(&source)?.execute("VACUUM INTO ?1", [target])?;
+        Ok(())
+    }
+}
+
+/// A withdrawal to record, as [`Storage::withdraw`] takes it.
+#[derive(Debug, Clone)]
+pub struct Withdrawal {
+    /// The withdrawal id.
+    pub withdrawal_id: String,
+    /// The handover it withdraws.
+    pub handover_id: String,
+    /// The device that sent it.
+    pub device_id: String,
+    /// Whether the referral was held when the confirmation was made.
+    pub held: bool,
+    /// The message as re-serialized.
+    pub message: Vec<u8>,
+    /// The confirmation sent.
+    pub confirmation: Vec<u8>,
+}
+
+fn tombstone_of(c: &Connection, handover_id: &str) -> rusqlite::Result<Option<String>> {
+    c.query_row(
+        "SELECT device_id FROM tombstones WHERE handover_id = ?1",
+        [handover_id],
+        |r| r.get("device_id"),
+    )
+    .optional()
 }

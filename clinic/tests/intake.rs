@@ -67,7 +67,9 @@ fn world() -> World {
         Storage::open(&db).unwrap(),
         keys(&hpke, &receipt_key),
         vec!["lots-for-livet".into()],
-    );
+        now(),
+    )
+    .unwrap();
     World {
         _dir: dir,
         db,
@@ -177,7 +179,7 @@ fn enrolled(world: &World) -> Device {
     let code = format!("CODE-{}", device.id());
     let storage = Storage::open(&world.db).unwrap();
     storage
-        .add_enrolment_code(&code_hash(&code), now().timestamp() + 3600)
+        .add_enrolment_code(code_hash(&code), now().timestamp() + 3600)
         .unwrap();
     let body = EnrolmentRequest::new(&code.to_lowercase(), &device.key.public_key()).to_json();
     let answer = send(world, &device.request("/v1/devices", body, now()), now());
@@ -429,7 +431,7 @@ fn an_enrolment_code_is_used_once_by_one_key() {
     let w = world();
     let storage = Storage::open(&w.db).unwrap();
     storage
-        .add_enrolment_code(&code_hash("K7QM-4TX2-9HRC"), now().timestamp() + 60)
+        .add_enrolment_code(code_hash("K7QM-4TX2-9HRC"), now().timestamp() + 60)
         .unwrap();
     let mut device = Device::new();
     let body = EnrolmentRequest::new("k7qm 4tx2 9hrc", &device.key.public_key()).to_json();
@@ -455,7 +457,7 @@ fn an_enrolment_code_is_used_once_by_one_key() {
         Some("enrolment_code_refused")
     );
     storage
-        .add_enrolment_code(&code_hash("LATE"), now().timestamp() - 1)
+        .add_enrolment_code(code_hash("LATE"), now().timestamp() - 1)
         .unwrap();
     let body = EnrolmentRequest::new("LATE", &other.key.public_key()).to_json();
     assert_eq!(
@@ -465,7 +467,7 @@ fn an_enrolment_code_is_used_once_by_one_key() {
     // A request signed by another key than the one in the body.
     let mut impostor = Device::new();
     storage
-        .add_enrolment_code(&code_hash("FRESH"), now().timestamp() + 60)
+        .add_enrolment_code(code_hash("FRESH"), now().timestamp() + 60)
         .unwrap();
     let body = EnrolmentRequest::new("FRESH", &other.key.public_key()).to_json();
     assert_eq!(
@@ -490,7 +492,9 @@ fn stored_referrals_survive_reopening_the_database() {
             Storage::open(&w.db).unwrap(),
             keys(&w.hpke, &w.receipt_key),
             vec!["lots-for-livet".into()],
-        ),
+            now(),
+        )
+        .unwrap(),
         _dir: TempDir::new(),
         db: w.db.clone(),
         hpke: w.hpke.clone(),
