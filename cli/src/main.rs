@@ -3,6 +3,7 @@
 //! output is for people. Exit codes: 0 done, 1 refused or invalid input (the reason is printed),
 //! 2 wrong usage (with `--json` as `{"error": {"code": "usage", …}}` on stdout).
 
+mod clinic_cmd;
 mod demo;
 mod eligibility_cmd;
 mod field_cmd;
@@ -57,6 +58,9 @@ enum Command {
     Eligibility(eligibility_cmd::EligibilityArgs),
     /// A scriptable field device: drafts, consent, finalize, withdraw, queue, statistics, audit.
     Field(field_cmd::FieldArgs),
+    /// The clinic's intake service and its administration.
+    #[command(subcommand)]
+    Clinic(clinic_cmd::ClinicCommand),
 }
 
 /// What every command returns: success, or a refusal already printed.
@@ -86,6 +90,7 @@ fn main() -> ExitCode {
         Command::Program(c) => program_cmd::run(&ctx, c),
         Command::Eligibility(a) => eligibility_cmd::run(&ctx, a),
         Command::Field(a) => field_cmd::run(&ctx, a),
+        Command::Clinic(c) => clinic_cmd::run(&ctx, c),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -38,6 +38,10 @@ pub enum ProgramCommand {
         /// Replace the output file if it exists.
         #[arg(long)]
         force: bool,
+        /// A clinic's clinic.json (from `lotsa clinic init`): it replaces the `clinic` of every
+        /// program that names its endpoint. May be given once per clinic.
+        #[arg(long)]
+        clinic: Vec<PathBuf>,
     },
     /// Verify a signed bundle against the administrator's public key, and list its programs.
     Verify {
@@ -57,7 +61,8 @@ pub fn run(ctx: &Ctx, cmd: ProgramCommand) -> CmdResult {
             key,
             out,
             force,
-        } => sign(ctx, &unsigned, &key, &out, force),
+            clinic,
+        } => sign(ctx, &unsigned, &key, &out, force, &clinic),
         ProgramCommand::Verify { bundle, trust } => {
             let b = load_bundle(ctx, &bundle, &trust)?;
             print_bundle(ctx, &b)
@@ -222,6 +227,35 @@ pub fn read_secret_key(ctx: &Ctx, path: &Path) -> Result<SigningKey, Failure> {
     SigningKey::from_pkcs8(&bytes).map_err(|_| not_a_key())
 }
 
+/// Merges one clinic.json into the set, refusing a file that is not one or whose endpoint no
+/// program names.
+fn merge_clinic(ctx: &Ctx, set: &mut ProgramSet, path: &Path) -> CmdResult {
+    let p = shown(path);
+    let text = ctx.read_file(path).map_err(|f| f.on_field("clinic"))?;
+    let clinic: program::Clinic = serde_json::from_str(&text).map_err(|_| {
+        Failure::other(
+            "clinic",
+            ctx.lang.pick(
+                format!("{p} är ingen clinic.json från `lotsa clinic init`"),
+                format!("{p} is not a clinic.json from `lotsa clinic init`"),
+            ),
+        )
+        .on_field("clinic")
+    })?;
+    if set.merge_clinic(&clinic) == 0 {
+        let e = printable(&clinic.endpoint).into_owned();
+        return Err(Failure::other(
+            "clinic",
+            ctx.lang.pick(
+                format!("inget program i uppsättningen har mottagningens adress {e} ({p})"),
+                format!("no program in the set names the endpoint {e} of {p}"),
+            ),
+        )
+        .on_field("clinic"));
+    }
+    Ok(())
+}
+
 /// A trust key given as a file or as base64.
 pub fn read_trust(ctx: &Ctx, trust: &str) -> Result<PublicKey, Failure> {
     let path = Path::new(trust);
@@ -247,7 +281,14 @@ pub fn load_bundle(ctx: &Ctx, path: &Path, trust: &str) -> Result<Bundle, Failur
     program::verify(&text, &key, SystemClock.now()).map_err(|e| ctx.fail(&e))
 }
 
-fn sign(ctx: &Ctx, unsigned: &Path, key: &Path, out_path: &Path, force: bool) -> CmdResult {
+fn sign(
+    ctx: &Ctx,
+    unsigned: &Path,
+    key: &Path,
+    out_path: &Path,
+    force: bool,
+    clinics: &[PathBuf],
+) -> CmdResult {
     if !force && out_path.exists() {
         // Before anything else: a mistyped -o never costs the file it names.
         return Err(file_exists(ctx, out_path));
@@ -256,7 +297,10 @@ fn sign(ctx: &Ctx, unsigned: &Path, key: &Path, out_path: &Path, force: bool) ->
     let text = ctx
         .read_file(unsigned)
         .map_err(|f| f.on_field("unsigned"))?;
-    let set = ProgramSet::from_json(&text).map_err(|e| ctx.fail(&e))?;
+    let mut set = ProgramSet::from_json(&text).map_err(|e| ctx.fail(&e))?;
+    for path in clinics {
+        merge_clinic(ctx, &mut set, path)?;
+    }
     let signed = set.sign(&key).map_err(|e| ctx.fail(&e))?;
     write_new(ctx, out_path, &signed, false, force)?;
     if ctx.json {

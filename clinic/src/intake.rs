@@ -38,6 +38,8 @@ pub struct Answer {
     pub content_type: &'static str,
     /// The body.
     pub body: Vec<u8>,
+    /// Seconds to wait before retrying, for a 429.
+    pub retry_after: Option<u32>,
 }
 
 impl Answer {
@@ -46,6 +48,7 @@ impl Answer {
             status,
             content_type: JSON,
             body,
+            retry_after: None,
         }
     }
 
@@ -55,6 +58,7 @@ impl Answer {
             status: kind.status(),
             content_type: PROBLEM_JSON,
             body: Problem::new(kind, detail).to_json(),
+            retry_after: None,
         }
     }
 
@@ -64,10 +68,12 @@ impl Answer {
     }
 }
 
-/// Why a request was not served: a protocol refusal, or the clinic's own failure (500, nothing
-/// stored; the cause goes to the log, which carries no personal data).
+/// Why a request was not served: a protocol refusal, a device over its budget (429 with the
+/// seconds to wait), or the clinic's own failure (500, nothing stored; the cause goes to the log,
+/// which carries no personal data).
 enum Refusal {
     Problem(ProblemType, Option<String>),
+    RateLimited(u32),
     Storage(StorageError),
 }
 
@@ -89,6 +95,55 @@ pub struct Intake {
     programs: Vec<String>,
     in_flight: Mutex<HashSet<String>>,
     nonces: Mutex<Nonces>,
+    budgets: Mutex<Budgets>,
+}
+
+/// How many requests one device may make: a burst, then a steady rate (a token bucket). A phone
+/// emptying a long queue after a week offline stays well inside the default.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct DeviceRate {
+    /// Requests a device may make at once.
+    pub burst: u32,
+    /// Requests per minute after the burst.
+    pub per_minute: u32,
+}
+
+impl Default for DeviceRate {
+    fn default() -> DeviceRate {
+        DeviceRate {
+            burst: 1200,
+            per_minute: 1200,
+        }
+    }
+}
+
+/// Each device's bucket: tokens left and when it was last filled (milliseconds).
+#[derive(Default)]
+struct Budgets {
+    rate: DeviceRate,
+    by_device: HashMap<String, (f64, i64)>,
+}
+
+impl Budgets {
+    /// Takes one request from the device's budget, or says how many seconds until it may.
+    fn take(&mut self, device_id: &str, now_ms: i64) -> Result<(), u32> {
+        let per_ms = f64::from(self.rate.per_minute) / 60_000.0;
+        let burst = f64::from(self.rate.burst.max(1));
+        let (tokens, at) = self
+            .by_device
+            .entry(device_id.to_string())
+            .or_insert((burst, now_ms));
+        *tokens = (*tokens + (now_ms - *at).max(0) as f64 * per_ms).min(burst);
+        *at = now_ms;
+        if *tokens >= 1.0 {
+            *tokens -= 1.0;
+            Ok(())
+        } else if per_ms > 0.0 {
+            Err(((1.0 - *tokens) / per_ms / 1000.0).ceil().max(1.0) as u32)
+        } else {
+            Err(60)
+        }
+    }
 }
 
 /// The replay memory: each `(device id, nonce)` seen within the window, with when. It is checked
@@ -152,7 +207,16 @@ impl Intake {
             programs,
             in_flight: Mutex::new(HashSet::new()),
             nonces: Mutex::new(nonces),
+            budgets: Mutex::new(Budgets::default()),
         })
+    }
+
+    /// The same service with another per-device rate.
+    pub fn with_device_rate(self, rate: DeviceRate) -> Intake {
+        if let Ok(mut budgets) = self.budgets.lock() {
+            budgets.rate = rate;
+        }
+        self
     }
 
     /// The database (for the administrator's views and the tests).
@@ -165,6 +229,10 @@ impl Intake {
         match f() {
             Ok(a) => a,
             Err(Refusal::Problem(kind, detail)) => Answer::problem(kind, detail),
+            Err(Refusal::RateLimited(secs)) => Answer {
+                retry_after: Some(secs),
+                ..Answer::problem(ProblemType::RateLimited, None)
+            },
             Err(Refusal::Storage(e)) => {
                 eprintln!("lotsa-clinic: storage failure: {e}");
                 Answer::problem(ProblemType::Internal, None)
@@ -173,7 +241,7 @@ impl Intake {
     }
 
     /// The checks every signed request passes: media type, then the signature as the protocol
-    /// orders it, then the nonce.
+    /// orders it, then the device's budget, then the nonce.
     fn signed(
         &self,
         req: &Incoming<'_>,
@@ -198,12 +266,17 @@ impl Intake {
         }
         let verified =
             verified.map_err(|e| Refusal::Problem(e.problem_type(), Some(e.to_string())))?;
-        let at = now.timestamp();
-        let fresh = self
-            .nonces
+        self.budgets
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .fresh(&verified.device_id, &verified.nonce, at);
+            .take(&verified.device_id, now.timestamp_millis())
+            .map_err(Refusal::RateLimited)?;
+        let at = now.timestamp();
+        let fresh = self.nonces.lock().unwrap_or_else(|p| p.into_inner()).fresh(
+            &verified.device_id,
+            &verified.nonce,
+            at,
+        );
         if !fresh {
             return refuse(ProblemType::SignatureReplayed, None);
         }
@@ -406,6 +479,24 @@ impl Intake {
             }
         })
     }
+}
+
+/// The characters of an enrolment code: no 0/O or 1/I look-alikes; 32 of them, so a random byte
+/// modulo 32 is unbiased.
+const CODE_ALPHABET: &[u8; 32] = b"ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+
+/// A new one-time enrolment code, `XXXX-XXXX-XXXX` (60 random bits), read aloud or typed on a
+/// phone; it is stored only as [`code_hash`].
+pub fn new_enrolment_code() -> Option<String> {
+    use ring::rand::SecureRandom;
+    let mut bytes = [0u8; 12];
+    ring::rand::SystemRandom::new().fill(&mut bytes).ok()?;
+    let chars: Vec<char> = bytes
+        .iter()
+        .map(|b| char::from(CODE_ALPHABET[usize::from(b % 32)]))
+        .collect();
+    let groups: Vec<String> = chars.chunks(4).map(|c| c.iter().collect()).collect();
+    Some(groups.join("-"))
 }
 
 /// The hash a one-time code is stored under: SHA-256 of the code in upper case without dashes

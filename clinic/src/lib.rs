@@ -1,14 +1,22 @@
 //! The reference intake service a receiving clinic runs: it implements the clinic side of
 //! `docs/PROTOCOL.md` with the core's `protocol`, `crypto` and `program` modules, and never the
-//! device's `store` or `sync`.
+//! device's `store` or `sync`. Data flows one way: [`server`] (bytes) → [`intake`] (rules) →
+//! [`storage`] (SQLite).
 //!
-//! - [`storage`]: the clinic's database behind one narrow interface (embedded SQLite today), so
-//!   that a server database can follow;
+//! - [`home`]: the clinic's directory (keys, certificates, `clinic.json`), made by `init`;
+//! - [`tls`]: the development CA, PEM files and SPKI pins;
+//! - [`serve`]: a service put together from the directory and the verified program bundle;
+//! - [`server`]: HTTPS (rustls on ring), routing and limits;
 //! - [`intake`]: the endpoints' logic, as plain functions from a received request to an answer,
-//!   in the protocol's order of checks.
-//!
-//! Planned (see the intake-service issue's note): the HTTPS server (axum, rustls on ring), group
-//! commit, limits, the administration commands, backup and restore.
+//!   in the protocol's order of checks;
+//! - [`storage`]: the database behind one narrow interface (embedded SQLite with group commit),
+//!   so that a server database can follow;
+//! - [`backup`]: encrypted backup and restore of the whole directory.
 
+pub mod backup;
+pub mod home;
 pub mod intake;
+pub mod serve;
+pub mod server;
 pub mod storage;
+pub mod tls;

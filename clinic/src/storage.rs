@@ -342,7 +342,11 @@ impl Storage {
     }
 
     /// Records a one-time enrolment code (by its hash) valid until `expires_at`.
-    pub fn add_enrolment_code(&self, code_hash: [u8; 32], expires_at: i64) -> Result<(), StorageError> {
+    pub fn add_enrolment_code(
+        &self,
+        code_hash: [u8; 32],
+        expires_at: i64,
+    ) -> Result<(), StorageError> {
         self.write(move |c| {
             c.execute(
                 "INSERT INTO enrolment_codes (code_hash, expires_at) VALUES (?1, ?2)",
@@ -458,9 +462,17 @@ impl Storage {
 
     /// Keeps a nonce for the replay window (in the next batch; nobody waits for it), and forgets
     /// those older than the window.
-    pub fn remember_nonce(&self, device_id: String, nonce: String, now: i64) -> Result<(), StorageError> {
+    pub fn remember_nonce(
+        &self,
+        device_id: String,
+        nonce: String,
+        now: i64,
+    ) -> Result<(), StorageError> {
         self.write_later(move |c| {
-            c.execute("DELETE FROM nonces WHERE seen_at < ?1", [now - NONCE_WINDOW_SECS])?;
+            c.execute(
+                "DELETE FROM nonces WHERE seen_at < ?1",
+                [now - NONCE_WINDOW_SECS],
+            )?;
             c.execute(
                 "INSERT OR IGNORE INTO nonces (device_id, nonce, seen_at) VALUES (?1, ?2, ?3)",
                 params![device_id, nonce, now],
@@ -585,7 +597,10 @@ impl Storage {
             if n == 0 {
                 return Ok(false);
             }
-            c.execute("DELETE FROM handovers WHERE handover_id = ?1", [&w.handover_id])?;
+            c.execute(
+                "DELETE FROM handovers WHERE handover_id = ?1",
+                [&w.handover_id],
+            )?;
             c.execute(
                 "INSERT OR IGNORE INTO tombstones (handover_id, device_id, at) VALUES (?1, ?2, ?3)",
                 params![w.handover_id, w.device_id, now],

@@ -662,6 +662,20 @@ impl ProgramSet {
         }
     }
 
+    /// Puts a clinic's own description (its `clinic.json`, from `lotsa clinic init`) in place of
+    /// the `clinic` of every program that names its endpoint; returns how many programs it
+    /// replaced (0 means no program names that endpoint).
+    pub fn merge_clinic(&mut self, clinic: &Clinic) -> usize {
+        let mut merged = 0;
+        for p in &mut self.programs {
+            if p.clinic.endpoint == clinic.endpoint {
+                p.clinic = clinic.clone();
+                merged += 1;
+            }
+        }
+        merged
+    }
+
     /// The canonical bytes that get signed.
     pub fn canonical_bytes(&self) -> Vec<u8> {
         serde_json::to_vec(self).expect("a program set always serialises")

@@ -62,6 +62,8 @@ problem_types! {
     NotFound = ("not_found", 404, "No such endpoint"),
     /// The endpoint does not take this method.
     MethodNotAllowed = ("method_not_allowed", 405, "The endpoint does not take this method"),
+    /// The request (headers or body) did not arrive within the clinic's time limit.
+    RequestTimeout = ("request_timeout", 408, "The request did not arrive in time; retry"),
     /// The same handover id is being stored by another request right now.
     InFlight = ("in_flight", 409, "The same handover is being received by another request; retry"),
     /// The referral was withdrawn: the clinic keeps only its tombstone.
@@ -90,6 +92,8 @@ problem_types! {
     HandoverOfAnotherDevice = ("handover_of_another_device", 422, "This handover was delivered by another device"),
     /// Too many requests from this device.
     RateLimited = ("rate_limited", 429, "Too many requests; retry after the time given"),
+    /// The request's header lines are larger than the clinic accepts.
+    HeadersTooLarge = ("headers_too_large", 431, "The request headers are too large"),
     /// The clinic failed; nothing was stored.
     Internal = ("internal", 500, "The clinic service failed; nothing was stored"),
     /// The clinic is shedding load; nothing was stored.
@@ -182,7 +186,7 @@ impl Disposition {
             401 | 403 => Disposition::DeviceLevel,
             410 => Disposition::WithdrawnAtClinic,
             400 | 413 | 415 | 422 => Disposition::ItemFails,
-            // 408, 409, 425, 429, 5xx, and anything this table does not name (a proxy's 404 or
+            // 408, 409, 425, 429, 431, 5xx, and anything this table does not name (a proxy's 404 or
             // 502, a redirect): retrying loses nothing, and the reason stays visible.
             _ => Disposition::Retry,
         }

@@ -1,0 +1,388 @@
+//! `lotsa clinic`: the clinic administrator's tools. Each arm translates arguments and output;
+//! the work is in `lotsa-clinic` (directory, service, storage, backup). The administration
+//! speaks English: its readers are IT staff and its messages name files and settings.
+
+use crate::out::{Ctx, Failure};
+use crate::program_cmd::read_trust;
+use crate::CmdResult;
+use chrono::{DateTime, Duration, SecondsFormat, Utc};
+use clap::Subcommand;
+use lotsa_clinic::home::{Home, InitOptions, ProvidedTls};
+use lotsa_clinic::intake::{code_hash, new_enrolment_code, DeviceRate};
+use lotsa_clinic::serve::prepare;
+use lotsa_clinic::server::{start, Limits};
+use lotsa_clinic::storage::Storage;
+use lotsa_clinic::{backup, serve};
+use serde_json::json;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// Where the passphrase of a backup comes from when no file is named.
+const PASSPHRASE_ENV: &str = "LOTSA_BACKUP_PASSPHRASE";
+
+#[derive(Subcommand)]
+pub enum ClinicCommand {
+    /// Make a new clinic: HPKE and receipt keys, a TLS certificate (a development CA unless IT
+    /// provides one) and clinic.json, all owner-only.
+    Init {
+        /// The clinic's directory (created; must be empty).
+        #[arg(long)]
+        dir: PathBuf,
+        /// The clinic's name, as officers see it.
+        #[arg(long)]
+        name: String,
+        /// The base URL devices use: https://host[:port][/path].
+        #[arg(long)]
+        endpoint: String,
+        /// IT's certificate chain (PEM) instead of a development CA; needs --tls-key and --tls-ca.
+        #[arg(long, requires_all = ["tls_key", "tls_ca"])]
+        tls_cert: Option<PathBuf>,
+        /// The private key of --tls-cert (PEM).
+        #[arg(long, requires = "tls_cert")]
+        tls_key: Option<PathBuf>,
+        /// The CA devices trust for --tls-cert (PEM).
+        #[arg(long, requires = "tls_cert")]
+        tls_ca: Option<PathBuf>,
+    },
+    /// Run the intake service until SIGINT or SIGTERM.
+    Serve {
+        /// The clinic's directory.
+        #[arg(long)]
+        dir: PathBuf,
+        /// The signed program bundle (from `lotsa program sign --clinic …/clinic.json`).
+        #[arg(long)]
+        bundle: PathBuf,
+        /// The program administrator's public key: a .pub file or the base64 key.
+        #[arg(long)]
+        trust: String,
+        /// Address to listen on (loopback unless told otherwise).
+        #[arg(long, default_value = "127.0.0.1:8443")]
+        bind: SocketAddr,
+        /// Requests in progress at once before 503.
+        #[arg(long, default_value_t = Limits::default().max_in_flight)]
+        max_in_flight: usize,
+        /// Requests per minute one device may make after its burst.
+        #[arg(long, default_value_t = DeviceRate::default().per_minute)]
+        device_rate: u32,
+    },
+    /// Issue a one-time enrolment code for one phone (shown once).
+    EnrolCode {
+        /// The clinic's directory.
+        #[arg(long)]
+        dir: PathBuf,
+        /// Hours the code stays valid.
+        #[arg(long, default_value_t = 24, value_parser = clap::value_parser!(u32).range(1..=168))]
+        valid_hours: u32,
+    },
+    /// List enrolled devices.
+    Devices {
+        /// The clinic's directory.
+        #[arg(long)]
+        dir: PathBuf,
+    },
+    /// Revoke a device: its next request is refused (also on the running service).
+    Revoke {
+        /// The clinic's directory.
+        #[arg(long)]
+        dir: PathBuf,
+        /// The device id (from `devices`).
+        device: String,
+    },
+    /// Add a new HPKE key for sealing; old keys stay to open what was sealed to them.
+    RotateKey {
+        /// The clinic's directory.
+        #[arg(long)]
+        dir: PathBuf,
+    },
+    /// Write an encrypted backup of the database and every key (passphrase from
+    /// --passphrase-file or LOTSA_BACKUP_PASSPHRASE).
+    Backup {
+        /// The clinic's directory.
+        #[arg(long)]
+        dir: PathBuf,
+        /// The backup file to write (never over an existing one).
+        #[arg(long)]
+        out: PathBuf,
+        /// A file whose first line is the passphrase.
+        #[arg(long)]
+        passphrase_file: Option<PathBuf>,
+    },
+    /// Restore a backup into a new directory.
+    Restore {
+        /// The backup file.
+        #[arg(long)]
+        from: PathBuf,
+        /// The directory to restore into (created; must be empty).
+        #[arg(long)]
+        dir: PathBuf,
+        /// A file whose first line is the passphrase.
+        #[arg(long)]
+        passphrase_file: Option<PathBuf>,
+    },
+}
+
+fn failed(code: &str) -> impl Fn(&dyn std::fmt::Display) -> Failure + '_ {
+    move |e| Failure::other(code, e.to_string())
+}
+
+fn stamp(at: i64) -> String {
+    DateTime::from_timestamp(at, 0)
+        .map(|t| t.to_rfc3339_opts(SecondsFormat::Secs, true))
+        .unwrap_or_default()
+}
+
+fn storage(dir: &Path) -> Result<Storage, Failure> {
+    let home = Home::new(dir);
+    home.clinic().map_err(|e| failed("clinic")(&e))?;
+    Storage::open(&home.database()).map_err(|e| failed("storage")(&e))
+}
+
+pub fn run(ctx: &Ctx, cmd: ClinicCommand) -> CmdResult {
+    let now = Utc::now();
+    match cmd {
+        ClinicCommand::Init {
+            dir,
+            name,
+            endpoint,
+            tls_cert,
+            tls_key,
+            tls_ca,
+        } => {
+            let provided_tls = match (tls_cert, tls_key, tls_ca) {
+                (Some(cert), Some(key), Some(ca)) => Some(ProvidedTls { cert, key, ca }),
+                _ => None,
+            };
+            let options = InitOptions {
+                name,
+                endpoint,
+                provided_tls,
+            };
+            let home = Home::new(&dir);
+            let clinic = home.init(&options, now).map_err(|e| failed("init")(&e))?;
+            let json = json!({
+                "clinic_json": home.clinic_json(),
+                "endpoint": clinic.endpoint,
+                "spki_sha256_pins": clinic.tls.spki_sha256_pins,
+                "hpke_key_id": clinic.hpke_keys[0].key_id,
+                "receipt_key_id": clinic.receipt_key.key_id,
+            });
+            if ctx.json {
+                return ctx.print_json(&json);
+            }
+            ctx.line(format!("made a clinic in {}", dir.display()))?;
+            ctx.line(format!(
+                "clinic.json: {} (sign it into the bundle: lotsa program sign … --clinic {})",
+                home.clinic_json().display(),
+                home.clinic_json().display()
+            ))?;
+            ctx.line(format!(
+                "TLS pins (current, spare): {}",
+                clinic.tls.spki_sha256_pins.join(", ")
+            ))
+        }
+        ClinicCommand::Serve {
+            dir,
+            bundle,
+            trust,
+            bind,
+            max_in_flight,
+            device_rate,
+        } => {
+            let trust = read_trust(ctx, &trust)?;
+            let bundle = ctx.read_file(&bundle).map_err(|f| f.on_field("bundle"))?;
+            let limits = Limits {
+                max_in_flight,
+                ..Limits::default()
+            };
+            let rate = DeviceRate {
+                burst: device_rate,
+                per_minute: device_rate,
+            };
+            let ready = prepare(&Home::new(&dir), &bundle, &trust, now, limits, rate)
+                .map_err(|e| failed("serve")(&e))?;
+            serve_until_signal(ctx, ready, bind)
+        }
+        ClinicCommand::EnrolCode { dir, valid_hours } => {
+            let storage = storage(&dir)?;
+            let code = new_enrolment_code().ok_or_else(|| {
+                Failure::other("random", "the system's random number generator failed")
+            })?;
+            let expires = now + Duration::hours(i64::from(valid_hours));
+            storage
+                .add_enrolment_code(code_hash(&code), expires.timestamp())
+                .map_err(|e| failed("storage")(&e))?;
+            let until = stamp(expires.timestamp());
+            if ctx.json {
+                ctx.print_json(&json!({"code": code, "expires_at": until}))
+            } else {
+                ctx.line(format!("{code}  (one phone, once, until {until})"))
+            }
+        }
+        ClinicCommand::Devices { dir } => {
+            let devices = storage(&dir)?
+                .devices()
+                .map_err(|e| failed("storage")(&e))?;
+            if ctx.json {
+                let list: Vec<_> = devices
+                    .iter()
+                    .map(|d| {
+                        json!({"device_id": d.device_id, "enrolled_at": stamp(d.enrolled_at),
+                               "revoked_at": d.revoked_at.map(stamp), "held": d.held})
+                    })
+                    .collect();
+                return ctx.print_json(&json!({ "devices": list }));
+            }
+            let rows: Vec<Vec<String>> = devices
+                .iter()
+                .map(|d| {
+                    vec![
+                        d.device_id.clone(),
+                        stamp(d.enrolled_at),
+                        d.revoked_at.map(stamp).unwrap_or_else(|| "-".into()),
+                        d.held.to_string(),
+                    ]
+                })
+                .collect();
+            ctx.table(&["device", "enrolled", "revoked", "referrals held"], &rows)
+        }
+        ClinicCommand::Revoke { dir, device } => {
+            let revoked = storage(&dir)?
+                .revoke(&device, now.timestamp())
+                .map_err(|e| failed("storage")(&e))?;
+            if !revoked {
+                return Err(Failure::other(
+                    "unknown_device",
+                    "no enrolled, unrevoked device has that id",
+                )
+                .on_field("device"));
+            }
+            if ctx.json {
+                ctx.print_json(&json!({"revoked": device}))
+            } else {
+                ctx.line(format!("revoked {device}: its next request is refused"))
+            }
+        }
+        ClinicCommand::RotateKey { dir } => {
+            let home = Home::new(&dir);
+            let key = home.rotate_key(now).map_err(|e| failed("rotate_key")(&e))?;
+            if ctx.json {
+                return ctx.print_json(
+                    &json!({"hpke_key_id": key.key_id, "clinic_json": home.clinic_json()}),
+                );
+            }
+            ctx.line(format!(
+                "added HPKE key {}; sign the bundle again with --clinic {} and restart the service",
+                key.key_id,
+                home.clinic_json().display()
+            ))
+        }
+        ClinicCommand::Backup {
+            dir,
+            out,
+            passphrase_file,
+        } => {
+            let passphrase = passphrase(ctx, passphrase_file.as_deref())?;
+            let home = Home::new(&dir);
+            let storage = storage(&dir)?;
+            backup::write(&home, &storage, &out, &passphrase, now)
+                .map_err(|e| failed("backup")(&e))?;
+            if ctx.json {
+                ctx.print_json(&json!({"backup": out}))
+            } else {
+                ctx.line(format!(
+                    "wrote {} (keep it offline; it holds the keys)",
+                    out.display()
+                ))
+            }
+        }
+        ClinicCommand::Restore {
+            from,
+            dir,
+            passphrase_file,
+        } => {
+            let passphrase = passphrase(ctx, passphrase_file.as_deref())?;
+            let files =
+                backup::restore(&from, &dir, &passphrase).map_err(|e| failed("restore")(&e))?;
+            if ctx.json {
+                ctx.print_json(&json!({"restored": dir, "files": files}))
+            } else {
+                ctx.line(format!(
+                    "restored {} files into {}",
+                    files.len(),
+                    dir.display()
+                ))
+            }
+        }
+    }
+}
+
+fn passphrase(ctx: &Ctx, file: Option<&Path>) -> Result<String, Failure> {
+    let text = match file {
+        Some(path) => ctx
+            .read_file(path)
+            .map_err(|f| f.on_field("passphrase_file"))?,
+        None => std::env::var(PASSPHRASE_ENV).map_err(|_| {
+            Failure::other(
+                "passphrase",
+                format!("give the passphrase with --passphrase-file or {PASSPHRASE_ENV}"),
+            )
+        })?,
+    };
+    Ok(text.lines().next().unwrap_or("").to_string())
+}
+
+fn serve_until_signal(ctx: &Ctx, ready: serve::Ready, bind: SocketAddr) -> CmdResult {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| failed("serve")(&e))?;
+    runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind(bind).await.map_err(|e| {
+            Failure::other("bind", format!("cannot listen on {bind}: {}", e.kind()))
+        })?;
+        let addr = listener.local_addr().unwrap_or(bind);
+        let s = &ready.summary;
+        if ctx.json {
+            ctx.print_json(&json!({
+                "listening": format!("https://{addr}"), "endpoint": s.endpoint,
+                "programs": s.programs, "bundle_id": s.bundle_id,
+                "certificate_sha256": s.certificate_sha256, "spki_pin": s.spki_pin,
+                "receipt_key_id": s.receipt_key_id, "hpke_key_ids": s.hpke_key_ids,
+            }))?;
+        } else {
+            ctx.line(format!("listening on https://{addr} for {}", s.endpoint))?;
+            ctx.line(format!(
+                "programs: {} (bundle {})",
+                s.programs.join(", "),
+                s.bundle_id
+            ))?;
+            ctx.line(format!("certificate SHA-256: {}", s.certificate_sha256))?;
+            ctx.line(format!("SPKI pin: {}", s.spki_pin))?;
+            ctx.line(format!(
+                "receipt key: {}; HPKE keys: {}",
+                s.receipt_key_id,
+                s.hpke_key_ids.join(", ")
+            ))?;
+        }
+        let running = start(listener, ready.tls, ready.service);
+        stop_signal().await;
+        running.stop().await;
+        Ok(())
+    })
+}
+
+/// SIGINT or SIGTERM (systemd stops a service with SIGTERM).
+async fn stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}

@@ -1,0 +1,128 @@
+//! The clinic's TLS material: a development CA and server certificate made by `init` (rcgen, on
+//! ring), PEM reading, and the SPKI pins devices check (RFC 7469 `pin-sha256`: base64 of the
+//! SHA-256 of the DER SubjectPublicKeyInfo, outer SEQUENCE included).
+
+use crate::home::HomeError;
+use chrono::{DateTime, Datelike, Duration, Utc};
+use lotsa_core::crypto::{b64, sha256};
+use rcgen::{
+    date_time_ymd, BasicConstraints, CertificateParams, CertifiedIssuer, DnType,
+    ExtendedKeyUsagePurpose, IsCa, KeyPair, KeyUsagePurpose, PublicKeyData,
+};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use std::path::Path;
+
+/// How long a development server certificate is valid; the CA lives ten times as long.
+const CERT_VALIDITY_DAYS: i64 = 397;
+
+/// What `init` makes when IT brings no certificate.
+pub struct Development {
+    /// The CA certificate devices trust (PEM).
+    pub ca_pem: String,
+    /// The CA's key (PEM), kept to issue the next server certificate.
+    pub ca_key_pem: String,
+    /// The server certificate (PEM).
+    pub cert_pem: String,
+    /// The server key (PEM).
+    pub key_pem: String,
+}
+
+/// A spare server key: its pin goes into the bundle now, so the certificate can be replaced
+/// without waiting for every phone to get a new bundle.
+pub struct Spare {
+    /// The key (PEM).
+    pub pem: String,
+    /// Its pin.
+    pub pin: String,
+}
+
+fn failed(e: rcgen::Error) -> HomeError {
+    HomeError::Certificate(e.to_string())
+}
+
+/// A development CA and a server certificate for `host` (plus `localhost` and `127.0.0.1`).
+pub fn development(name: &str, host: &str, now: DateTime<Utc>) -> Result<Development, HomeError> {
+    // A calendar day (rcgen takes `time`'s type, which this crate does not name).
+    let day = |at: DateTime<Utc>| date_time_ymd(at.year(), at.month() as u8, at.day() as u8);
+    let ca_key = KeyPair::generate().map_err(failed)?;
+    let ca_key_pem = ca_key.serialize_pem();
+    let mut ca = CertificateParams::new(Vec::<String>::new()).map_err(failed)?;
+    ca.distinguished_name.push(
+        DnType::CommonName,
+        format!("Lotsa development CA: {name} (not a public CA)"),
+    );
+    ca.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+    ca.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    ca.not_before = day(now - Duration::days(1));
+    ca.not_after = day(now + Duration::days(10 * CERT_VALIDITY_DAYS));
+    let issuer = CertifiedIssuer::self_signed(ca, ca_key).map_err(failed)?;
+
+    let mut names = vec![host.to_string()];
+    for extra in ["localhost", "127.0.0.1"] {
+        if !names.iter().any(|n| n == extra) {
+            names.push(extra.to_string());
+        }
+    }
+    let key = KeyPair::generate().map_err(failed)?;
+    let mut leaf = CertificateParams::new(names).map_err(failed)?;
+    leaf.distinguished_name.push(DnType::CommonName, host);
+    leaf.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    leaf.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    leaf.not_before = day(now - Duration::days(1));
+    leaf.not_after = day(now + Duration::days(CERT_VALIDITY_DAYS));
+    let cert = leaf.signed_by(&key, &issuer).map_err(failed)?;
+    Ok(Development {
+        ca_pem: issuer.pem(),
+        ca_key_pem,
+        cert_pem: cert.pem(),
+        key_pem: key.serialize_pem(),
+    })
+}
+
+/// A spare server key and its pin.
+pub fn spare_key() -> Result<Spare, HomeError> {
+    let key = KeyPair::generate().map_err(failed)?;
+    Ok(Spare {
+        pem: key.serialize_pem(),
+        pin: b64(&sha256(&key.subject_public_key_info())),
+    })
+}
+
+/// The certificates of a PEM file, leaf first.
+pub fn certificates(pem: &[u8], path: &Path) -> Result<Vec<CertificateDer<'static>>, HomeError> {
+    let chain: Vec<_> = CertificateDer::pem_slice_iter(pem)
+        .collect::<Result<_, _>>()
+        .map_err(|_| invalid(path, "PEM certificate chain"))?;
+    if chain.is_empty() {
+        return Err(invalid(path, "PEM certificate chain"));
+    }
+    Ok(chain)
+}
+
+/// The private key of a PEM file.
+pub fn private_key(pem: &[u8], path: &Path) -> Result<PrivateKeyDer<'static>, HomeError> {
+    PrivateKeyDer::from_pem_slice(pem).map_err(|_| invalid(path, "PEM private key"))
+}
+
+fn invalid(path: &Path, what: &'static str) -> HomeError {
+    HomeError::Invalid {
+        path: path.display().to_string(),
+        what,
+    }
+}
+
+/// The pin of a certificate's key.
+pub fn spki_pin(cert: &CertificateDer<'_>) -> Option<String> {
+    let parsed = rustls::server::ParsedCertificate::try_from(cert).ok()?;
+    Some(b64(&sha256(parsed.subject_public_key_info().as_ref())))
+}
+
+/// The SHA-256 fingerprint of a certificate, as `openssl x509 -fingerprint -sha256` shows it.
+pub fn fingerprint(cert: &CertificateDer<'_>) -> String {
+    sha256(cert.as_ref())
+        .iter()
+        .map(|b| format!("{b:02X}"))
+        .collect::<Vec<_>>()
+        .join(":")
+}
