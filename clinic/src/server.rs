@@ -22,7 +22,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::Semaphore;
 use tokio_rustls::TlsAcceptor;
 
 /// The service's limits. The defaults suit a clinic on a small server; tests shrink them.
@@ -34,7 +34,8 @@ pub struct Limits {
     pub max_header_bytes: usize,
     /// Time for the TLS handshake, and for the request headers to arrive.
     pub handshake_timeout: Duration,
-    /// Time for a whole request, body included, to arrive and be answered (else 408).
+    /// Time for a request's body to arrive (else 408), and for requests in progress to finish
+    /// when the service stops.
     pub request_timeout: Duration,
     /// Seconds a shed or rate-limited client is told to wait.
     pub retry_after_secs: u32,
@@ -69,7 +70,7 @@ pub struct Service {
 struct Shared {
     intake: Arc<Intake>,
     bundle: Arc<String>,
-    origin: Arc<String>,
+    endpoint: Arc<String>,
     limits: Arc<Limits>,
     slots: Arc<Semaphore>,
 }
@@ -165,8 +166,9 @@ async fn enrol(State(s): State<Shared>, req: Request) -> Response {
     .await
 }
 
-/// One signed POST: a slot (or 503), the header bound, the body within its limit and time, then
-/// the intake's logic on a blocking thread (it waits for the group commit).
+/// One signed POST: a slot (or 503), the header bound, the body within its limit and its time
+/// (else 408), then the intake's logic on a blocking thread (it waits for the group commit). Once
+/// the body has arrived the request is carried to its end: a write is never abandoned halfway.
 async fn intake(s: Shared, req: Request, serve: fn(&Intake, &Incoming<'_>) -> Answer) -> Response {
     let Ok(slot) = s.slots.clone().try_acquire_owned() else {
         return to_response(
@@ -174,19 +176,6 @@ async fn intake(s: Shared, req: Request, serve: fn(&Intake, &Incoming<'_>) -> An
             Some(s.limits.retry_after_secs),
         );
     };
-    let timeout = s.limits.request_timeout;
-    match tokio::time::timeout(timeout, handle(s, req, serve, slot)).await {
-        Ok(response) => response,
-        Err(_) => problem(ProblemType::RequestTimeout),
-    }
-}
-
-async fn handle(
-    s: Shared,
-    req: Request,
-    serve: fn(&Intake, &Incoming<'_>) -> Answer,
-    slot: OwnedSemaphorePermit,
-) -> Response {
     let (parts, body) = req.into_parts();
     if header_bytes(&parts.headers) > s.limits.max_header_bytes {
         return problem(ProblemType::HeadersTooLarge);
@@ -199,9 +188,10 @@ async fn handle(
     if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
         return problem(ProblemType::TooLarge);
     }
-    let body = match read_body(body).await {
-        Ok(body) => body,
-        Err(kind) => return problem(kind),
+    let body = match tokio::time::timeout(s.limits.request_timeout, read_body(body)).await {
+        Ok(Ok(body)) => body,
+        Ok(Err(kind)) => return problem(kind),
+        Err(_) => return problem(ProblemType::RequestTimeout),
     };
     let method = parts.method.as_str().to_string();
     let path = parts
@@ -209,7 +199,9 @@ async fn handle(
         .path_and_query()
         .map(|p| p.as_str())
         .unwrap_or("/");
-    let target_uri = format!("{}{}", s.origin, path);
+    // Under the endpoint's prefix the router sees the path without it (axum's `nest`), so the
+    // URL the device signed is the configured endpoint followed by that path.
+    let target_uri = format!("{}{}", s.endpoint, path);
     let headers: Vec<(String, String)> = parts
         .headers
         .iter()
@@ -289,12 +281,12 @@ async fn accept_loop(
     service: Service,
     stopped: impl Future<Output = Result<(), tokio::sync::oneshot::error::RecvError>>,
 ) {
-    let (origin, prefix) = split_endpoint(&service.endpoint);
+    let (_, prefix) = split_endpoint(&service.endpoint);
     let limits = Arc::new(service.limits);
     let shared = Shared {
         intake: service.intake,
         bundle: service.bundle,
-        origin: Arc::new(origin),
+        endpoint: Arc::new(service.endpoint.clone()),
         limits: limits.clone(),
         slots: Arc::new(Semaphore::new(limits.max_in_flight)),
     };

@@ -4,39 +4,19 @@
 use chrono::{DateTime, TimeZone, Utc};
 use lotsa_clinic::intake::{code_hash, Answer, ClinicKeys, Intake};
 use lotsa_clinic::storage::Storage;
-use lotsa_core::crypto::seal::{seal_to_clinic, ClinicKeyPair, SealBinding};
+use lotsa_core::crypto::seal::ClinicKeyPair;
 use lotsa_core::crypto::{sha256, SigningKey};
-use lotsa_core::protocol::signature::{sign_request, Incoming};
+use lotsa_core::protocol::signature::Incoming;
 use lotsa_core::protocol::{
-    device_id, AuditHead, EnrolmentRequest, Envelope, ProblemType, Receipt, ReceiptFacts,
-    WithdrawalMessage,
+    EnrolmentRequest, ProblemType, Receipt, ReceiptFacts, WithdrawalMessage,
 };
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU32, Ordering};
 
-const HANDOVER: &str = "0b6c1f5e-3d2a-4c8e-9f10-2a3b4c5d6e7f";
-const PLAINTEXT: &str = include_str!("handover.json");
+mod support;
+use support::{Device, SealTo, Signed, TempDir, HANDOVER, PLAINTEXT};
 
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new() -> TempDir {
-        static N: AtomicU32 = AtomicU32::new(0);
-        let dir = std::env::temp_dir().join(format!(
-            "lotsa-clinic-it-{}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::SeqCst)
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
-        TempDir(dir)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
+/// The base URL the in-process requests are signed for.
+const BASE: &str = "https://clinic.example:8443";
 
 fn now() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 12, 1, 9, 31, 0).unwrap()
@@ -79,103 +59,30 @@ fn world() -> World {
     }
 }
 
-struct Device {
-    key: SigningKey,
-    seq: u64,
-}
-
-struct Request {
-    uri: String,
-    headers: Vec<(&'static str, String)>,
-    body: Vec<u8>,
-}
-
-impl Request {
-    fn incoming(&self) -> (Vec<(&str, &str)>, &[u8]) {
-        let h = self.headers.iter().map(|(n, v)| (*n, v.as_str())).collect();
-        (h, &self.body)
-    }
-
-    fn set(mut self, name: &'static str, value: &str) -> Request {
-        self.headers.retain(|(n, _)| *n != name);
-        self.headers.push((name, value.to_string()));
-        self
+fn seal_to(world: &World) -> SealTo {
+    SealTo {
+        public_key: world.hpke.public_key(),
+        key_id: "lfl-2026".into(),
     }
 }
 
-impl Device {
-    fn new() -> Device {
-        Device {
-            key: SigningKey::generate().unwrap(),
-            seq: 0,
-        }
-    }
-
-    fn id(&self) -> String {
-        device_id(&self.key.public_key())
-    }
-
-    fn head(&self) -> AuditHead {
-        AuditHead {
-            seq: self.seq,
-            sha256: sha256(&self.seq.to_be_bytes()),
-        }
-    }
-
-    fn request(&mut self, path: &str, body: Vec<u8>, at: DateTime<Utc>) -> Request {
-        self.seq += 1;
-        let uri = format!("https://clinic.example:8443{path}");
-        let nonce = lotsa_core::protocol::signature::new_nonce().unwrap();
-        let head = self.head();
-        let mut headers = sign_request(
-            &self.key,
-            "POST",
-            &uri,
-            &body,
-            Some(&head),
-            at.timestamp(),
-            &nonce,
-        )
-        .unwrap()
-        .headers;
-        headers.push(("content-type", "application/json".into()));
-        Request { uri, headers, body }
-    }
-
-    fn envelope(&self, hpke: &ClinicKeyPair, plaintext: &str) -> Envelope {
-        let binding = SealBinding {
-            handover_id: HANDOVER,
-            program_id: "lots-for-livet",
-            clinic_key_id: "lfl-2026",
-            schema_version: 1,
-        };
-        let sealed = seal_to_clinic(&hpke.public_key(), &binding, plaintext.as_bytes()).unwrap();
-        Envelope::new(&binding, &sealed.to_bytes())
-    }
-
-    fn delivery(&mut self, envelope: &Envelope, at: DateTime<Utc>) -> Request {
-        self.request("/v1/handovers", envelope.to_json(), at)
-            .set("idempotency-key", &format!("\"{}\"", envelope.handover_id))
-    }
-}
-
-fn send(world: &World, req: &Request, at: DateTime<Utc>) -> Answer {
-    let (headers, body) = req.incoming();
+fn send(world: &World, req: &Signed, at: DateTime<Utc>) -> Answer {
+    let headers: Vec<(&str, &str)> = req.headers.iter().map(|(n, v)| (*n, v.as_str())).collect();
     let incoming = Incoming {
         method: "POST",
         target_uri: &req.uri,
         headers: &headers,
-        body,
+        body: &req.body,
     };
-    match req.uri.rsplit('/').next() {
-        Some("handovers") => world.intake.deliver(&incoming, at),
-        Some("withdrawals") => world.intake.withdraw(&incoming, at),
+    match req.endpoint() {
+        "handovers" => world.intake.deliver(&incoming, at),
+        "withdrawals" => world.intake.withdraw(&incoming, at),
         _ => world.intake.enrol(&incoming, at),
     }
 }
 
 fn enrolled(world: &World) -> Device {
-    let mut device = Device::new();
+    let mut device = Device::new(BASE);
     let code = format!("CODE-{}", device.id());
     let storage = Storage::open(&world.db).unwrap();
     storage
@@ -200,7 +107,7 @@ fn code_of(answer: &Answer) -> Option<&'static str> {
 fn a_delivery_is_stored_once_and_a_repeat_gets_the_same_receipt_bytes() {
     let w = world();
     let mut device = enrolled(&w);
-    let envelope = device.envelope(&w.hpke, PLAINTEXT);
+    let envelope = device.envelope(&seal_to(&w), HANDOVER, PLAINTEXT);
     let first = send(&w, &device.delivery(&envelope, now()), now());
     assert_eq!(
         first.status,
@@ -229,7 +136,7 @@ fn a_delivery_is_stored_once_and_a_repeat_gets_the_same_receipt_bytes() {
     let repeat = send(&w, &device.delivery(&envelope, later), later);
     assert_eq!((repeat.status, &repeat.body), (200, &first.body));
     // Other bytes under the same id.
-    let other = device.envelope(&w.hpke, PLAINTEXT);
+    let other = device.envelope(&seal_to(&w), HANDOVER, PLAINTEXT);
     assert_eq!(
         code_of(&send(&w, &device.delivery(&other, later), later)),
         Some("conflicting_resend")
@@ -241,10 +148,11 @@ fn a_delivery_is_stored_once_and_a_repeat_gets_the_same_receipt_bytes() {
 fn every_refusal_stores_nothing_and_names_its_problem() {
     let w = world();
     let mut device = enrolled(&w);
-    let envelope = device.envelope(&w.hpke, PLAINTEXT);
+    let envelope = device.envelope(&seal_to(&w), HANDOVER, PLAINTEXT);
     let stranger_key = SigningKey::generate().unwrap();
     let mut stranger = Device {
         key: stranger_key,
+        base: BASE.into(),
         seq: 0,
     };
     let hour_ago = now() - chrono::Duration::hours(1);
@@ -255,7 +163,7 @@ fn every_refusal_stores_nothing_and_names_its_problem() {
     let mut relabelled = envelope.clone();
     relabelled.handover_id = "1b6c1f5e-3d2a-4c8e-9f10-2a3b4c5d6e7f".into();
 
-    let cases: Vec<(&str, Request)> = vec![
+    let cases: Vec<(&str, Signed)> = vec![
         ("unknown_device", stranger.delivery(&envelope, now())),
         ("signature_stale", device.delivery(&envelope, hour_ago)),
         (
@@ -266,7 +174,7 @@ fn every_refusal_stores_nothing_and_names_its_problem() {
         ),
         (
             "digest_mismatch",
-            Request {
+            Signed {
                 body: b"{}".to_vec(),
                 ..device.delivery(&envelope, now())
             },
@@ -293,7 +201,7 @@ fn every_refusal_stores_nothing_and_names_its_problem() {
         ("does_not_open", device.delivery(&relabelled, now())),
         (
             "payload_invalid",
-            device.delivery(&device.envelope(&w.hpke, "{}"), now()),
+            device.delivery(&device.envelope(&seal_to(&w), HANDOVER, "{}"), now()),
         ),
     ];
     for (expected, req) in cases {
@@ -325,7 +233,7 @@ fn every_refusal_stores_nothing_and_names_its_problem() {
 fn a_replayed_request_stores_nothing_and_a_revoked_device_is_refused_at_once() {
     let w = world();
     let mut device = enrolled(&w);
-    let envelope = device.envelope(&w.hpke, PLAINTEXT);
+    let envelope = device.envelope(&seal_to(&w), HANDOVER, PLAINTEXT);
     let req = device.delivery(&envelope, now());
     assert_eq!(send(&w, &req, now()).status, 201);
     assert_eq!(code_of(&send(&w, &req, now())), Some("signature_replayed"));
@@ -344,7 +252,7 @@ fn a_replayed_request_stores_nothing_and_a_revoked_device_is_refused_at_once() {
 fn a_withdrawal_erases_the_referral_and_a_withdrawal_first_makes_it_a_410() {
     let w = world();
     let mut device = enrolled(&w);
-    let envelope = device.envelope(&w.hpke, PLAINTEXT);
+    let envelope = device.envelope(&seal_to(&w), HANDOVER, PLAINTEXT);
     let withdrawal = |id: &str| {
         WithdrawalMessage {
             schema: "lotsa.withdrawal/1".into(),
@@ -394,7 +302,7 @@ fn a_withdrawal_erases_the_referral_and_a_withdrawal_first_makes_it_a_410() {
     // Delivered, then withdrawn: erased.
     let w2 = world();
     let mut device2 = enrolled(&w2);
-    let envelope2 = device2.envelope(&w2.hpke, PLAINTEXT);
+    let envelope2 = device2.envelope(&seal_to(&w2), HANDOVER, PLAINTEXT);
     assert_eq!(
         send(&w2, &device2.delivery(&envelope2, now()), now()).status,
         201
@@ -433,7 +341,7 @@ fn an_enrolment_code_is_used_once_by_one_key() {
     storage
         .add_enrolment_code(code_hash("K7QM-4TX2-9HRC"), now().timestamp() + 60)
         .unwrap();
-    let mut device = Device::new();
+    let mut device = Device::new(BASE);
     let body = EnrolmentRequest::new("k7qm 4tx2 9hrc", &device.key.public_key()).to_json();
     assert_eq!(
         send(
@@ -450,7 +358,7 @@ fn an_enrolment_code_is_used_once_by_one_key() {
         200
     );
     // Another key with the used code, and any key after expiry.
-    let mut other = Device::new();
+    let mut other = Device::new(BASE);
     let body = EnrolmentRequest::new("K7QM-4TX2-9HRC", &other.key.public_key()).to_json();
     assert_eq!(
         code_of(&send(&w, &other.request("/v1/devices", body, now()), now())),
@@ -465,7 +373,7 @@ fn an_enrolment_code_is_used_once_by_one_key() {
         Some("enrolment_code_refused")
     );
     // A request signed by another key than the one in the body.
-    let mut impostor = Device::new();
+    let mut impostor = Device::new(BASE);
     storage
         .add_enrolment_code(code_hash("FRESH"), now().timestamp() + 60)
         .unwrap();
@@ -484,7 +392,7 @@ fn an_enrolment_code_is_used_once_by_one_key() {
 fn stored_referrals_survive_reopening_the_database() {
     let w = world();
     let mut device = enrolled(&w);
-    let envelope = device.envelope(&w.hpke, PLAINTEXT);
+    let envelope = device.envelope(&seal_to(&w), HANDOVER, PLAINTEXT);
     let first = send(&w, &device.delivery(&envelope, now()), now());
     assert_eq!(first.status, 201);
     let reopened = World {
