@@ -319,6 +319,30 @@ def seal(plaintext: bytes, handover_id: str, key: dict) -> bytes:
     return enc + ciphertext
 
 
+def sealed_envelope(handover_id: str, key: dict) -> tuple[bytes, bytes, bytes]:
+    """A fresh referral sealed to `key`: its plaintext, the sealed bytes, and the envelope (the
+    body of POST /v1/handovers, compact JSON, built once and resent byte-identical)."""
+    plaintext = handover_payload(handover_id)
+    sealed = seal(plaintext, handover_id, key)
+    fields = {
+        "schema": "lotsa.envelope/1",
+        "handover_id": handover_id,
+        "program_id": PROGRAM,
+        "clinic_key_id": key["key_id"],
+        "payload_schema_version": PAYLOAD_SCHEMA_VERSION,
+        "sealed": b64(sealed),
+    }
+    assert errors("envelope.schema.json", fields) == []
+    return plaintext, sealed, compact(fields)
+
+
+def idempotency_key(handover_id: str) -> list[tuple[str, str]]:
+    """The handover id as an RFC 9651 string."""
+    value = http_sf.ser(handover_id)
+    assert value == f'"{handover_id}"'
+    return [("Idempotency-Key", value)]
+
+
 def believe_receipt(answer: Answer, clinic: dict, device: Device, sent: dict) -> dict:
     """PROTOCOL.md "The receipt": the receipt key id is the bundle's, the Ed25519 signature over
     the length-prefixed canonical bytes verifies with the receipt key, and every attested value is
@@ -464,12 +488,13 @@ def test_get_bundle_answers_the_signed_bundle_file_byte_for_byte_and_it_names_th
 
     # The device believes it only after checking it with the administrator's key.
     bundle = answer.json()
-    assert errors("program-bundle.schema.json", bundle) == [] or bundle["format"] == "lotsa.signed-program-bundle"
-    admin_key = clinic.admin_public.public_bytes_raw()
-    assert bundle["key_id"] == sha256(admin_key)[:8].hex()
+    assert bundle["format"] == "lotsa.signed-program-bundle" and bundle["version"] == 1
+    assert bundle["key_id"] == sha256(clinic.admin_public.public_bytes_raw())[:8].hex()
     payload = unb64(bundle["payload"])
-    clinic.admin_public.verify(unb64(bundle["signature"]), payload)
-    [ours] = [p for p in json.loads(payload)["programs"] if p["id"] == PROGRAM]
+    clinic.admin_public.verify(unb64(bundle["signature"]), payload)  # raises if not
+    program_set = json.loads(payload)
+    assert errors("program-bundle.schema.json", program_set) == []
+    [ours] = [p for p in program_set["programs"] if p["id"] == PROGRAM]
     for member in ("endpoint", "tls", "hpke_keys", "receipt_key"):
         assert ours["clinic"][member] == clinic.clinic_json[member], member
 
@@ -488,15 +513,9 @@ def test_an_enrolment_code_is_read_without_case_or_dashes_and_refused_to_a_secon
 def test_a_key_that_never_enrolled_is_refused_as_an_unknown_device(clinic):
     stranger = Device()
     handover_id = str(uuid.uuid4())
-    envelope = compact({"schema": "lotsa.envelope/1", "handover_id": handover_id, "program_id": PROGRAM,
-                        "clinic_key_id": sealing_key(clinic.clinic_json)["key_id"],
-                        "payload_schema_version": PAYLOAD_SCHEMA_VERSION,
-                        "sealed": b64(seal(handover_payload(handover_id), handover_id, sealing_key(clinic.clinic_json)))})
-    answer = clinic.exchange(
-        stranger.post(clinic.url("/v1/handovers"), envelope, DELIVERY_COMPONENTS,
-                      [("Idempotency-Key", http_sf.ser(handover_id))])
-    )
-    assert_problem(answer, 401, "unknown_device")
+    _, _, envelope = sealed_envelope(handover_id, sealing_key(clinic.clinic_json))
+    request = stranger.post(clinic.url("/v1/handovers"), envelope, DELIVERY_COMPONENTS, idempotency_key(handover_id))
+    assert_problem(clinic.exchange(request), 401, "unknown_device")
 
 
 def test_a_device_written_from_the_protocol_alone_enrols_delivers_verifies_its_receipt_and_withdraws(clinic):
@@ -516,31 +535,21 @@ def test_a_device_written_from_the_protocol_alone_enrols_delivers_verifies_its_r
     assert repeat.json() == enrolment
     device.audit("enrolled")
 
-    listed = json.loads(lotsa("clinic", "devices", "--dir", str(clinic.dir), "--json"))
-    assert device.id in json.dumps(listed), listed
+    # The clinic's administrator sees it under the same id.
+    listed = json.loads(lotsa("clinic", "devices", "--dir", str(clinic.dir), "--json"))["devices"]
+    [entry] = [d for d in listed if d["device_id"] == device.id]
+    assert entry["enrolled_at"] == enrolment["enrolled_at"] and entry["revoked_at"] is None, entry
 
     # The referral: sealed on the phone to the clinic's current HPKE key.
     handover_id = str(uuid.uuid4())
     assert uuid.UUID(handover_id).version == 4 and handover_id == handover_id.lower()
-    plaintext = handover_payload(handover_id)
     key = sealing_key(bundle_clinic)
     assert key == bundle_clinic["hpke_keys"][0]
-    sealed = seal(plaintext, handover_id, key)
-    envelope_fields = {
-        "schema": "lotsa.envelope/1",
-        "handover_id": handover_id,
-        "program_id": PROGRAM,
-        "clinic_key_id": key["key_id"],
-        "payload_schema_version": PAYLOAD_SCHEMA_VERSION,
-        "sealed": b64(sealed),
-    }
-    assert errors("envelope.schema.json", envelope_fields) == []
-    envelope = compact(envelope_fields)
+    plaintext, sealed, envelope = sealed_envelope(handover_id, key)
     device.audit(f"finalized {handover_id}")
 
     handovers = clinic.url("/v1/handovers")
-    idempotency = [("Idempotency-Key", http_sf.ser(handover_id))]
-    assert idempotency[0][1] == f'"{handover_id}"'
+    idempotency = idempotency_key(handover_id)
     sent = {"handover_id": handover_id, "sealed": sealed, "hpke_key_id": key["key_id"],
             "audit_head": device.audit_head, "at": now().replace(microsecond=0)}
     first_request = device.post(handovers, envelope, DELIVERY_COMPONENTS, idempotency)

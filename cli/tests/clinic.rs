@@ -1,0 +1,639 @@
+//! `lotsa clinic …` as an administrator runs it: the real binary, a real clinic directory, the
+//! service as its own process on 127.0.0.1 spoken to over HTTPS, and SIGKILL at random moments
+//! while devices post.
+
+#[path = "../../clinic/tests/support/mod.rs"]
+mod support;
+
+use chrono::Utc;
+use lotsa_clinic::storage::Storage;
+use lotsa_core::crypto::{sha256, unb64};
+use lotsa_core::program::Clinic;
+use lotsa_core::protocol::{EnrolmentRequest, Problem, ProblemType};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::CertificateDer;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use support::{payload, uuid, Device, SealTo, TempDir};
+
+const EXAMPLE: &str = include_str!("../../schemas/examples/programs.example.json");
+const PASSPHRASE: &str = "a long passphrase for the test";
+
+fn lotsa(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_lotsa"))
+        .args(args)
+        .env(
+            "LOTSA_BACKUP_PASSPHRASE",
+            std::env::var("TEST_PASSPHRASE").unwrap_or_else(|_| PASSPHRASE.into()),
+        )
+        .output()
+        .expect("the lotsa binary runs")
+}
+
+fn ok_json(out: &Output) -> Value {
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("one JSON object")
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A clinic made with `lotsa clinic init`, its bundle signed with `--clinic`, and (when started)
+/// `lotsa clinic serve` as a child process.
+struct Site {
+    tmp: TempDir,
+    dir: PathBuf,
+    port: u16,
+    serve: Option<Child>,
+    rt: tokio::runtime::Runtime,
+    client: Option<reqwest::Client>,
+}
+
+impl Site {
+    fn new() -> Site {
+        let tmp = TempDir::new();
+        let dir = tmp.0.join("clinic");
+        let port = free_port();
+        let endpoint = format!("https://localhost:{port}/lots-for-livet");
+        let d = dir.to_str().unwrap();
+        ok_json(&lotsa(&[
+            "--json",
+            "clinic",
+            "init",
+            "--dir",
+            d,
+            "--name",
+            "Testmottagningen",
+            "--endpoint",
+            &endpoint,
+        ]));
+        let admin = tmp.0.join("admin");
+        ok_json(&lotsa(&[
+            "--json",
+            "program",
+            "keygen",
+            "-o",
+            admin.to_str().unwrap(),
+        ]));
+        let site = Site {
+            tmp,
+            dir,
+            port,
+            serve: None,
+            rt: tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .unwrap(),
+            client: None,
+        };
+        site.sign_bundle();
+        site
+    }
+
+    fn d(&self) -> &str {
+        self.dir.to_str().unwrap()
+    }
+
+    fn endpoint(&self) -> String {
+        format!("https://localhost:{}/lots-for-livet", self.port)
+    }
+
+    /// The example set, issued now, with this clinic's endpoint, signed with `--clinic`.
+    fn sign_bundle(&self) {
+        let mut set: Value = serde_json::from_str(EXAMPLE).unwrap();
+        set["issued_at"] = Value::String(Utc::now().format("%Y-%m-%dT%H:%M:%S+00:00").to_string());
+        for p in set["programs"].as_array_mut().unwrap() {
+            if p["id"] == support::PROGRAM {
+                p["clinic"]["endpoint"] = Value::String(self.endpoint());
+            }
+        }
+        let unsigned = self.tmp.0.join("set.json");
+        std::fs::write(&unsigned, serde_json::to_vec(&set).unwrap()).unwrap();
+        let clinic_json = self.dir.join("clinic.json");
+        ok_json(&lotsa(&[
+            "--json",
+            "program",
+            "sign",
+            unsigned.to_str().unwrap(),
+            "--key",
+            self.tmp.0.join("admin.key").to_str().unwrap(),
+            "-o",
+            self.tmp.0.join("bundle.json").to_str().unwrap(),
+            "--force",
+            "--clinic",
+            clinic_json.to_str().unwrap(),
+        ]));
+    }
+
+    fn clinic(&self) -> Clinic {
+        serde_json::from_slice(&std::fs::read(self.dir.join("clinic.json")).unwrap()).unwrap()
+    }
+
+    /// Starts `lotsa clinic serve` and waits until it is listening.
+    fn start(&mut self) {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_lotsa"))
+            .args([
+                "--json",
+                "clinic",
+                "serve",
+                "--dir",
+                self.d(),
+                "--bundle",
+                self.tmp.0.join("bundle.json").to_str().unwrap(),
+                "--trust",
+                self.tmp.0.join("admin.pub").to_str().unwrap(),
+                "--bind",
+                &format!("127.0.0.1:{}", self.port),
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let started: Value = serde_json::from_str(&line).expect("serve prints where it listens");
+        assert_eq!(
+            started["listening"],
+            format!("https://127.0.0.1:{}", self.port)
+        );
+        assert_eq!(started["programs"], serde_json::json!(["lots-for-livet"]));
+        self.serve = Some(child);
+        if self.client.is_none() {
+            self.client = Some(self.make_client());
+        }
+    }
+
+    fn kill(&mut self) {
+        sigkill(self.serve.take());
+    }
+
+    fn make_client(&self) -> reqwest::Client {
+        let ca = std::fs::read(self.dir.join("tls").join("ca.pem")).unwrap();
+        let mut roots = rustls::RootCertStore::empty();
+        for cert in CertificateDer::pem_slice_iter(&ca) {
+            roots.add(cert.unwrap()).unwrap();
+        }
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let mut config = rustls::ClientConfig::builder_with_provider(provider)
+            .with_protocol_versions(&[&rustls::version::TLS13])
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        let addr: SocketAddr = ([127, 0, 0, 1], self.port).into();
+        reqwest::Client::builder()
+            .tls_backend_preconfigured(config)
+            .resolve("localhost", addr)
+            .timeout(Duration::from_secs(10))
+            .no_proxy()
+            .build()
+            .unwrap()
+    }
+
+    fn seal_to(&self) -> SealTo {
+        let key = self.clinic().hpke_keys.last().cloned().unwrap();
+        SealTo {
+            public_key: unb64(&key.public_key, "key").unwrap().try_into().unwrap(),
+            key_id: key.key_id,
+        }
+    }
+
+    /// Posts a signed request; None when the connection failed (the service was killed).
+    fn post(&self, req: &support::Signed) -> Option<(u16, Vec<u8>)> {
+        let client = self.client.clone().unwrap();
+        let req = req.clone();
+        self.rt.block_on(post(client, req))
+    }
+
+    fn enrolled_device(&self) -> Device {
+        let code = ok_json(&lotsa(&[
+            "--json",
+            "clinic",
+            "enrol-code",
+            "--dir",
+            self.d(),
+        ]));
+        let code = code["code"].as_str().unwrap().to_string();
+        let mut device = Device::new(&self.endpoint());
+        let body = EnrolmentRequest::new(&code, &device.key.public_key()).to_json();
+        let (status, body) = self
+            .post(&device.request("/v1/devices", body, Utc::now()))
+            .unwrap();
+        assert_eq!(status, 201, "{}", String::from_utf8_lossy(&body));
+        device
+    }
+
+    fn referral(&self, device: &mut Device) -> (String, support::Signed) {
+        let id = uuid();
+        let envelope = device.envelope(&self.seal_to(), &id, &payload(&id, Utc::now()));
+        (id, device.delivery(&envelope, Utc::now()))
+    }
+}
+
+impl Drop for Site {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+async fn post(client: reqwest::Client, req: support::Signed) -> Option<(u16, Vec<u8>)> {
+    let mut builder = client.post(&req.uri).body(req.body.clone());
+    for (name, value) in &req.headers {
+        builder = builder.header(*name, value);
+    }
+    let response = builder.send().await.ok()?;
+    let status = response.status().as_u16();
+    Some((status, response.bytes().await.ok()?.to_vec()))
+}
+
+fn problem_code(body: &[u8]) -> Option<&'static str> {
+    Problem::from_json(body)
+        .and_then(|p| p.problem_type())
+        .map(ProblemType::code)
+}
+
+#[cfg(unix)]
+fn mode(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+#[test]
+fn init_makes_owner_only_keys_and_a_clinic_json_that_program_sign_merges() {
+    let site = Site::new();
+    #[cfg(unix)]
+    {
+        assert_eq!(mode(&site.dir), 0o700);
+        for file in [
+            "clinic.json",
+            "keys/receipt.key",
+            "tls/key.pem",
+            "tls/ca.key",
+            "tls/backup-key.pem",
+        ] {
+            assert_eq!(mode(&site.dir.join(file)), 0o600, "{file}");
+        }
+    }
+    let clinic = site.clinic();
+    assert_eq!(clinic.endpoint, site.endpoint());
+    assert_eq!(clinic.tls.spki_sha256_pins.len(), 2);
+    assert!(clinic
+        .tls
+        .ca_pem
+        .as_deref()
+        .unwrap()
+        .contains("BEGIN CERTIFICATE"));
+    // The signed bundle carries exactly clinic.json for the program that names its endpoint.
+    let verified = ok_json(&lotsa(&[
+        "--json",
+        "program",
+        "verify",
+        site.tmp.0.join("bundle.json").to_str().unwrap(),
+        "--trust",
+        site.tmp.0.join("admin.pub").to_str().unwrap(),
+    ]));
+    assert!(verified.to_string().contains("lots-for-livet"));
+
+    // init never overwrites a clinic.
+    let again = lotsa(&[
+        "--json",
+        "clinic",
+        "init",
+        "--dir",
+        site.d(),
+        "--name",
+        "X",
+        "--endpoint",
+        "https://localhost:1",
+    ]);
+    assert_eq!(again.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&again.stdout).contains("not empty"));
+    assert_eq!(site.clinic(), clinic);
+    // A clinic.json whose endpoint no program names is refused, naming the option.
+    let other = site.tmp.0.join("other");
+    ok_json(&lotsa(&[
+        "--json",
+        "clinic",
+        "init",
+        "--dir",
+        other.to_str().unwrap(),
+        "--name",
+        "Annan",
+        "--endpoint",
+        "https://elsewhere.example",
+    ]));
+    let refused = lotsa(&[
+        "--json",
+        "program",
+        "sign",
+        site.tmp.0.join("set.json").to_str().unwrap(),
+        "--key",
+        site.tmp.0.join("admin.key").to_str().unwrap(),
+        "-o",
+        site.tmp.0.join("other-bundle.json").to_str().unwrap(),
+        "--clinic",
+        other.join("clinic.json").to_str().unwrap(),
+    ]);
+    assert_eq!(refused.status.code(), Some(1));
+    let error: Value = serde_json::from_slice(&refused.stdout).unwrap();
+    assert_eq!(error["error"]["field"], "clinic");
+    assert!(!site.tmp.0.join("other-bundle.json").exists());
+}
+
+#[test]
+fn codes_revocations_and_key_rotation_from_the_command_line_reach_the_running_service() {
+    let mut site = Site::new();
+    site.start();
+    let mut device = site.enrolled_device();
+    let listed = ok_json(&lotsa(&["--json", "clinic", "devices", "--dir", site.d()]));
+    assert_eq!(listed["devices"][0]["device_id"], device.id());
+    assert_eq!(listed["devices"][0]["revoked_at"], Value::Null);
+
+    let (_, first) = site.referral(&mut device);
+    assert_eq!(site.post(&first).unwrap().0, 201);
+
+    // A new HPKE key: the bundle is signed again, the service restarted; a referral sealed to
+    // the old key (queued on a phone with the old bundle) still opens, and one to the new too.
+    let old = site.seal_to();
+    let rotated = ok_json(&lotsa(&[
+        "--json",
+        "clinic",
+        "rotate-key",
+        "--dir",
+        site.d(),
+    ]));
+    assert_ne!(rotated["hpke_key_id"], old.key_id.as_str());
+    assert_eq!(site.clinic().hpke_keys.len(), 2);
+    site.sign_bundle();
+    site.kill();
+    site.start();
+    let id = uuid();
+    let late = device.envelope(&old, &id, &payload(&id, Utc::now()));
+    assert_eq!(
+        site.post(&device.delivery(&late, Utc::now())).unwrap().0,
+        201
+    );
+    let (_, fresh) = site.referral(&mut device);
+    assert!(fresh
+        .body
+        .windows(rotated["hpke_key_id"].as_str().unwrap().len())
+        .any(|w| w == rotated["hpke_key_id"].as_str().unwrap().as_bytes()));
+    assert_eq!(site.post(&fresh).unwrap().0, 201);
+
+    // Revoked from the command line while the service runs: refused on its next request.
+    let revoked = ok_json(&lotsa(&[
+        "--json",
+        "clinic",
+        "revoke",
+        "--dir",
+        site.d(),
+        &device.id(),
+    ]));
+    assert_eq!(revoked["revoked"], device.id());
+    let (_, next) = site.referral(&mut device);
+    let (status, body) = site.post(&next).unwrap();
+    assert_eq!((status, problem_code(&body)), (401, Some("device_revoked")));
+    let unknown = lotsa(&[
+        "--json",
+        "clinic",
+        "revoke",
+        "--dir",
+        site.d(),
+        "0000000000000000",
+    ]);
+    assert_eq!(unknown.status.code(), Some(1));
+    let listed = ok_json(&lotsa(&["--json", "clinic", "devices", "--dir", site.d()]));
+    assert_ne!(listed["devices"][0]["revoked_at"], Value::Null);
+    assert_eq!(listed["devices"][0]["held"], 3);
+}
+
+#[test]
+fn a_backup_restores_into_a_new_directory_with_the_same_referrals() {
+    let mut site = Site::new();
+    site.start();
+    let mut device = site.enrolled_device();
+    for _ in 0..3 {
+        let (_, req) = site.referral(&mut device);
+        assert_eq!(site.post(&req).unwrap().0, 201);
+    }
+    let file = site.tmp.0.join("clinic.backup");
+    let made = ok_json(&lotsa(&[
+        "--json",
+        "clinic",
+        "backup",
+        "--dir",
+        site.d(),
+        "--out",
+        file.to_str().unwrap(),
+    ]));
+    assert_eq!(made["backup"], file.to_str().unwrap());
+    // Encrypted: no key file's text is in it.
+    let bytes = std::fs::read(&file).unwrap();
+    let receipt_key = std::fs::read_to_string(site.dir.join("keys/receipt.key")).unwrap();
+    let secret = receipt_key.lines().nth(1).unwrap();
+    assert!(!bytes.windows(secret.len()).any(|w| w == secret.as_bytes()));
+    #[cfg(unix)]
+    assert_eq!(mode(&file), 0o600);
+
+    let restored = site.tmp.0.join("restored");
+    let out = Command::new(env!("CARGO_BIN_EXE_lotsa"))
+        .args([
+            "--json",
+            "clinic",
+            "restore",
+            "--from",
+            file.to_str().unwrap(),
+            "--dir",
+        ])
+        .arg(&restored)
+        .env("LOTSA_BACKUP_PASSPHRASE", "the wrong passphrase!")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(!restored.join("clinic.db").exists());
+    ok_json(&lotsa(&[
+        "--json",
+        "clinic",
+        "restore",
+        "--from",
+        file.to_str().unwrap(),
+        "--dir",
+        restored.to_str().unwrap(),
+    ]));
+    let ids = |dir: &Path| {
+        Storage::open(&dir.join("clinic.db"))
+            .unwrap()
+            .handover_ids()
+            .unwrap()
+    };
+    assert_eq!(ids(&restored).len(), 3);
+    assert_eq!(ids(&restored), ids(&site.dir));
+    assert_eq!(
+        std::fs::read(restored.join("clinic.json")).unwrap(),
+        std::fs::read(site.dir.join("clinic.json")).unwrap()
+    );
+}
+
+/// The load of the kill test: devices posting distinct referrals until told to stop; each
+/// referral is retried (the same envelope, signed again) until the service answers it.
+fn post_until_answered(
+    site: &Site,
+    device: &mut Device,
+    stop: &AtomicBool,
+    acked: &Mutex<BTreeMap<String, [u8; 32]>>,
+) {
+    while !stop.load(Ordering::SeqCst) {
+        let id = uuid();
+        let envelope = device.envelope(&site.seal_to(), &id, &payload(&id, Utc::now()));
+        let sealed = sha256(&envelope.sealed_bytes().unwrap());
+        loop {
+            match site.post(&device.delivery(&envelope, Utc::now())) {
+                Some((201 | 200, _)) => {
+                    acked.lock().unwrap().insert(id.clone(), sealed);
+                    break;
+                }
+                Some((status, body)) => {
+                    assert!(
+                        matches!(status, 409 | 503),
+                        "{status} {}",
+                        String::from_utf8_lossy(&body)
+                    );
+                }
+                None if stop.load(Ordering::SeqCst) => return,
+                None => {}
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+fn random_below(n: u64) -> u64 {
+    let mut b = [0u8; 8];
+    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut b).unwrap();
+    u64::from_le_bytes(b) % n
+}
+
+#[test]
+fn no_referral_acknowledged_with_201_is_lost_when_the_service_is_killed_at_random_moments() {
+    const DEVICES: usize = 8;
+    const KILLS: usize = 10;
+    let mut site = Site::new();
+    site.start();
+    let devices: Vec<Device> = (0..DEVICES).map(|_| site.enrolled_device()).collect();
+    let stop = AtomicBool::new(false);
+    let acked = Mutex::new(BTreeMap::new());
+    let started = Instant::now();
+    // The killer owns the service's process; the load threads only read the site.
+    let running = site.serve.take();
+    let mut killer = Killer::of(&site, running);
+    std::thread::scope(|scope| {
+        for mut device in devices {
+            let (site, stop, acked) = (&site, &stop, &acked);
+            scope.spawn(move || post_until_answered(site, &mut device, stop, acked));
+        }
+        for _ in 0..KILLS {
+            std::thread::sleep(Duration::from_millis(300 + random_below(900)));
+            killer.kill_and_restart();
+        }
+        std::thread::sleep(Duration::from_millis(500));
+        stop.store(true, Ordering::SeqCst);
+        killer.done();
+    });
+    site.kill();
+    let acked = acked.into_inner().unwrap();
+    let storage = Storage::open(&site.dir.join("clinic.db")).unwrap();
+    let mut checked = 0;
+    for (id, sealed) in &acked {
+        let held = storage
+            .handover(id)
+            .unwrap()
+            .unwrap_or_else(|| panic!("acknowledged referral {id} was lost"));
+        assert_eq!(&sha256(&held.sealed), sealed);
+        checked += 1;
+    }
+    assert!(checked > 0);
+    println!(
+        "kill under load: {KILLS} SIGKILLs, {DEVICES} devices, {checked} acknowledged referrals \
+         checked, {} held, {:.1} s",
+        storage.handover_count().unwrap(),
+        started.elapsed().as_secs_f64()
+    );
+}
+
+/// Kills `lotsa clinic serve` with SIGKILL and starts it again.
+struct Killer {
+    child: Option<Child>,
+    args: Vec<String>,
+}
+
+impl Killer {
+    fn of(site: &Site, running: Option<Child>) -> Killer {
+        Killer {
+            child: running,
+            args: vec![
+                "--json".into(),
+                "clinic".into(),
+                "serve".into(),
+                "--dir".into(),
+                site.d().into(),
+                "--bundle".into(),
+                site.tmp
+                    .0
+                    .join("bundle.json")
+                    .to_string_lossy()
+                    .into_owned(),
+                "--trust".into(),
+                site.tmp.0.join("admin.pub").to_string_lossy().into_owned(),
+                "--bind".into(),
+                format!("127.0.0.1:{}", site.port),
+            ],
+        }
+    }
+
+    fn kill_and_restart(&mut self) {
+        sigkill(self.child.take());
+        let mut child = Command::new(env!("CARGO_BIN_EXE_lotsa"))
+            .args(&self.args)
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert!(line.contains("listening"), "{line}");
+        self.child = Some(child);
+    }
+
+    fn done(&mut self) {
+        sigkill(self.child.take());
+    }
+}
+
+/// `Child::kill` is SIGKILL on Unix: the service gets no chance to finish anything.
+fn sigkill(child: Option<Child>) {
+    if let Some(mut child) = child {
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+}
