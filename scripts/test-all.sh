@@ -6,7 +6,8 @@
 #      issue-tracker pointers, every relative Markdown link resolves inside the repository),
 #   2. the protocol interop tests (tests/interop): the published vectors, the schemas and the
 #      OpenAPI document checked with Python's own libraries (pyhpke, http-message-signatures,
-#      cryptography, jsonschema), no Lotsa code,
+#      cryptography, jsonschema), no Lotsa code, and a device written from PROTOCOL.md alone
+#      against the running clinic service (`lotsa clinic serve`, built first),
 #   3. what CI cannot see either: no OpenSSL, aws-lc or native-tls anywhere in the dependency tree,
 #   4. cargo fmt --check, cargo clippy -D warnings and cargo doc -D warnings (the code stays clean),
 #   5. the Rust suites (core unit + property tests, the SIGKILL crash test with its long budget,
@@ -41,9 +42,11 @@ bash .ci/bindings-setup.sh
 step "the repository stands alone (links, references, no folder beside it)"
 python3 scripts/stands-alone.py
 
-step "protocol interop tests (tests/interop: vectors, schemas, OpenAPI with Python's own libraries)"
+step "protocol interop tests (tests/interop: vectors, schemas, OpenAPI, and an independent device against the running clinic service, with Python's own libraries)"
 python3 -c 'import pytest' \
     || { echo "pytest is not installed for python3: run .ci/bindings-setup.sh (pip install -r tests/interop/requirements.txt)" >&2; exit 1; }
+# The independent device talks to `lotsa clinic serve`: the binary it starts.
+cargo build -p lotsa --locked --quiet
 python3 -m pytest tests/interop
 
 step "no OpenSSL, aws-lc or native-tls in the dependency tree"

@@ -197,6 +197,7 @@ pub struct Storage {
 
 fn connect(path: &Path) -> Result<Connection, StorageError> {
     let conn = Connection::open(path)?;
+    conn.set_prepared_statement_cache_capacity(32);
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "FULL")?;
@@ -348,10 +349,10 @@ impl Storage {
         expires_at: i64,
     ) -> Result<(), StorageError> {
         self.write(move |c| {
-            c.execute(
+            c.prepare_cached(
                 "INSERT INTO enrolment_codes (code_hash, expires_at) VALUES (?1, ?2)",
-                params![code_hash.as_slice(), expires_at],
-            )?;
+            )?
+            .execute(params![code_hash.as_slice(), expires_at])?;
             Ok(())
         })
     }
@@ -367,39 +368,43 @@ impl Storage {
     ) -> Result<Enrolled, StorageError> {
         self.write(move |c| {
             let code: Option<(i64, Option<String>)> = c
-                .query_row(
+                .prepare_cached(
                     "SELECT expires_at, used_by FROM enrolment_codes WHERE code_hash = ?1",
-                    [code_hash.as_slice()],
-                    |r| Ok((r.get("expires_at")?, r.get("used_by")?)),
-                )
+                )?
+                .query_row([code_hash.as_slice()], |r| {
+                    Ok((r.get("expires_at")?, r.get("used_by")?))
+                })
                 .optional()?;
             Ok(match code {
                 Some((_, Some(used_by))) if used_by == device_id => {
-                    let at: i64 = c.query_row(
-                        "SELECT enrolled_at FROM devices WHERE device_id = ?1",
-                        [&device_id],
-                        |r| r.get("enrolled_at"),
-                    )?;
+                    let at: i64 = c
+                        .prepare_cached("SELECT enrolled_at FROM devices WHERE device_id = ?1")?
+                        .query_row([&device_id], |r| r.get("enrolled_at"))?;
                     Enrolled::Repeat(at)
                 }
                 Some((expires_at, None)) if now <= expires_at => {
-                    let taken: bool = c.query_row(
-                        "SELECT EXISTS (SELECT 1 FROM devices WHERE device_id = ?1) AS taken",
-                        [&device_id],
-                        |r| r.get("taken"),
-                    )?;
+                    let taken: bool = c
+                        .prepare_cached(
+                            "SELECT EXISTS (SELECT 1 FROM devices WHERE device_id = ?1) AS taken",
+                        )?
+                        .query_row([&device_id], |r| r.get("taken"))?;
                     if taken {
                         Enrolled::CodeRefused
                     } else {
-                        c.execute(
+                        c.prepare_cached(
                             "INSERT INTO devices (device_id, public_key, code_hash, enrolled_at)
                              VALUES (?1, ?2, ?3, ?4)",
-                            params![device_id, key.0.as_slice(), code_hash.as_slice(), now],
-                        )?;
-                        c.execute(
+                        )?
+                        .execute(params![
+                            device_id,
+                            key.0.as_slice(),
+                            code_hash.as_slice(),
+                            now
+                        ])?;
+                        c.prepare_cached(
                             "UPDATE enrolment_codes SET used_by = ?1 WHERE code_hash = ?2",
-                            params![device_id, code_hash.as_slice()],
-                        )?;
+                        )?
+                        .execute(params![device_id, code_hash.as_slice()])?;
                         Enrolled::New(now)
                     }
                 }
@@ -413,11 +418,10 @@ impl Storage {
     pub fn device_key(&self, device_id: &str) -> Result<DeviceKey, StorageError> {
         let row: Option<(Vec<u8>, Option<i64>)> = self
             .reader()
-            .query_row(
-                "SELECT public_key, revoked_at FROM devices WHERE device_id = ?1",
-                [device_id],
-                |r| Ok((r.get("public_key")?, r.get("revoked_at")?)),
-            )
+            .prepare_cached("SELECT public_key, revoked_at FROM devices WHERE device_id = ?1")?
+            .query_row([device_id], |r| {
+                Ok((r.get("public_key")?, r.get("revoked_at")?))
+            })
             .optional()?;
         Ok(match row {
             None => DeviceKey::Unknown,
@@ -452,8 +456,8 @@ impl Storage {
     pub fn revoke(&self, device_id: &str, now: i64) -> Result<bool, StorageError> {
         let device_id = device_id.to_string();
         self.write(move |c| {
-            let n = c.execute(
-                "UPDATE devices SET revoked_at = ?2 WHERE device_id = ?1 AND revoked_at IS NULL",
+            let n = c.prepare_cached("UPDATE devices SET revoked_at = ?2 WHERE device_id = ?1 AND revoked_at IS NULL")?
+            .execute(
                 params![device_id, now],
             )?;
             Ok(n == 1)
@@ -469,14 +473,12 @@ impl Storage {
         now: i64,
     ) -> Result<(), StorageError> {
         self.write_later(move |c| {
-            c.execute(
-                "DELETE FROM nonces WHERE seen_at < ?1",
-                [now - NONCE_WINDOW_SECS],
-            )?;
-            c.execute(
+            c.prepare_cached("DELETE FROM nonces WHERE seen_at < ?1")?
+                .execute([now - NONCE_WINDOW_SECS])?;
+            c.prepare_cached(
                 "INSERT OR IGNORE INTO nonces (device_id, nonce, seen_at) VALUES (?1, ?2, ?3)",
-                params![device_id, nonce, now],
-            )?;
+            )?
+            .execute(params![device_id, nonce, now])?;
             Ok(())
         })
     }
@@ -496,9 +498,9 @@ impl Storage {
     pub fn handover(&self, handover_id: &str) -> Result<Option<StoredHandover>, StorageError> {
         Ok(self
             .reader()
+            .prepare_cached("SELECT device_id, program_id, clinic_key_id, payload_schema_version, sealed, receipt
+                 FROM handovers WHERE handover_id = ?1")?
             .query_row(
-                "SELECT device_id, program_id, clinic_key_id, payload_schema_version, sealed, receipt
-                 FROM handovers WHERE handover_id = ?1",
                 [handover_id],
                 |r| {
                     Ok(StoredHandover {
@@ -539,10 +541,10 @@ impl Storage {
             if tombstone_of(c, &handover_id)?.is_some() {
                 return Ok(Stored::Withdrawn);
             }
-            let n = c.execute(
-                "INSERT OR IGNORE INTO handovers (handover_id, device_id, program_id, clinic_key_id,
+            let n = c.prepare_cached("INSERT OR IGNORE INTO handovers (handover_id, device_id, program_id, clinic_key_id,
                                     payload_schema_version, sealed, receipt, received_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)")?
+            .execute(
                 params![
                     handover_id,
                     stored.device_id,
@@ -562,16 +564,15 @@ impl Storage {
     pub fn withdrawal(&self, withdrawal_id: &str) -> Result<Option<SeenWithdrawal>, StorageError> {
         Ok(self
             .reader()
-            .query_row(
+            .prepare_cached(
                 "SELECT message, confirmation FROM withdrawals WHERE withdrawal_id = ?1",
-                [withdrawal_id],
-                |r| {
-                    Ok(SeenWithdrawal {
-                        message: r.get("message")?,
-                        confirmation: r.get("confirmation")?,
-                    })
-                },
-            )
+            )?
+            .query_row([withdrawal_id], |r| {
+                Ok(SeenWithdrawal {
+                    message: r.get("message")?,
+                    confirmation: r.get("confirmation")?,
+                })
+            })
             .optional()?)
     }
 
@@ -581,30 +582,29 @@ impl Storage {
     /// false (the caller answers a retry).
     pub fn withdraw(&self, w: Withdrawal, now: i64) -> Result<bool, StorageError> {
         self.write(move |c| {
-            let held: bool = c.query_row(
-                "SELECT EXISTS (SELECT 1 FROM handovers WHERE handover_id = ?1) AS held",
-                [&w.handover_id],
-                |r| r.get("held"),
-            )?;
+            let held: bool = c
+                .prepare_cached(
+                    "SELECT EXISTS (SELECT 1 FROM handovers WHERE handover_id = ?1) AS held",
+                )?
+                .query_row([&w.handover_id], |r| r.get("held"))?;
             if held != w.held {
                 return Ok(false);
             }
-            let n = c.execute(
-                "INSERT OR IGNORE INTO withdrawals (withdrawal_id, message, confirmation)
+            let n = c
+                .prepare_cached(
+                    "INSERT OR IGNORE INTO withdrawals (withdrawal_id, message, confirmation)
                  VALUES (?1, ?2, ?3)",
-                params![w.withdrawal_id, w.message, w.confirmation],
-            )?;
+                )?
+                .execute(params![w.withdrawal_id, w.message, w.confirmation])?;
             if n == 0 {
                 return Ok(false);
             }
-            c.execute(
-                "DELETE FROM handovers WHERE handover_id = ?1",
-                [&w.handover_id],
-            )?;
-            c.execute(
+            c.prepare_cached("DELETE FROM handovers WHERE handover_id = ?1")?
+                .execute([&w.handover_id])?;
+            c.prepare_cached(
                 "INSERT OR IGNORE INTO tombstones (handover_id, device_id, at) VALUES (?1, ?2, ?3)",
-                params![w.handover_id, w.device_id, now],
-            )?;
+            )?
+            .execute(params![w.handover_id, w.device_id, now])?;
             Ok(true)
         })
     }
@@ -613,7 +613,8 @@ impl Storage {
     pub fn handover_count(&self) -> Result<i64, StorageError> {
         Ok(self
             .reader()
-            .query_row("SELECT COUNT(*) AS n FROM handovers", [], |r| r.get("n"))?)
+            .prepare_cached("SELECT COUNT(*) AS n FROM handovers")?
+            .query_row([], |r| r.get("n"))?)
     }
 
     /// A consistent copy of the whole database in a new file (`VACUUM INTO`), taken while the
@@ -645,10 +646,7 @@ pub struct Withdrawal {
 }
 
 fn tombstone_of(c: &Connection, handover_id: &str) -> rusqlite::Result<Option<String>> {
-    c.query_row(
-        "SELECT device_id FROM tombstones WHERE handover_id = ?1",
-        [handover_id],
-        |r| r.get("device_id"),
-    )
-    .optional()
+    c.prepare_cached("SELECT device_id FROM tombstones WHERE handover_id = ?1")?
+        .query_row([handover_id], |r| r.get("device_id"))
+        .optional()
 }

@@ -1277,6 +1277,31 @@ mod tests {
         ProgramSet::from_json(EXAMPLE_PROGRAMS_JSON).expect("the example is valid")
     }
 
+    #[test]
+    fn a_clinic_json_replaces_the_clinic_of_exactly_the_programs_that_name_its_endpoint() {
+        let mut set = example();
+        let before = set.clone();
+        let mut clinic = set.programs[0].clinic.clone();
+        clinic.name = "Mottagningen, ny nyckel".into();
+        clinic.receipt_key.key_id = "receipt-2".into();
+        let endpoint = clinic.endpoint.clone();
+        let named = before
+            .programs
+            .iter()
+            .filter(|p| p.clinic.endpoint == endpoint)
+            .count();
+        assert_eq!(set.merge_clinic(&clinic), named);
+        for (p, old) in set.programs.iter().zip(&before.programs) {
+            if old.clinic.endpoint == endpoint {
+                assert_eq!(p.clinic, clinic);
+            } else {
+                assert_eq!(p.clinic, old.clinic);
+            }
+        }
+        clinic.endpoint = "https://nowhere.example".into();
+        assert_eq!(set.merge_clinic(&clinic), 0);
+    }
+
     /// The example programs as a version 1 set (before the clinic's terms), kept so that version
     /// 1 bundles are shown to load.
     const EXAMPLE_V1_JSON: &str = include_str!("../../schemas/examples/programs.v1.example.json");

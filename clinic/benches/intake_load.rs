@@ -1,0 +1,441 @@
+//! Intake under load: 1, 8 and 64 concurrent devices post distinct signed referrals over HTTPS
+//! keep-alive on loopback to the clinic service, running as its own process (this binary started
+//! again in the server role), against a baseline measured in the same run on the same disk: a
+//! bare rusqlite loop that durably inserts the same bytes, one commit each.
+//!
+//! `cargo bench -p lotsa-clinic --bench intake_load` prints a table and one JSON line. Not in CI.
+
+use chrono::Utc;
+use lotsa_clinic::home::{Home, InitOptions};
+use lotsa_clinic::intake::{code_hash, new_enrolment_code, DeviceRate};
+use lotsa_clinic::serve::prepare;
+use lotsa_clinic::server::{start, Limits};
+use lotsa_clinic::storage::Storage;
+use lotsa_core::crypto::seal::{seal_to_clinic, SealBinding};
+use lotsa_core::crypto::{sha256, unb64, PublicKey, SigningKey};
+use lotsa_core::program::ProgramSet;
+use lotsa_core::protocol::signature::{new_nonce, sign_request};
+use lotsa_core::protocol::{AuditHead, EnrolmentRequest, Envelope};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::CertificateDer;
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const EXAMPLE: &str = include_str!("../../schemas/examples/programs.example.json");
+const PLAINTEXT: &str = include_str!("../tests/handover.json");
+const FIXTURE_ID: &str = "0b6c1f5e-3d2a-4c8e-9f10-2a3b4c5d6e7f";
+const PROGRAM: &str = "lots-for-livet";
+/// (concurrent devices, referrals each).
+const LEVELS: [(usize, usize); 3] = [(1, 400), (8, 150), (64, 40)];
+const BASELINE_INSERTS: usize = 400;
+
+fn main() {
+    if let Ok(dir) = std::env::var("LOTSA_BENCH_SERVE") {
+        serve(Path::new(&dir));
+        return;
+    }
+    let root = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("intake-load-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    std::fs::create_dir_all(&root).unwrap();
+    let result = run(&root);
+    let _ = std::fs::remove_dir_all(&root);
+    result
+}
+
+/// The server role: the clinic in `dir`, on an ephemeral port printed on stdout.
+fn serve(dir: &Path) {
+    let home = Home::new(dir.join("clinic"));
+    let bundle = std::fs::read_to_string(dir.join("bundle.json")).unwrap();
+    let admin = PublicKey::from_b64(
+        std::fs::read_to_string(dir.join("admin.pub"))
+            .unwrap()
+            .trim(),
+    )
+    .unwrap();
+    let port: u16 = std::fs::read_to_string(dir.join("port"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let ready = prepare(
+        &home,
+        &bundle,
+        &admin,
+        Utc::now(),
+        Limits::default(),
+        DeviceRate::default(),
+    )
+    .unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+            .await
+            .unwrap();
+        let running = start(listener, ready.tls, ready.service);
+        println!("ready");
+        // Until the parent closes stdin.
+        let _ = tokio::task::spawn_blocking(|| {
+            let mut line = String::new();
+            let _ = std::io::stdin().read_line(&mut line);
+        })
+        .await;
+        running.stop().await;
+    });
+}
+
+struct Device {
+    key: SigningKey,
+    seq: u64,
+}
+
+struct Setup {
+    endpoint: String,
+    addr: SocketAddr,
+    seal_to: ([u8; 32], String),
+    ca: Vec<u8>,
+}
+
+fn run(root: &Path) {
+    // The baseline on the same disk, first.
+    let envelope_bytes = {
+        let pair = lotsa_core::crypto::seal::ClinicKeyPair::generate().unwrap();
+        one_envelope(&(pair.public_key(), "hpke-x".into()), &uuid()).to_json()
+    };
+    let receipt_like = vec![b'r'; 520];
+    let baseline = bare_inserts(&root.join("baseline.db"), &envelope_bytes, &receipt_like);
+
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let endpoint = format!("https://localhost:{port}/lots-for-livet");
+    let home = Home::new(root.join("clinic"));
+    let clinic = home
+        .init(
+            &InitOptions {
+                name: "Bench".into(),
+                endpoint: endpoint.clone(),
+                provided_tls: None,
+            },
+            Utc::now(),
+        )
+        .unwrap();
+    let admin = SigningKey::generate().unwrap();
+    let mut set = ProgramSet::from_json(EXAMPLE).unwrap();
+    set.issued_at = Utc::now().fixed_offset();
+    for p in &mut set.programs {
+        if p.id == PROGRAM {
+            p.clinic.endpoint = endpoint.clone();
+        }
+    }
+    set.merge_clinic(&clinic);
+    std::fs::write(root.join("bundle.json"), set.sign(&admin).unwrap()).unwrap();
+    std::fs::write(root.join("admin.pub"), admin.public_key_b64()).unwrap();
+    std::fs::write(root.join("port"), port.to_string()).unwrap();
+    let key = &clinic.hpke_keys[0];
+    let setup = Setup {
+        endpoint,
+        addr: ([127, 0, 0, 1], port).into(),
+        seal_to: (
+            unb64(&key.public_key, "k").unwrap().try_into().unwrap(),
+            key.key_id.clone(),
+        ),
+        ca: std::fs::read(home.dir().join("tls/ca.pem")).unwrap(),
+    };
+
+    let mut server = Command::new(std::env::current_exe().unwrap())
+        .env("LOTSA_BENCH_SERVE", root)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(server.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert_eq!(line.trim(), "ready");
+
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let storage = Storage::open(&home.database()).unwrap();
+    let mut rows = Vec::new();
+    for (devices, each) in LEVELS {
+        let mut fleet = Vec::new();
+        for _ in 0..devices {
+            let code = new_enrolment_code().unwrap();
+            storage
+                .add_enrolment_code(code_hash(&code), Utc::now().timestamp() + 3600)
+                .unwrap();
+            let mut device = Device {
+                key: SigningKey::generate().unwrap(),
+                seq: 0,
+            };
+            let client = client(&setup);
+            let body = EnrolmentRequest::new(&code, &device.key.public_key()).to_json();
+            let req = signed(&mut device, &setup.endpoint, "/v1/devices", body, None);
+            let status = rt.block_on(post(&client, &req)).0;
+            assert_eq!(status, 201);
+            // Signed before the clock starts: the load measures the service, not the signing.
+            let requests: Vec<Req> = (0..each)
+                .map(|_| {
+                    let id = uuid();
+                    let e = one_envelope(&setup.seal_to, &id);
+                    signed(
+                        &mut device,
+                        &setup.endpoint,
+                        "/v1/handovers",
+                        e.to_json(),
+                        Some(&id),
+                    )
+                })
+                .collect();
+            fleet.push((client, requests));
+        }
+        let cpu_server_0 = process_cpu(server.id());
+        let cpu_self_0 = self_cpu();
+        let started = Instant::now();
+        let latencies: Vec<Duration> = rt.block_on(async {
+            let tasks: Vec<_> = fleet
+                .into_iter()
+                .map(|(client, requests)| {
+                    tokio::spawn(async move {
+                        let mut times = Vec::new();
+                        for req in &requests {
+                            let t = Instant::now();
+                            let (status, _) = post(&client, req).await;
+                            assert_eq!(status, 201);
+                            times.push(t.elapsed());
+                        }
+                        times
+                    })
+                })
+                .collect();
+            let mut all = Vec::new();
+            for t in tasks {
+                all.extend(t.await.unwrap());
+            }
+            all
+        });
+        let wall = started.elapsed().as_secs_f64();
+        let server_cpu = process_cpu(server.id()) - cpu_server_0;
+        let load_cpu = self_cpu() - cpu_self_0;
+        let mut sorted = latencies.clone();
+        sorted.sort();
+        let pct = |p: f64| {
+            sorted[((sorted.len() as f64 * p) as usize).min(sorted.len() - 1)].as_secs_f64()
+                * 1000.0
+        };
+        let per_sec = latencies.len() as f64 / wall;
+        rows.push(Row {
+            devices,
+            referrals: latencies.len(),
+            per_sec,
+            ratio: per_sec / baseline,
+            p50_ms: pct(0.50),
+            p99_ms: pct(0.99),
+            server_cpu: server_cpu / wall,
+            load_cpu: load_cpu / wall,
+        });
+    }
+    let peak_rss_mib = peak_rss_kib(server.id()) as f64 / 1024.0;
+    drop(server.stdin.take());
+    let _ = server.wait();
+    report(baseline, &rows, peak_rss_mib);
+}
+
+struct Row {
+    devices: usize,
+    referrals: usize,
+    per_sec: f64,
+    ratio: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+    server_cpu: f64,
+    load_cpu: f64,
+}
+
+fn report(baseline: f64, rows: &[Row], rss: f64) {
+    println!("baseline: bare rusqlite, one durable commit per insert (WAL, synchronous=FULL): {baseline:.0} inserts/s");
+    println!("| devices | referrals | accepted/s | × baseline | p50 ms | p99 ms | server CPU | load CPU |");
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for r in rows {
+        println!(
+            "| {} | {} | {:.0} | {:.2} | {:.1} | {:.1} | {:.0}% | {:.0}% |",
+            r.devices,
+            r.referrals,
+            r.per_sec,
+            r.ratio,
+            r.p50_ms,
+            r.p99_ms,
+            r.server_cpu * 100.0,
+            r.load_cpu * 100.0
+        );
+    }
+    println!("service peak RSS: {rss:.1} MiB (2 cores shared by service and load)");
+    let levels: Vec<String> = rows
+        .iter()
+        .map(|r| {
+            format!(
+                "{{\"devices\":{},\"referrals\":{},\"per_sec\":{:.1},\"ratio\":{:.3},\"p50_ms\":{:.2},\"p99_ms\":{:.2},\"server_cpu\":{:.3},\"load_cpu\":{:.3}}}",
+                r.devices, r.referrals, r.per_sec, r.ratio, r.p50_ms, r.p99_ms, r.server_cpu, r.load_cpu
+            )
+        })
+        .collect();
+    println!(
+        "{{\"bench\":\"intake_load\",\"baseline_inserts_per_sec\":{baseline:.1},\"peak_rss_mib\":{rss:.1},\"levels\":[{}]}}",
+        levels.join(",")
+    );
+}
+
+/// The baseline: the same bytes, inserted one durable commit at a time.
+fn bare_inserts(path: &Path, sealed: &[u8], receipt: &[u8]) -> f64 {
+    let conn = rusqlite::Connection::open(path).unwrap();
+    conn.pragma_update(None, "journal_mode", "WAL").unwrap();
+    conn.pragma_update(None, "synchronous", "FULL").unwrap();
+    conn.execute_batch(
+        "CREATE TABLE t (id TEXT PRIMARY KEY, sealed BLOB, receipt BLOB, at INTEGER)",
+    )
+    .unwrap();
+    let started = Instant::now();
+    for i in 0..BASELINE_INSERTS {
+        conn.execute(
+            "INSERT INTO t VALUES (?1, ?2, ?3, ?4)",
+            rusqlite::params![format!("{i:08}"), sealed, receipt, i as i64],
+        )
+        .unwrap();
+    }
+    BASELINE_INSERTS as f64 / started.elapsed().as_secs_f64()
+}
+
+type Req = (String, Vec<(&'static str, String)>, Vec<u8>);
+
+fn signed(device: &mut Device, base: &str, path: &str, body: Vec<u8>, id: Option<&str>) -> Req {
+    device.seq += 1;
+    let uri = format!("{base}{path}");
+    let head = AuditHead {
+        seq: device.seq,
+        sha256: sha256(&device.seq.to_be_bytes()),
+    };
+    let mut headers = sign_request(
+        &device.key,
+        "POST",
+        &uri,
+        &body,
+        Some(&head),
+        Utc::now().timestamp(),
+        &new_nonce().unwrap(),
+    )
+    .unwrap()
+    .headers;
+    headers.push(("content-type", "application/json".into()));
+    if let Some(id) = id {
+        headers.push(("idempotency-key", format!("\"{id}\"")));
+    }
+    (uri, headers, body)
+}
+
+async fn post(client: &reqwest::Client, (uri, headers, body): &Req) -> (u16, Vec<u8>) {
+    let mut b = client.post(uri).body(body.clone());
+    for (n, v) in headers {
+        b = b.header(*n, v);
+    }
+    let r = b.send().await.unwrap();
+    let status = r.status().as_u16();
+    (status, r.bytes().await.unwrap().to_vec())
+}
+
+fn client(setup: &Setup) -> reqwest::Client {
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_slice_iter(&setup.ca) {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    reqwest::Client::builder()
+        .tls_backend_preconfigured(config)
+        .resolve("localhost", setup.addr)
+        .pool_max_idle_per_host(1)
+        .no_proxy()
+        .build()
+        .unwrap()
+}
+
+fn one_envelope((key, key_id): &([u8; 32], String), id: &str) -> Envelope {
+    let now = Utc::now().with_timezone(&chrono::FixedOffset::east_opt(3600).unwrap());
+    let text = PLAINTEXT
+        .replace(FIXTURE_ID, id)
+        .replace(
+            "2026-12-01T10:30:00+01:00",
+            &now.to_rfc3339_opts(chrono::SecondsFormat::Secs, false),
+        )
+        .replace("\"2026-12-01\"", &format!("\"{}\"", now.date_naive()));
+    let binding = SealBinding {
+        handover_id: id,
+        program_id: PROGRAM,
+        clinic_key_id: key_id,
+        schema_version: 1,
+    };
+    let sealed = seal_to_clinic(key, &binding, text.as_bytes()).unwrap();
+    Envelope::new(&binding, &sealed.to_bytes())
+}
+
+fn uuid() -> String {
+    let mut b = [0u8; 16];
+    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut b).unwrap();
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let h = lotsa_core::crypto::hex(&b);
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
+}
+
+/// CPU seconds (user + system) of a process, from /proc.
+fn process_cpu(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let after = stat.rsplit(')').next().unwrap_or("");
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // utime and stime are fields 14 and 15 of stat; 12 and 13 after the command name.
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+fn self_cpu() -> f64 {
+    process_cpu(std::process::id())
+}
+
+/// Peak resident set (VmHWM) of a process, in KiB.
+fn peak_rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
