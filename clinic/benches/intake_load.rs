@@ -42,9 +42,8 @@ fn main() {
         .join(format!("intake-load-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&root);
     std::fs::create_dir_all(&root).unwrap();
-    let result = run(&root);
+    run(&root);
     let _ = std::fs::remove_dir_all(&root);
-    result
 }
 
 /// The server role: the clinic in `dir`, on an ephemeral port printed on stdout.
