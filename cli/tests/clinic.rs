@@ -637,3 +637,64 @@ fn sigkill(child: Option<Child>) {
         child.wait().unwrap();
     }
 }
+
+#[cfg(unix)]
+#[test]
+fn the_systemd_unit_starts_the_service_it_documents_and_sigterm_stops_it_cleanly() {
+    let unit = include_str!("../../docs/clinic/lotsa-clinic.service");
+    let exec = unit
+        .lines()
+        .find_map(|l| l.strip_prefix("ExecStart="))
+        .expect("the unit has an ExecStart line");
+    let args: Vec<&str> = exec.split_whitespace().collect();
+    assert_eq!(args[0], "/usr/local/bin/lotsa");
+    let site = Site::new();
+    let bind = format!("127.0.0.1:{}", site.port);
+    let args: Vec<String> = args[1..]
+        .iter()
+        .map(|a| match *a {
+            "/var/lib/lotsa-clinic/clinic" => site.d().to_string(),
+            "/etc/lotsa-clinic/bundle.json" => site.tmp.0.join("bundle.json").display().to_string(),
+            "/etc/lotsa-clinic/admin.pub" => site.tmp.0.join("admin.pub").display().to_string(),
+            "0.0.0.0:8443" => bind.clone(),
+            other => other.to_string(),
+        })
+        .collect();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_lotsa"))
+        .args(&args)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = lines.next().unwrap().unwrap();
+    assert_eq!(
+        first,
+        format!("listening on https://{bind} for {}", site.endpoint())
+    );
+    let client = site.make_client();
+    let health = site.rt.block_on(async {
+        let r = client
+            .get(format!("{}/v1/health", site.endpoint()))
+            .send()
+            .await
+            .unwrap();
+        (r.status().as_u16(), r.text().await.unwrap())
+    });
+    assert_eq!(health, (200, "{\"status\":\"ok\"}".to_string()));
+
+    let pid = i32::try_from(child.id()).unwrap();
+    // SAFETY: kill(2) on the pid of a child this test started and has not yet reaped.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "still running 10 s after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "{status:?}");
+}
