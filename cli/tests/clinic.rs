@@ -698,3 +698,70 @@ fn the_systemd_unit_starts_the_service_it_documents_and_sigterm_stops_it_cleanly
     };
     assert!(status.success(), "{status:?}");
 }
+
+#[test]
+fn init_takes_a_certificate_it_provides_and_computes_the_pins_from_it() {
+    // "IT's" certificate: the one another clinic directory was given by its development CA.
+    let it = Site::new();
+    let mut site = Site::new();
+    let own = site.dir.clone();
+    std::fs::remove_dir_all(&own).unwrap();
+    let endpoint = site.endpoint();
+    let tls = it.dir.join("tls");
+    let path = |f: &str| tls.join(f).display().to_string();
+    ok_json(&lotsa(&[
+        "--json",
+        "clinic",
+        "init",
+        "--dir",
+        site.d(),
+        "--name",
+        "Testmottagningen",
+        "--endpoint",
+        &endpoint,
+        "--tls-cert",
+        &path("cert.pem"),
+        "--tls-key",
+        &path("key.pem"),
+        "--tls-ca",
+        &path("ca.pem"),
+    ]));
+    let theirs = it.clinic();
+    let ours = site.clinic();
+    assert_eq!(ours.tls.ca_pem, theirs.tls.ca_pem);
+    assert_eq!(ours.tls.spki_sha256_pins[0], theirs.tls.spki_sha256_pins[0]);
+    assert!(!own.join("tls/ca.key").exists(), "no CA of its own");
+    assert_ne!(ours.hpke_keys, theirs.hpke_keys);
+    // Served with that certificate: a client trusting only IT's CA gets through.
+    site.sign_bundle();
+    site.start();
+    let mut device = site.enrolled_device();
+    let (_, req) = site.referral(&mut device);
+    assert_eq!(site.post(&req).unwrap().0, 201);
+    // A certificate IT provides that is not PEM is refused, naming the file.
+    let bad = site.tmp.0.join("not-a-cert.pem");
+    std::fs::write(&bad, "hello").unwrap();
+    let refused = lotsa(&[
+        "--json",
+        "clinic",
+        "init",
+        "--dir",
+        site.tmp.0.join("third").to_str().unwrap(),
+        "--name",
+        "X",
+        "--endpoint",
+        &endpoint,
+        "--tls-cert",
+        bad.to_str().unwrap(),
+        "--tls-key",
+        &path("key.pem"),
+        "--tls-ca",
+        &path("ca.pem"),
+    ]);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&refused.stdout).contains("not-a-cert.pem"));
+    assert!(
+        !site.tmp.0.join("third").exists(),
+        "nothing half-made is left"
+    );
+}

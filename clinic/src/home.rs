@@ -184,15 +184,34 @@ impl Home {
         self.dir.join("tls").join(file)
     }
 
-    /// Makes a new clinic in an empty (or absent) directory.
+    /// Makes a new clinic in an empty (or absent) directory. Everything given is checked before
+    /// anything is written, and a failure halfway leaves no half-made clinic behind.
     pub fn init(&self, options: &InitOptions, now: DateTime<Utc>) -> Result<Clinic, HomeError> {
         let host = endpoint_host(&options.endpoint).ok_or(HomeError::BadEndpoint)?;
+        if let Some(p) = &options.provided_tls {
+            crate::tls::certificates(&read(&p.cert)?, &p.cert)?;
+            crate::tls::private_key(&read(&p.key)?, &p.key)?;
+            crate::tls::certificates(&read(&p.ca)?, &p.ca)?;
+        }
         if self.dir.exists() {
             let mut entries = std::fs::read_dir(&self.dir).map_err(io(&self.dir))?;
             if entries.next().is_some() {
                 return Err(HomeError::NotEmpty(self.dir.display().to_string()));
             }
         }
+        let made = self.make(options, &host, now);
+        if made.is_err() {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+        made
+    }
+
+    fn make(
+        &self,
+        options: &InitOptions,
+        host: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Clinic, HomeError> {
         create_private_dir(&self.dir)?;
         create_private_dir(&self.hpke_dir())?;
         create_private_dir(&self.dir.join("tls"))?;
@@ -216,7 +235,7 @@ impl Home {
                 (String::from_utf8_lossy(&ca).into_owned(), chain)
             }
             None => {
-                let made = crate::tls::development(&options.name, &host, now)?;
+                let made = crate::tls::development(&options.name, host, now)?;
                 write_private(&self.tls("ca.pem"), made.ca_pem.as_bytes())?;
                 write_private(&self.tls("ca.key"), made.ca_key_pem.as_bytes())?;
                 write_private(&self.tls("cert.pem"), made.cert_pem.as_bytes())?;
