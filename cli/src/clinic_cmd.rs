@@ -31,7 +31,7 @@ pub enum ClinicCommand {
         /// The clinic's name, as officers see it.
         #[arg(long)]
         name: String,
-        /// The base URL devices use: https://host[:port][/path].
+        /// The base URL devices use: `https://host[:port][/path]`.
         #[arg(long)]
         endpoint: String,
         /// IT's certificate chain (PEM) instead of a development CA; needs --tls-key and --tls-ca.
