@@ -10,16 +10,13 @@ use lotsa_clinic::storage::Storage;
 use lotsa_core::crypto::{sha256, unb64};
 use lotsa_core::program::Clinic;
 use lotsa_core::protocol::{EnrolmentRequest, Problem, ProblemType};
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::CertificateDer;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 use support::{payload, uuid, Device, SealTo, TempDir};
 
@@ -147,31 +144,19 @@ impl Site {
         serde_json::from_slice(&std::fs::read(self.dir.join("clinic.json")).unwrap()).unwrap()
     }
 
+    /// The arguments of `lotsa clinic serve` for this site.
+    fn serve_args(&self) -> Vec<String> {
+        let path = |f: &str| self.tmp.0.join(f).display().to_string();
+        let args = ["--json", "clinic", "serve", "--dir", self.d(), "--bundle"];
+        let mut args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        args.extend([path("bundle.json"), "--trust".into(), path("admin.pub")]);
+        args.extend(["--bind".into(), format!("127.0.0.1:{}", self.port)]);
+        args
+    }
+
     /// Starts `lotsa clinic serve` and waits until it is listening.
     fn start(&mut self) {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_lotsa"))
-            .args([
-                "--json",
-                "clinic",
-                "serve",
-                "--dir",
-                self.d(),
-                "--bundle",
-                self.tmp.0.join("bundle.json").to_str().unwrap(),
-                "--trust",
-                self.tmp.0.join("admin.pub").to_str().unwrap(),
-                "--bind",
-                &format!("127.0.0.1:{}", self.port),
-            ])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let started: Value = serde_json::from_str(&line).expect("serve prints where it listens");
+        let (child, started) = spawn_serve(&self.serve_args());
         assert_eq!(
             started["listening"],
             format!("https://127.0.0.1:{}", self.port)
@@ -188,26 +173,7 @@ impl Site {
     }
 
     fn make_client(&self) -> reqwest::Client {
-        let ca = std::fs::read(self.dir.join("tls").join("ca.pem")).unwrap();
-        let mut roots = rustls::RootCertStore::empty();
-        for cert in CertificateDer::pem_slice_iter(&ca) {
-            roots.add(cert.unwrap()).unwrap();
-        }
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let mut config = rustls::ClientConfig::builder_with_provider(provider)
-            .with_protocol_versions(&[&rustls::version::TLS13])
-            .unwrap()
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-        config.alpn_protocols = vec![b"http/1.1".to_vec()];
-        let addr: SocketAddr = ([127, 0, 0, 1], self.port).into();
-        reqwest::Client::builder()
-            .tls_backend_preconfigured(config)
-            .resolve("localhost", addr)
-            .timeout(Duration::from_secs(10))
-            .no_proxy()
-            .build()
-            .unwrap()
+        support::http_client(&self.dir, ([127, 0, 0, 1], self.port).into())
     }
 
     fn seal_to(&self) -> SealTo {
@@ -220,9 +186,8 @@ impl Site {
 
     /// Posts a signed request; None when the connection failed (the service was killed).
     fn post(&self, req: &support::Signed) -> Option<(u16, Vec<u8>)> {
-        let client = self.client.clone().unwrap();
-        let req = req.clone();
-        self.rt.block_on(post(client, req))
+        let client = self.client.as_ref().unwrap();
+        self.rt.block_on(support::post(client, req))
     }
 
     fn enrolled_device(&self) -> Device {
@@ -256,14 +221,19 @@ impl Drop for Site {
     }
 }
 
-async fn post(client: reqwest::Client, req: support::Signed) -> Option<(u16, Vec<u8>)> {
-    let mut builder = client.post(&req.uri).body(req.body.clone());
-    for (name, value) in &req.headers {
-        builder = builder.header(*name, value);
-    }
-    let response = builder.send().await.ok()?;
-    let status = response.status().as_u16();
-    Some((status, response.bytes().await.ok()?.to_vec()))
+/// Starts `lotsa clinic serve --json …` and returns it with the line it printed on starting.
+fn spawn_serve(args: &[String]) -> (Child, Value) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_lotsa"))
+        .args(args)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let started = serde_json::from_str(&line).expect("serve prints where it listens");
+    (child, started)
 }
 
 fn problem_code(body: &[u8]) -> Option<&'static str> {
@@ -590,38 +560,14 @@ impl Killer {
     fn of(site: &Site, running: Option<Child>) -> Killer {
         Killer {
             child: running,
-            args: vec![
-                "--json".into(),
-                "clinic".into(),
-                "serve".into(),
-                "--dir".into(),
-                site.d().into(),
-                "--bundle".into(),
-                site.tmp
-                    .0
-                    .join("bundle.json")
-                    .to_string_lossy()
-                    .into_owned(),
-                "--trust".into(),
-                site.tmp.0.join("admin.pub").to_string_lossy().into_owned(),
-                "--bind".into(),
-                format!("127.0.0.1:{}", site.port),
-            ],
+            args: site.serve_args(),
         }
     }
 
     fn kill_and_restart(&mut self) {
         sigkill(self.child.take());
-        let mut child = Command::new(env!("CARGO_BIN_EXE_lotsa"))
-            .args(&self.args)
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        assert!(line.contains("listening"), "{line}");
+        let (child, started) = spawn_serve(&self.args);
+        assert!(started["listening"].is_string(), "{started}");
         self.child = Some(child);
     }
 

@@ -5,30 +5,24 @@
 //!
 //! `cargo bench -p lotsa-clinic --bench intake_load` prints a table and one JSON line. Not in CI.
 
+#[path = "../tests/support/mod.rs"]
+mod support;
+
 use chrono::Utc;
 use lotsa_clinic::home::{Home, InitOptions};
 use lotsa_clinic::intake::{code_hash, new_enrolment_code, DeviceRate};
 use lotsa_clinic::serve::prepare;
 use lotsa_clinic::server::{start, Limits};
 use lotsa_clinic::storage::Storage;
-use lotsa_core::crypto::seal::{seal_to_clinic, SealBinding};
-use lotsa_core::crypto::{sha256, unb64, PublicKey, SigningKey};
-use lotsa_core::program::ProgramSet;
-use lotsa_core::protocol::signature::{new_nonce, sign_request};
-use lotsa_core::protocol::{AuditHead, EnrolmentRequest, Envelope};
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::CertificateDer;
+use lotsa_core::crypto::{unb64, PublicKey, SigningKey};
+use lotsa_core::protocol::EnrolmentRequest;
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
+use support::{http_client, payload, post, uuid, Device, SealTo, Signed};
 
-const EXAMPLE: &str = include_str!("../../schemas/examples/programs.example.json");
-const PLAINTEXT: &str = include_str!("../tests/handover.json");
-const FIXTURE_ID: &str = "0b6c1f5e-3d2a-4c8e-9f10-2a3b4c5d6e7f";
-const PROGRAM: &str = "lots-for-livet";
 /// (concurrent devices, referrals each).
 const LEVELS: [(usize, usize); 3] = [(1, 400), (8, 150), (64, 40)];
 const BASELINE_INSERTS: usize = 400;
@@ -90,23 +84,25 @@ fn serve(dir: &Path) {
     });
 }
 
-struct Device {
-    key: SigningKey,
-    seq: u64,
-}
-
 struct Setup {
     endpoint: String,
     addr: SocketAddr,
-    seal_to: ([u8; 32], String),
-    ca: Vec<u8>,
+    seal_to: SealTo,
+    clinic_dir: PathBuf,
 }
 
 fn run(root: &Path) {
     // The baseline on the same disk, first.
     let envelope_bytes = {
         let pair = lotsa_core::crypto::seal::ClinicKeyPair::generate().unwrap();
-        one_envelope(&(pair.public_key(), "hpke-x".into()), &uuid()).to_json()
+        let to = SealTo {
+            public_key: pair.public_key(),
+            key_id: "hpke-x".into(),
+        };
+        let id = uuid();
+        Device::new("https://localhost")
+            .envelope(&to, &id, &payload(&id, Utc::now()))
+            .to_json()
     };
     let receipt_like = vec![b'r'; 520];
     let baseline = bare_inserts(&root.join("baseline.db"), &envelope_bytes, &receipt_like);
@@ -129,26 +125,22 @@ fn run(root: &Path) {
         )
         .unwrap();
     let admin = SigningKey::generate().unwrap();
-    let mut set = ProgramSet::from_json(EXAMPLE).unwrap();
-    set.issued_at = Utc::now().fixed_offset();
-    for p in &mut set.programs {
-        if p.id == PROGRAM {
-            p.clinic.endpoint = endpoint.clone();
-        }
-    }
-    set.merge_clinic(&clinic);
-    std::fs::write(root.join("bundle.json"), set.sign(&admin).unwrap()).unwrap();
+    std::fs::write(
+        root.join("bundle.json"),
+        support::bundle_for(&clinic, &admin),
+    )
+    .unwrap();
     std::fs::write(root.join("admin.pub"), admin.public_key_b64()).unwrap();
     std::fs::write(root.join("port"), port.to_string()).unwrap();
     let key = &clinic.hpke_keys[0];
     let setup = Setup {
         endpoint,
         addr: ([127, 0, 0, 1], port).into(),
-        seal_to: (
-            unb64(&key.public_key, "k").unwrap().try_into().unwrap(),
-            key.key_id.clone(),
-        ),
-        ca: std::fs::read(home.dir().join("tls/ca.pem")).unwrap(),
+        seal_to: SealTo {
+            public_key: unb64(&key.public_key, "k").unwrap().try_into().unwrap(),
+            key_id: key.key_id.clone(),
+        },
+        clinic_dir: home.dir().to_path_buf(),
     };
 
     let mut server = Command::new(std::env::current_exe().unwrap())
@@ -176,27 +168,17 @@ fn run(root: &Path) {
             storage
                 .add_enrolment_code(code_hash(&code), Utc::now().timestamp() + 3600)
                 .unwrap();
-            let mut device = Device {
-                key: SigningKey::generate().unwrap(),
-                seq: 0,
-            };
-            let client = client(&setup);
+            let mut device = Device::new(&setup.endpoint);
+            let client = http_client(&setup.clinic_dir, setup.addr);
             let body = EnrolmentRequest::new(&code, &device.key.public_key()).to_json();
-            let req = signed(&mut device, &setup.endpoint, "/v1/devices", body, None);
-            let status = rt.block_on(post(&client, &req)).0;
-            assert_eq!(status, 201);
+            let req = device.request("/v1/devices", body, Utc::now());
+            assert_eq!(rt.block_on(post(&client, &req)).unwrap().0, 201);
             // Signed before the clock starts: the load measures the service, not the signing.
-            let requests: Vec<Req> = (0..each)
+            let requests: Vec<Signed> = (0..each)
                 .map(|_| {
                     let id = uuid();
-                    let e = one_envelope(&setup.seal_to, &id);
-                    signed(
-                        &mut device,
-                        &setup.endpoint,
-                        "/v1/handovers",
-                        e.to_json(),
-                        Some(&id),
-                    )
+                    let e = device.envelope(&setup.seal_to, &id, &payload(&id, Utc::now()));
+                    device.delivery(&e, Utc::now())
                 })
                 .collect();
             fleet.push((client, requests));
@@ -212,7 +194,7 @@ fn run(root: &Path) {
                         let mut times = Vec::new();
                         for req in &requests {
                             let t = Instant::now();
-                            let (status, _) = post(&client, req).await;
+                            let (status, _) = post(&client, req).await.unwrap();
                             assert_eq!(status, 201);
                             times.push(t.elapsed());
                         }
@@ -315,99 +297,6 @@ fn bare_inserts(path: &Path, sealed: &[u8], receipt: &[u8]) -> f64 {
         .unwrap();
     }
     BASELINE_INSERTS as f64 / started.elapsed().as_secs_f64()
-}
-
-type Req = (String, Vec<(&'static str, String)>, Vec<u8>);
-
-fn signed(device: &mut Device, base: &str, path: &str, body: Vec<u8>, id: Option<&str>) -> Req {
-    device.seq += 1;
-    let uri = format!("{base}{path}");
-    let head = AuditHead {
-        seq: device.seq,
-        sha256: sha256(&device.seq.to_be_bytes()),
-    };
-    let mut headers = sign_request(
-        &device.key,
-        "POST",
-        &uri,
-        &body,
-        Some(&head),
-        Utc::now().timestamp(),
-        &new_nonce().unwrap(),
-    )
-    .unwrap()
-    .headers;
-    headers.push(("content-type", "application/json".into()));
-    if let Some(id) = id {
-        headers.push(("idempotency-key", format!("\"{id}\"")));
-    }
-    (uri, headers, body)
-}
-
-async fn post(client: &reqwest::Client, (uri, headers, body): &Req) -> (u16, Vec<u8>) {
-    let mut b = client.post(uri).body(body.clone());
-    for (n, v) in headers {
-        b = b.header(*n, v);
-    }
-    let r = b.send().await.unwrap();
-    let status = r.status().as_u16();
-    (status, r.bytes().await.unwrap().to_vec())
-}
-
-fn client(setup: &Setup) -> reqwest::Client {
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in CertificateDer::pem_slice_iter(&setup.ca) {
-        roots.add(cert.unwrap()).unwrap();
-    }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_protocol_versions(&[&rustls::version::TLS13])
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    reqwest::Client::builder()
-        .tls_backend_preconfigured(config)
-        .resolve("localhost", setup.addr)
-        .pool_max_idle_per_host(1)
-        .no_proxy()
-        .build()
-        .unwrap()
-}
-
-fn one_envelope((key, key_id): &([u8; 32], String), id: &str) -> Envelope {
-    let now = Utc::now().with_timezone(&chrono::FixedOffset::east_opt(3600).unwrap());
-    let text = PLAINTEXT
-        .replace(FIXTURE_ID, id)
-        .replace(
-            "2026-12-01T10:30:00+01:00",
-            &now.to_rfc3339_opts(chrono::SecondsFormat::Secs, false),
-        )
-        .replace("\"2026-12-01\"", &format!("\"{}\"", now.date_naive()));
-    let binding = SealBinding {
-        handover_id: id,
-        program_id: PROGRAM,
-        clinic_key_id: key_id,
-        schema_version: 1,
-    };
-    let sealed = seal_to_clinic(key, &binding, text.as_bytes()).unwrap();
-    Envelope::new(&binding, &sealed.to_bytes())
-}
-
-fn uuid() -> String {
-    let mut b = [0u8; 16];
-    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut b).unwrap();
-    b[6] = (b[6] & 0x0f) | 0x40;
-    b[8] = (b[8] & 0x3f) | 0x80;
-    let h = lotsa_core::crypto::hex(&b);
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[0..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..32]
-    )
 }
 
 /// CPU seconds (user + system) of a process, from /proc.

@@ -243,6 +243,14 @@ fn run_writer(conn: Connection, jobs: Receiver<Box<dyn Job>>) {
             }
         }
         let failed = commit(&conn, &mut batch).err();
+        if failed.is_some() {
+            // The database refused a whole transaction (locked past the busy timeout, disk
+            // full): what waited behind this batch fails with it at once, instead of each
+            // later batch waiting out the timeout again.
+            while let Ok(job) = jobs.try_recv() {
+                batch.push(job);
+            }
+        }
         for job in batch {
             job.finish(failed.as_deref());
         }

@@ -14,20 +14,17 @@ use lotsa_clinic::serve::prepare;
 use lotsa_clinic::server::{start, Limits, Running};
 use lotsa_clinic::storage::Storage;
 use lotsa_core::crypto::{sha256, unb64, PublicKey, SigningKey};
-use lotsa_core::program::{Clinic, ProgramSet};
+use lotsa_core::program::Clinic;
 use lotsa_core::protocol::{
     EnrolmentRequest, Envelope, Problem, ProblemType, Receipt, ReceiptFacts,
 };
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, ServerName};
+use rustls::pki_types::ServerName;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use support::{payload, uuid, Device, SealTo, Signed, TempDir};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-
-const EXAMPLE: &str = include_str!("../../schemas/examples/programs.example.json");
 
 /// An answer as the client saw it.
 struct Reply {
@@ -50,22 +47,6 @@ impl Reply {
     fn text(&self) -> String {
         String::from_utf8_lossy(&self.body).into_owned()
     }
-}
-
-fn tls_client_config(home: &Home) -> rustls::ClientConfig {
-    let ca = std::fs::read(home.dir().join("tls").join("ca.pem")).unwrap();
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in CertificateDer::pem_slice_iter(&ca) {
-        roots.add(cert.unwrap()).unwrap();
-    }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_protocol_versions(&[&rustls::version::TLS13])
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    config
 }
 
 /// A clinic made by `init` and served on loopback, with its own runtime.
@@ -114,22 +95,8 @@ impl Served {
         };
         let clinic = home.init(&options, Utc::now()).unwrap();
         let admin = SigningKey::generate().unwrap();
-        let mut set = ProgramSet::from_json(EXAMPLE).unwrap();
-        set.issued_at = Utc::now().fixed_offset();
-        for p in &mut set.programs {
-            if p.id == support::PROGRAM {
-                p.clinic.endpoint = endpoint.clone();
-            }
-        }
-        assert_eq!(set.merge_clinic(&clinic), 1);
-        let bundle = set.sign(&admin).unwrap();
-        let client = reqwest::Client::builder()
-            .tls_backend_preconfigured(tls_client_config(&home))
-            .resolve("localhost", addr)
-            .https_only(true)
-            .no_proxy()
-            .build()
-            .unwrap();
+        let bundle = support::bundle_for(&clinic, &admin);
+        let client = support::http_client(home.dir(), addr);
         let mut served = Served {
             dir,
             home,
@@ -243,7 +210,7 @@ impl Served {
     /// Writes `bytes` on a raw TLS connection, waits, and returns the status line's code of what
     /// comes back (None if the connection closed without an answer).
     fn raw(&self, bytes: Vec<u8>, wait: Duration) -> Option<u16> {
-        let config = Arc::new(tls_client_config(&self.home));
+        let config = Arc::new(support::tls_client_config(self.home.dir()));
         let addr = self.addr;
         self.rt.block_on(async move {
             let tcp = TcpStream::connect(addr).await.unwrap();

@@ -8,8 +8,12 @@ use lotsa_core::crypto::seal::{seal_to_clinic, SealBinding};
 use lotsa_core::crypto::{sha256, SigningKey};
 use lotsa_core::protocol::signature::{new_nonce, sign_request};
 use lotsa_core::protocol::{device_id, AuditHead, Envelope, WithdrawalMessage};
-use std::path::PathBuf;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::CertificateDer;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
 
 /// A valid handover payload (program `lots-for-livet`), as recorded on 2026-12-01.
 pub const PLAINTEXT: &str = include_str!("../handover.json");
@@ -38,6 +42,64 @@ impl Drop for TempDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
     }
+}
+
+/// The example program set, issued now, its `lots-for-livet` program pointed at a clinic made by
+/// `init` and given that clinic's keys and trust (as `lotsa program sign --clinic` does), signed.
+pub fn bundle_for(clinic: &lotsa_core::program::Clinic, admin: &SigningKey) -> String {
+    let example = include_str!("../../../schemas/examples/programs.example.json");
+    let mut set = lotsa_core::program::ProgramSet::from_json(example).unwrap();
+    set.issued_at = chrono::Utc::now().fixed_offset();
+    for p in &mut set.programs {
+        if p.id == PROGRAM {
+            p.clinic.endpoint = clinic.endpoint.clone();
+        }
+    }
+    assert_eq!(set.merge_clinic(clinic), 1);
+    set.sign(admin).unwrap()
+}
+
+/// A TLS client as a device makes one for a clinic made by `init`: TLS 1.3 on ring, trusting only
+/// the clinic's development CA (`tls/ca.pem` in its directory), HTTP/1.1.
+pub fn tls_client_config(clinic_dir: &Path) -> rustls::ClientConfig {
+    let ca = std::fs::read(clinic_dir.join("tls").join("ca.pem")).unwrap();
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_slice_iter(&ca) {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    config
+}
+
+/// An HTTP client for that clinic, with `localhost` resolved to `addr` (one keep-alive
+/// connection per host).
+pub fn http_client(clinic_dir: &Path, addr: SocketAddr) -> reqwest::Client {
+    reqwest::Client::builder()
+        .tls_backend_preconfigured(tls_client_config(clinic_dir))
+        .resolve("localhost", addr)
+        .pool_max_idle_per_host(1)
+        .timeout(std::time::Duration::from_secs(10))
+        .https_only(true)
+        .no_proxy()
+        .build()
+        .unwrap()
+}
+
+/// Sends a signed request; the status and body, or None when no answer came (a killed service).
+pub async fn post(client: &reqwest::Client, req: &Signed) -> Option<(u16, Vec<u8>)> {
+    let mut builder = client.post(&req.uri).body(req.body.clone());
+    for (name, value) in &req.headers {
+        builder = builder.header(*name, value);
+    }
+    let response = builder.send().await.ok()?;
+    let status = response.status().as_u16();
+    Some((status, response.bytes().await.ok()?.to_vec()))
 }
 
 /// A random UUID v4, lowercase.
