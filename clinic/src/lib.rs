@@ -11,11 +11,13 @@
 //!   in the protocol's order of checks;
 //! - [`storage`]: the database behind one narrow interface (embedded SQLite with group commit),
 //!   so that a server database can follow;
-//! - [`backup`]: encrypted backup and restore of the whole directory.
+//! - [`backup`]: encrypted backup and restore of the whole directory;
+//! - [`local`]: a clinic on this machine, in-process (the demo's clinics, the device's sync tests).
 
 pub mod backup;
 pub mod home;
 pub mod intake;
+pub mod local;
 pub mod serve;
 pub mod server;
 pub mod storage;

@@ -49,3 +49,6 @@ pub mod protocol;
 
 // 10. The device's encrypted store: drafts, sealed outbox, audit log, statistics.
 pub mod store;
+
+// 11. Delivery to the clinic: the pinned HTTPS client.
+pub mod sync;

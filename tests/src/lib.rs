@@ -1,1 +1,4 @@
-//! End-to-end tests live in `tests/`; this crate has no library code.
+//! Helpers of the end-to-end tests in `tests/` (no product code): a TCP proxy for fault
+//! injection between a device and a clinic.
+
+pub mod proxy;

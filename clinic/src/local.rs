@@ -1,0 +1,149 @@
+//! A clinic on this machine, in-process: made with `init` in a directory, listening on
+//! `127.0.0.1` (its endpoint is `https://127.0.0.1:<port>/<prefix>`, which its development
+//! certificate names), served on its own tokio runtime. The demo starts two of these; the device's
+//! sync tests talk to them over real HTTPS.
+
+use crate::home::{Home, InitOptions};
+use crate::intake::{code_hash, new_enrolment_code, DeviceRate};
+use crate::serve::{prepare, ServeError};
+use crate::server::{start, Limits, Running};
+use crate::storage::{Storage, StorageError};
+use chrono::{DateTime, Duration, Utc};
+use lotsa_core::crypto::PublicKey;
+use lotsa_core::program::Clinic;
+use std::net::SocketAddr;
+use std::path::Path;
+
+/// A clinic made and (once started) served on loopback.
+pub struct LocalClinic {
+    home: Home,
+    clinic: Clinic,
+    addr: SocketAddr,
+    runtime: tokio::runtime::Runtime,
+    listener: Option<tokio::net::TcpListener>,
+    running: Option<Running>,
+    served: Option<(String, PublicKey)>,
+}
+
+impl LocalClinic {
+    /// Makes a clinic in `dir` (empty or absent) for `https://127.0.0.1:<a free port>/<prefix>`,
+    /// and holds that port until [`LocalClinic::start`].
+    pub fn create(
+        dir: &Path,
+        name: &str,
+        prefix: &str,
+        now: DateTime<Utc>,
+    ) -> Result<LocalClinic, ServeError> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .map_err(|e| ServeError::Tls(format!("no runtime: {e}")))?;
+        let listener = runtime
+            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .map_err(|e| ServeError::Tls(format!("cannot listen on 127.0.0.1: {}", e.kind())))?;
+        let addr = listener
+            .local_addr()
+            .map_err(|e| ServeError::Tls(e.kind().to_string()))?;
+        let home = Home::new(dir);
+        let clinic = home.init(
+            &InitOptions {
+                name: name.to_string(),
+                endpoint: format!("https://127.0.0.1:{}/{prefix}", addr.port()),
+                provided_tls: None,
+            },
+            now,
+        )?;
+        Ok(LocalClinic {
+            home,
+            clinic,
+            addr,
+            runtime,
+            listener: Some(listener),
+            running: None,
+            served: None,
+        })
+    }
+
+    /// Its `clinic.json`, for the program administrator's bundle.
+    pub fn clinic(&self) -> &Clinic {
+        &self.clinic
+    }
+
+    /// Its directory.
+    pub fn home(&self) -> &Home {
+        &self.home
+    }
+
+    /// Where it listens.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Starts serving a signed bundle that names it (verified against `trust`).
+    pub fn start(&mut self, bundle: &str, trust: &PublicKey) -> Result<(), ServeError> {
+        self.served = Some((bundle.to_string(), *trust));
+        self.resume()
+    }
+
+    /// Stops serving (the port is released: a device now finds the clinic unreachable).
+    pub fn stop(&mut self) {
+        if let Some(running) = self.running.take() {
+            self.runtime.block_on(running.stop());
+        }
+        self.listener = None;
+    }
+
+    /// Serves again, on the same port, what it served before (after [`LocalClinic::stop`]).
+    pub fn resume(&mut self) -> Result<(), ServeError> {
+        self.stop_serving_only();
+        let Some((bundle, trust)) = &self.served else {
+            return Err(ServeError::NoProgram(self.clinic.endpoint.clone()));
+        };
+        let ready = prepare(
+            &self.home,
+            bundle,
+            trust,
+            Utc::now(),
+            Limits::default(),
+            DeviceRate::default(),
+        )?;
+        let listener = match self.listener.take() {
+            Some(l) => l,
+            None => self
+                .runtime
+                .block_on(tokio::net::TcpListener::bind(self.addr))
+                .map_err(|e| ServeError::Tls(format!("cannot listen again: {}", e.kind())))?,
+        };
+        let _entered = self.runtime.enter();
+        self.running = Some(start(listener, ready.tls, ready.service));
+        Ok(())
+    }
+
+    fn stop_serving_only(&mut self) {
+        if let Some(running) = self.running.take() {
+            self.runtime.block_on(running.stop());
+        }
+    }
+
+    /// A one-time enrolment code for one phone, valid for a day.
+    pub fn enrolment_code(&self) -> Result<String, StorageError> {
+        let code = new_enrolment_code()
+            .ok_or_else(|| StorageError::NotCommitted("no random numbers".into()))?;
+        let until = (Utc::now() + Duration::hours(24)).timestamp();
+        self.storage()?
+            .add_enrolment_code(code_hash(&code), until)?;
+        Ok(code)
+    }
+
+    /// Its database, opened beside the service (as the administrator's commands open it).
+    pub fn storage(&self) -> Result<Storage, StorageError> {
+        Storage::open(&self.home.database())
+    }
+}
+
+impl Drop for LocalClinic {
+    fn drop(&mut self) {
+        self.stop_serving_only();
+    }
+}

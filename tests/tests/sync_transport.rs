@@ -1,0 +1,148 @@
+//! The device's HTTPS client against real clinic services on 127.0.0.1, through a real TCP proxy:
+//! it reaches the clinic its bundle names, and a server with another CA, or with a key the bundle
+//! does not pin, is refused before any request byte is sent.
+
+use chrono::Utc;
+use lotsa_clinic::local::LocalClinic;
+use lotsa_core::crypto::SigningKey;
+use lotsa_core::program::{Clinic, ProgramSet};
+use lotsa_core::sync::{Timeouts, Transport, TransportError};
+use lotsa_tests::proxy::Proxy;
+use std::path::PathBuf;
+use std::time::Duration;
+
+const EXAMPLE: &str = include_str!("../../schemas/examples/programs.example.json");
+
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(name: &str) -> TempDir {
+        let dir = std::env::temp_dir().join(format!("lotsa-sync-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        TempDir(dir)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A local clinic serving a bundle in which `lots-for-livet` is its program.
+fn served(dir: &TempDir, name: &str) -> LocalClinic {
+    let mut clinic = LocalClinic::create(&dir.0.join(name), name, "lots-for-livet", Utc::now())
+        .expect("a local clinic");
+    let admin = SigningKey::generate().unwrap();
+    let mut set = ProgramSet::from_json(EXAMPLE).unwrap();
+    set.issued_at = Utc::now().fixed_offset();
+    for p in &mut set.programs {
+        if p.id == "lots-for-livet" {
+            p.clinic.endpoint = clinic.clinic().endpoint.clone();
+        }
+    }
+    assert_eq!(set.merge_clinic(clinic.clinic()), 1);
+    let bundle = set.sign(&admin).unwrap();
+    clinic.start(&bundle, &admin.public_key()).unwrap();
+    clinic
+}
+
+/// The clinic as a device reaches it through the proxy (the certificate names 127.0.0.1).
+fn via(proxy: &Proxy, clinic: &Clinic) -> Clinic {
+    let path = clinic.endpoint.splitn(4, '/').nth(3).unwrap_or("");
+    Clinic {
+        endpoint: format!("https://127.0.0.1:{}/{path}", proxy.addr().port()),
+        ..clinic.clone()
+    }
+}
+
+fn quick() -> Timeouts {
+    Timeouts {
+        connect: Duration::from_secs(5),
+        request: Duration::from_secs(10),
+    }
+}
+
+#[test]
+fn the_device_reaches_the_clinic_its_bundle_names_and_refuses_any_other_before_sending_a_byte() {
+    let dir = TempDir::new("transport");
+    let ours = served(&dir, "ours");
+    let other = served(&dir, "other");
+
+    // Direct, then through the proxy: the bundle's CA and pins, the clinic's own answers.
+    let direct = Transport::for_clinic(ours.clinic(), quick()).unwrap();
+    let health = direct.get("health").unwrap();
+    assert_eq!(
+        (health.status, health.body.as_slice()),
+        (200, &b"{\"status\":\"ok\"}"[..])
+    );
+    assert!(health.date.is_some());
+    let proxy = Proxy::start(ours.addr());
+    let through = Transport::for_clinic(&via(&proxy, ours.clinic()), quick()).unwrap();
+    assert_eq!(through.get("health").unwrap().status, 200);
+    assert!(proxy.bytes_to_upstream() > 0);
+
+    // Another clinic's server (another CA) where ours should be, on the device's next connection:
+    // refused in the handshake.
+    let envelope = vec![b'e'; 4000];
+    proxy.point_at(other.addr());
+    let through = Transport::for_clinic(&via(&proxy, ours.clinic()), quick()).unwrap();
+    let before = proxy.bytes_to_upstream();
+    let refused = through.post(
+        "handovers",
+        &[("content-type", "application/json".into())],
+        &envelope,
+    );
+    assert!(
+        matches!(refused, Err(TransportError::Untrusted { .. })),
+        "{refused:?}"
+    );
+    let sent = proxy.bytes_to_upstream() - before;
+    assert!(
+        sent < 1024,
+        "only the handshake went out ({sent} bytes), never the 4000-byte body"
+    );
+    assert_eq!(other.storage().unwrap().handover_count().unwrap(), 0);
+
+    // The other clinic's CA trusted, but its key not pinned: refused just the same.
+    let mut unpinned = via(&proxy, other.clinic());
+    unpinned.tls.spki_sha256_pins = ours.clinic().tls.spki_sha256_pins.clone();
+    let before = proxy.bytes_to_upstream();
+    let transport = Transport::for_clinic(&unpinned, quick()).unwrap();
+    let refused = transport.post("handovers", &[], &envelope);
+    assert!(
+        matches!(refused, Err(TransportError::Untrusted { .. })),
+        "{refused:?}"
+    );
+    assert!(proxy.bytes_to_upstream() - before < 1024);
+    // With its own pins it is reachable: the pin, not something else, made the difference.
+    let pinned = Transport::for_clinic(&via(&proxy, other.clinic()), quick()).unwrap();
+    assert_eq!(pinned.get("health").unwrap().status, 200);
+}
+
+#[test]
+fn an_unreachable_clinic_is_a_network_failure_and_a_bundle_without_ca_or_pins_is_refused() {
+    let dir = TempDir::new("unreachable");
+    let mut ours = served(&dir, "ours");
+    ours.stop();
+    let transport = Transport::for_clinic(ours.clinic(), quick()).unwrap();
+    assert!(matches!(
+        transport.get("health"),
+        Err(TransportError::Network { .. })
+    ));
+    ours.resume().unwrap();
+    assert_eq!(transport.get("health").unwrap().status, 200);
+
+    let mut no_ca = ours.clinic().clone();
+    no_ca.tls.ca_pem = None;
+    assert!(matches!(
+        Transport::for_clinic(&no_ca, quick()),
+        Err(TransportError::Config { .. })
+    ));
+    let mut no_pins = ours.clinic().clone();
+    no_pins.tls.spki_sha256_pins.clear();
+    assert!(matches!(
+        Transport::for_clinic(&no_pins, quick()),
+        Err(TransportError::Config { .. })
+    ));
+}
