@@ -43,6 +43,12 @@ pub enum Event {
     DraftClosed,
     /// The identity number or date of birth changed after consent: the consent was cleared.
     ConsentCleared,
+    /// The clinic's verified receipt (or withdrawal confirmation) came back: the payload is erased.
+    Delivered,
+    /// The clinic said the referral was withdrawn there (410): the payload is erased.
+    WithdrawnAtClinic,
+    /// The officer cancelled an undelivered item: the payload is erased.
+    Cancelled,
 }
 
 impl Event {
@@ -62,6 +68,9 @@ impl Event {
             Event::DraftRefused => "draft_refused",
             Event::DraftClosed => "draft_closed",
             Event::ConsentCleared => "consent_cleared",
+            Event::Delivered => "delivered",
+            Event::WithdrawnAtClinic => "withdrawn_at_clinic",
+            Event::Cancelled => "cancelled",
         }
     }
 }

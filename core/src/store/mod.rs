@@ -24,6 +24,7 @@
 
 pub mod audit;
 mod bundles;
+mod delivery;
 mod drafts;
 mod files;
 mod outbox;
@@ -31,6 +32,7 @@ pub mod schema;
 mod stats;
 
 pub use audit::{AuditReport, Event};
+pub use delivery::{device_key_lost, DeviceIdentity, Leased, Settled, DEVICE_KEY_ALIAS};
 pub use drafts::{DraftCheck, DraftSaved, StoredDraft};
 pub use outbox::{ItemKind, ItemState, QueueItem, QueueStatus, Withdrawn, PAYLOAD_SCHEMA_VERSION};
 pub use stats::{Counter, StatRow};

@@ -295,51 +295,37 @@ impl Store {
                 i64::from(at.second()) * 1_000_000_000 + i64::from(at.nanosecond()),
             );
         self.write_erasing(|c| {
-            let minute = c.now() - c.now().rem_euclid(60);
-            let item: Option<(String, ItemState, Option<String>)> = c
+            let item: Option<(String, ItemState, Option<String>, u32)> = c
                 .query_row(
-                    "SELECT program_id, state, consent_id FROM outbox WHERE id = ?1 AND kind = 'referral'",
+                    "SELECT program_id, state, consent_id, attempts FROM outbox
+                     WHERE id = ?1 AND kind = 'referral'",
                     [id],
-                    |r| Ok((r.get("program_id")?, r.get("state")?, r.get("consent_id")?)),
+                    |r| {
+                        Ok((
+                            r.get("program_id")?,
+                            r.get("state")?,
+                            r.get("consent_id")?,
+                            r.get("attempts")?,
+                        ))
+                    },
                 )
                 .optional()?;
-            let Some((program_id, state, consent_id)) = item else {
+            let Some((program_id, state, consent_id, attempts)) = item else {
                 // A draft withdrawn before: withdrawing again is the same answer as for an item.
                 return match super::Gone::of(c, id)? {
-                    super::Gone::Erased if withdrawn_as_draft(c, id)? => Ok(Withdrawn::AlreadyWithdrawn),
+                    super::Gone::Erased if withdrawn_as_draft(c, id)? => {
+                        Ok(Withdrawn::AlreadyWithdrawn)
+                    }
                     _ => Err(super::not_found_in(c, "handover", id)),
                 };
             };
-            let result = match state {
-                ItemState::Withdrawn | ItemState::Cancelled => return Ok(Withdrawn::AlreadyWithdrawn),
-                ItemState::Pending | ItemState::Failed | ItemState::Damaged => {
-                    c.execute(
-                        "UPDATE outbox SET state = 'withdrawn', payload = NULL, lease_until = NULL,
-                                lease_owner = NULL WHERE id = ?1",
-                        [id],
-                    )?;
-                    c.audit(Event::WithdrawnBeforeDelivery, Some(id), Some(&program_id))?;
-                    Withdrawn::ErasedBeforeDelivery
-                }
-                ItemState::Delivered | ItemState::Sending => {
-                    let already: Option<String> = c
-                        .query_row(
-                            "SELECT id FROM outbox WHERE kind = 'withdrawal' AND refers_to = ?1",
-                            [id],
-                            |r| r.get("id"),
-                        )
-                        .optional()?;
-                    if let Some(withdrawal_id) = already {
-                        return Ok(Withdrawn::QueuedForClinic { withdrawal_id });
-                    }
-                    if state == ItemState::Sending {
-                        // It may or may not arrive: erase our copy and tell the clinic either way.
-                        c.execute(
-                            "UPDATE outbox SET state = 'withdrawn', payload = NULL WHERE id = ?1",
-                            [id],
-                        )?;
-                    }
-                    let withdrawal_id = new_referral_id();
+            if matches!(state, ItemState::Withdrawn | ItemState::Cancelled) {
+                return Ok(Withdrawn::AlreadyWithdrawn);
+            }
+            let result =
+                if state == ItemState::Delivered || state == ItemState::Sending || attempts > 0 {
+                    // It may have reached the clinic (delivered, in flight, or tried without a
+                    // receipt): erase our copy and tell the clinic, whose tombstone refuses a late one.
                     let withdrawal = Withdrawal {
                         handover_id: id.to_string(),
                         consent_id,
@@ -347,28 +333,81 @@ impl Store {
                         withdrawn_at,
                         recorded_by_role: recorded_by.map(|r| r.role),
                     };
-                    // Nothing personal in it, so it is stored as it will be sent.
-                    let bytes = WithdrawalMessage::new(&withdrawal_id, &withdrawal).to_json();
-                    c.execute(
-                        "INSERT INTO outbox (id, kind, program_id, refers_to, payload, payload_sha256,
-                                             state, next_attempt_at, queued_at, created_day)
-                         VALUES (?1, 'withdrawal', ?2, ?3, ?4, ?5, 'pending', ?6, ?7, ?8)",
-                        params![
-                            withdrawal_id,
-                            program_id,
-                            id,
-                            bytes,
-                            sha256_hex(&bytes),
-                            minute,
-                            minute,
-                            c.day
-                        ],
-                    )?;
+                    let withdrawal_id = queue_withdrawal(c, state, &withdrawal, "withdrawn")?;
                     c.audit(Event::WithdrawalQueued, Some(id), Some(&program_id))?;
                     Withdrawn::QueuedForClinic { withdrawal_id }
-                }
-            };
+                } else {
+                    c.execute(
+                        "UPDATE outbox SET state = 'withdrawn', payload = NULL, lease_until = NULL,
+                            lease_owner = NULL WHERE id = ?1",
+                        [id],
+                    )?;
+                    c.audit(Event::WithdrawnBeforeDelivery, Some(id), Some(&program_id))?;
+                    Withdrawn::ErasedBeforeDelivery
+                };
             c.count(&program_id, &Counter::Withdrawals)?;
+            c.erases();
+            Ok(result)
+        })
+    }
+
+    /// The officer cancels an undelivered item (a referral that keeps failing, say): its payload
+    /// is erased and, if a send was ever tried, a withdrawal message is queued, since it may have
+    /// reached the clinic without a receipt.
+    pub fn cancel(&mut self, id: &str) -> Result<Withdrawn, StoreError> {
+        let at = to_stockholm(self.clock.now());
+        let withdrawn_at = at
+            - chrono::Duration::nanoseconds(
+                i64::from(at.second()) * 1_000_000_000 + i64::from(at.nanosecond()),
+            );
+        self.write_erasing(|c| {
+            let item: Option<(String, ItemState, Option<String>, u32)> = c
+                .query_row(
+                    "SELECT program_id, state, consent_id, attempts FROM outbox
+                     WHERE id = ?1 AND kind = 'referral'",
+                    [id],
+                    |r| {
+                        Ok((
+                            r.get("program_id")?,
+                            r.get("state")?,
+                            r.get("consent_id")?,
+                            r.get("attempts")?,
+                        ))
+                    },
+                )
+                .optional()?;
+            let Some((program_id, state, consent_id, attempts)) = item else {
+                return Err(super::not_found_in(c, "handover", id));
+            };
+            if !matches!(
+                state,
+                ItemState::Pending | ItemState::Failed | ItemState::Damaged
+            ) {
+                return Err(StoreError::WrongState {
+                    what: "handover",
+                    id: id.to_string(),
+                    state: state.as_str(),
+                    reason: "only an undelivered item that is not being sent can be cancelled",
+                });
+            }
+            let result = if attempts > 0 {
+                let withdrawal = Withdrawal {
+                    handover_id: id.to_string(),
+                    consent_id,
+                    program_id: program_id.clone(),
+                    withdrawn_at,
+                    recorded_by_role: None,
+                };
+                let withdrawal_id = queue_withdrawal(c, state, &withdrawal, "cancelled")?;
+                Withdrawn::QueuedForClinic { withdrawal_id }
+            } else {
+                c.execute(
+                    "UPDATE outbox SET state = 'cancelled', payload = NULL WHERE id = ?1",
+                    [id],
+                )?;
+                Withdrawn::ErasedBeforeDelivery
+            };
+            c.audit(Event::Cancelled, Some(id), Some(&program_id))?;
             c.erases();
             Ok(result)
         })
@@ -455,6 +494,54 @@ impl Store {
             items,
         })
     }
+}
+
+/// Erases a referral that may have reached the clinic (it becomes `end_state`, unless it was
+/// delivered) and queues the withdrawal message for it, once; returns the message's id.
+fn queue_withdrawal(
+    c: &mut super::Change<'_>,
+    state: ItemState,
+    withdrawal: &Withdrawal,
+    end_state: &str,
+) -> Result<String, StoreError> {
+    let id = &withdrawal.handover_id;
+    let already: Option<String> = c
+        .query_row(
+            "SELECT id FROM outbox WHERE kind = 'withdrawal' AND refers_to = ?1",
+            [id],
+            |r| r.get("id"),
+        )
+        .optional()?;
+    if state != ItemState::Delivered {
+        c.execute(
+            "UPDATE outbox SET state = ?2, payload = NULL, lease_until = NULL, lease_owner = NULL
+             WHERE id = ?1",
+            params![id, end_state],
+        )?;
+    }
+    if let Some(withdrawal_id) = already {
+        return Ok(withdrawal_id);
+    }
+    let withdrawal_id = new_referral_id();
+    // Nothing personal in it, so it is stored as it will be sent.
+    let bytes = WithdrawalMessage::new(&withdrawal_id, withdrawal).to_json();
+    let minute = c.now() - c.now().rem_euclid(60);
+    c.execute(
+        "INSERT INTO outbox (id, kind, program_id, refers_to, payload, payload_sha256,
+                             state, next_attempt_at, queued_at, created_day)
+         VALUES (?1, 'withdrawal', ?2, ?3, ?4, ?5, 'pending', ?6, ?7, ?8)",
+        params![
+            withdrawal_id,
+            withdrawal.program_id,
+            id,
+            bytes,
+            sha256_hex(&bytes),
+            minute,
+            minute,
+            c.day
+        ],
+    )?;
+    Ok(withdrawal_id)
 }
 
 /// Whether the audit log says `id` was withdrawn while it was still a draft.

@@ -13,13 +13,13 @@ use rusqlite::{Connection, TransactionBehavior};
 use super::StoreError;
 
 /// The schema version this build writes.
-pub const SCHEMA_VERSION: u32 = 3;
+pub const SCHEMA_VERSION: u32 = 4;
 
 /// How long a write waits for another connection's lock before it gives up.
 pub const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Migration `i` takes the database from version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[V1, V2, V3];
+const MIGRATIONS: &[&str] = &[V1, V2, V3, V4];
 
 const V1: &str = "
 CREATE TABLE root_keys (
@@ -109,6 +109,26 @@ CREATE TABLE key_loss (
     drafts_lost  INTEGER NOT NULL,
     shown        INTEGER NOT NULL DEFAULT 0
 ) WITHOUT ROWID;
+";
+
+/// Version 4: delivery. The device's request-signing key (Ed25519, wrapped by the platform KeyVault
+/// under its own alias; a new generation after the vault lost it), one enrolment per clinic
+/// endpoint, and whether an item's last failure was the network (a `ConnectivityRestored` sync
+/// retries those at once).
+const V4: &str = "
+CREATE TABLE device_key (
+    id           INTEGER PRIMARY KEY NOT NULL CHECK (id = 1),
+    generation   INTEGER NOT NULL,
+    wrapped      BLOB NOT NULL,
+    device_id    TEXT NOT NULL,
+    created_day  TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE enrolments (
+    endpoint     TEXT PRIMARY KEY NOT NULL,
+    device_id    TEXT NOT NULL,           -- the key it enrolled (an older key's enrolment is void)
+    enrolled_at  INTEGER NOT NULL
+) WITHOUT ROWID;
+ALTER TABLE outbox ADD COLUMN failure_kind TEXT;  -- 'network' or 'clinic', for the last failed attempt
 ";
 
 /// Sets the connection up as the design document (`docs/DESIGN.md`) decides: WAL, full sync (a consent must survive a dead
@@ -239,7 +259,9 @@ mod tests {
                 [
                     "audit",
                     "bundle_floor",
+                    "device_key",
                     "drafts",
+                    "enrolments",
                     "key_loss",
                     "outbox",
                     "receipts",
