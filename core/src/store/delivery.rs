@@ -47,6 +47,8 @@ pub struct Leased {
     pub payload: Vec<u8>,
     /// Attempts before this one.
     pub attempts: u32,
+    /// The audit head it is sent with: the device's head at its first attempt.
+    pub audit_head: AuditHead,
 }
 
 /// How an attempt ended.
@@ -189,28 +191,12 @@ impl Store {
     /// The newest audit entry's sequence number and hash (0 and zeros for an empty log), as the
     /// `Lotsa-Audit-Head` header carries it.
     pub fn audit_head(&self) -> Result<AuditHead, StoreError> {
-        let last: Option<(i64, Vec<u8>)> = self
-            .conn
-            .query_row(
-                "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1",
-                [],
-                |r| Ok((r.get("seq")?, r.get("hash")?)),
-            )
-            .optional()?;
-        Ok(match last {
-            Some((seq, hash)) => AuditHead {
-                seq: u64::try_from(seq).unwrap_or(0),
-                sha256: hash.try_into().unwrap_or([0; 32]),
-            },
-            None => AuditHead {
-                seq: 0,
-                sha256: [0; 32],
-            },
-        })
+        head_of(&self.conn)
     }
 
     /// Leases the items due now, oldest first, for `lease_secs` (a crashed run's lease expires
-    /// and the item is due again). A withdrawal is due only once its referral has settled.
+    /// and the item is due again). A withdrawal is due only once its referral has settled. An
+    /// item's first lease fixes the audit head it is sent with, every time.
     pub fn lease_due(
         &mut self,
         owner: &str,
@@ -221,7 +207,7 @@ impl Store {
             let now = c.now();
             let mut stmt = c.prepare(
                 "SELECT o.id, o.kind, o.program_id, o.clinic_key_id, o.payload, o.payload_sha256,
-                        o.attempts
+                        o.attempts, o.head_seq, o.head_hash
                  FROM outbox o
                  WHERE ((o.state = 'pending' AND o.next_attempt_at <= ?1)
                         OR (o.state = 'sending' AND o.lease_until < ?1))
@@ -240,20 +226,42 @@ impl Store {
                         clinic_key_id: r.get("clinic_key_id")?,
                         payload: r.get("payload")?,
                         attempts: r.get("attempts")?,
+                        audit_head: stored_head(r.get("head_seq")?, r.get("head_hash")?).unwrap_or(
+                            AuditHead {
+                                seq: 0,
+                                sha256: [0; 32],
+                            },
+                        ),
                     },
-                    r.get::<_, Option<String>>("payload_sha256")?,
+                    (
+                        r.get::<_, Option<String>>("payload_sha256")?,
+                        r.get::<_, Option<i64>>("head_seq")?.is_some(),
+                    ),
                 ))
             })?;
             let found: Vec<_> = rows.collect::<Result<_, _>>()?;
             drop(stmt);
-            for (item, _) in &found {
+            let head = head_of(c)?;
+            let mut out = Vec::new();
+            for (mut item, (digest, has_head)) in found {
+                if !has_head {
+                    item.audit_head = head;
+                }
                 c.execute(
-                    "UPDATE outbox SET state = 'sending', lease_owner = ?2, lease_until = ?3
+                    "UPDATE outbox SET state = 'sending', lease_owner = ?2, lease_until = ?3,
+                            head_seq = ?4, head_hash = ?5
                      WHERE id = ?1",
-                    params![item.id, owner, now + lease_secs],
+                    params![
+                        item.id,
+                        owner,
+                        now + lease_secs,
+                        item.audit_head.seq as i64,
+                        item.audit_head.sha256.to_vec()
+                    ],
                 )?;
+                out.push((item, digest));
             }
-            Ok(found)
+            Ok(out)
         })?;
         let mut out = Vec::new();
         for (item, digest) in leased {
@@ -427,6 +435,29 @@ impl Store {
             },
         }
     }
+}
+
+fn head_of(conn: &rusqlite::Connection) -> Result<AuditHead, StoreError> {
+    let last: Option<(i64, Vec<u8>)> = conn
+        .query_row(
+            "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1",
+            [],
+            |r| Ok((r.get("seq")?, r.get("hash")?)),
+        )
+        .optional()?;
+    Ok(last
+        .and_then(|(seq, hash)| stored_head(Some(seq), Some(hash)))
+        .unwrap_or(AuditHead {
+            seq: 0,
+            sha256: [0; 32],
+        }))
+}
+
+fn stored_head(seq: Option<i64>, hash: Option<Vec<u8>>) -> Option<AuditHead> {
+    Some(AuditHead {
+        seq: u64::try_from(seq?).ok()?,
+        sha256: hash?.try_into().ok()?,
+    })
 }
 
 /// Whether a vault error means the device key itself is lost (re-key and enrol again) rather than

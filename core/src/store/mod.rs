@@ -495,6 +495,11 @@ impl Store {
         audit::entries(&self.conn)
     }
 
+    /// The store clock's now, in unix seconds (what the delivery engine schedules against).
+    pub fn now_unix(&self) -> i64 {
+        self.now()
+    }
+
     fn now(&self) -> i64 {
         self.clock.now().timestamp()
     }

@@ -113,8 +113,9 @@ CREATE TABLE key_loss (
 
 /// Version 4: delivery. The device's request-signing key (Ed25519, wrapped by the platform KeyVault
 /// under its own alias; a new generation after the vault lost it), one enrolment per clinic
-/// endpoint, and whether an item's last failure was the network (a `ConnectivityRestored` sync
-/// retries those at once).
+/// endpoint, whether an item's last failure was the network (a `ConnectivityRestored` sync
+/// retries those at once), and the audit head an item is sent with (fixed at its first attempt,
+/// so the original receipt of a repeat attests exactly what was sent).
 const V4: &str = "
 CREATE TABLE device_key (
     id           INTEGER PRIMARY KEY NOT NULL CHECK (id = 1),
@@ -129,6 +130,8 @@ CREATE TABLE enrolments (
     enrolled_at  INTEGER NOT NULL
 ) WITHOUT ROWID;
 ALTER TABLE outbox ADD COLUMN failure_kind TEXT;  -- 'network' or 'clinic', for the last failed attempt
+ALTER TABLE outbox ADD COLUMN head_seq INTEGER;   -- the audit head sent with every attempt of the
+ALTER TABLE outbox ADD COLUMN head_hash BLOB;     -- item: the one at its first attempt
 ";
 
 /// Sets the connection up as the design document (`docs/DESIGN.md`) decides: WAL, full sync (a consent must survive a dead

@@ -1,0 +1,310 @@
+//! The device's delivery engine end to end: a real device store (SQLite file, key vault) and a
+//! real clinic service on 127.0.0.1 over HTTPS. What is recorded offline reaches the clinic
+//! exactly once when it is reachable again, and then the phone forgets it.
+
+use chrono::Utc;
+use lotsa_clinic::local::LocalClinic;
+use lotsa_core::clock::SystemClock;
+use lotsa_core::consent::{ConsentForm, Recorder, Role};
+use lotsa_core::crypto::vault::{KeyVault, MemoryVault};
+use lotsa_core::crypto::SigningKey;
+use lotsa_core::eligibility::Provenance;
+use lotsa_core::program::{self, Bundle, ProgramSet};
+use lotsa_core::referral::DraftUpdate;
+use lotsa_core::store::{ItemState, Store, Withdrawn, DEVICE_KEY_ALIAS};
+use lotsa_core::sync::{self, DeviceAction, SyncError, SyncOptions, Timeouts, Trigger};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+const EXAMPLE: &str = include_str!("../../schemas/examples/programs.example.json");
+
+struct TempDir(PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A clinic on loopback serving the bundle, and a phone with its store, both in a temp dir.
+struct Field {
+    dir: TempDir,
+    clinic: LocalClinic,
+    bundle: Bundle,
+    vault: Arc<MemoryVault>,
+    store: Store,
+}
+
+fn field(name: &str) -> Field {
+    let dir =
+        TempDir(std::env::temp_dir().join(format!("lotsa-delivery-{name}-{}", std::process::id())));
+    let _ = std::fs::remove_dir_all(&dir.0);
+    let mut clinic = LocalClinic::create(
+        &dir.0.join("clinic"),
+        "Mottagningen",
+        "lots-for-livet",
+        Utc::now(),
+    )
+    .unwrap();
+    let admin = SigningKey::generate().unwrap();
+    let mut set = ProgramSet::from_json(EXAMPLE).unwrap();
+    set.issued_at = Utc::now().fixed_offset();
+    for p in &mut set.programs {
+        if p.id == "lots-for-livet" {
+            p.clinic.endpoint = clinic.clinic().endpoint.clone();
+        }
+    }
+    assert_eq!(set.merge_clinic(clinic.clinic()), 1);
+    let signed = set.sign(&admin).unwrap();
+    clinic.start(&signed, &admin.public_key()).unwrap();
+    let bundle = program::verify(&signed, &admin.public_key(), Utc::now()).unwrap();
+    let vault = Arc::new(MemoryVault::new());
+    let store = Store::open(
+        &dir.0.join("device.sqlite"),
+        vault.clone(),
+        Arc::new(SystemClock),
+    )
+    .unwrap();
+    Field {
+        dir,
+        clinic,
+        bundle,
+        vault,
+        store,
+    }
+}
+
+fn options() -> SyncOptions {
+    SyncOptions {
+        deadline: Duration::from_secs(30),
+        timeouts: Timeouts {
+            connect: Duration::from_secs(2),
+            request: Duration::from_secs(5),
+        },
+        backoff: sync::Backoff {
+            base: Duration::from_millis(200),
+            cap: Duration::from_secs(2),
+        },
+        ..SyncOptions::default()
+    }
+}
+
+impl Field {
+    fn enrol(&mut self) -> String {
+        let code = self.clinic.enrolment_code().unwrap();
+        sync::enrol(
+            &mut self.store,
+            &self.bundle,
+            "lots-for-livet",
+            &code,
+            options().timeouts,
+        )
+        .unwrap()
+    }
+
+    /// A consented lots-for-livet referral, finalized: its handover id.
+    fn referral(&mut self) -> String {
+        let id = self
+            .store
+            .create_draft(&self.bundle, "lots-for-livet")
+            .unwrap();
+        let fill = DraftUpdate {
+            name: Some("Kim Testsson".into()),
+            phone: Some("070-123 45 67".into()),
+            language: Some("sv".into()),
+            identity_number: Some("19900412-1233".into()),
+            municipality: Some("Stockholm".into()),
+            provenance: Some(Provenance::Document),
+            ..DraftUpdate::default()
+        };
+        self.store.update_draft(&id, fill).unwrap();
+        let officer = Recorder {
+            role: Role::Police,
+            officer_id: "P-1234".into(),
+            unit: "Plattan".into(),
+        };
+        self.store
+            .record_consent(
+                &id,
+                &self.bundle,
+                &ConsentForm::complete_for_tests(officer, false),
+            )
+            .unwrap();
+        self.store.finalize(&id, &self.bundle).unwrap()
+    }
+
+    fn sync(&mut self, trigger: Trigger) -> sync::SyncReport {
+        let options = SyncOptions {
+            trigger,
+            ..options()
+        };
+        sync::sync(&mut self.store, &self.bundle, &options).unwrap()
+    }
+
+    fn state(&self, id: &str) -> ItemState {
+        self.store
+            .queue_status()
+            .unwrap()
+            .items
+            .into_iter()
+            .find(|i| i.id == id)
+            .unwrap()
+            .state
+    }
+
+    fn held(&self) -> i64 {
+        self.clinic.storage().unwrap().handover_count().unwrap()
+    }
+}
+
+#[test]
+fn referrals_recorded_offline_reach_the_clinic_once_when_it_is_reachable_and_the_phone_forgets_them(
+) {
+    let mut f = field("offline");
+    f.enrol();
+    f.clinic.stop();
+    let a = f.referral();
+    let b = f.referral();
+    let offline = f.sync(Trigger::Scheduled);
+    assert_eq!(offline.retrying.len(), 2, "{offline:?}");
+    assert!(offline.retrying.iter().all(|n| n.code == "network"));
+    assert!(offline.next_due.is_some());
+    assert_eq!(f.state(&a), ItemState::Pending);
+
+    f.clinic.resume().unwrap();
+    let back = f.sync(Trigger::ConnectivityRestored);
+    let mut delivered = back.delivered.clone();
+    delivered.sort();
+    let mut expected = vec![a.clone(), b.clone()];
+    expected.sort();
+    assert_eq!(delivered, expected, "{back:?}");
+    assert_eq!(f.held(), 2);
+    for id in [&a, &b] {
+        assert_eq!(f.state(id), ItemState::Delivered);
+        assert!(
+            f.store.sealed_payload(id).is_err(),
+            "the phone forgot the payload"
+        );
+    }
+    assert!(f.store.verify_audit().unwrap().entries > 0);
+    // Nothing due: a run returns at once, touching nothing.
+    let idle = f.sync(Trigger::Scheduled);
+    assert!(idle.delivered.is_empty() && idle.retrying.is_empty() && idle.next_due.is_none());
+    assert_eq!(f.held(), 2);
+}
+
+#[test]
+fn a_withdrawal_after_delivery_is_sent_after_its_referral_and_the_clinic_erases_it() {
+    let mut f = field("withdraw");
+    f.enrol();
+    let id = f.referral();
+    assert_eq!(f.sync(Trigger::Manual).delivered, vec![id.clone()]);
+    let Withdrawn::QueuedForClinic { withdrawal_id } = f.store.withdraw(&id, None).unwrap() else {
+        panic!("a delivered referral queues a withdrawal message");
+    };
+    let report = f.sync(Trigger::Manual);
+    assert_eq!(report.delivered, vec![withdrawal_id.clone()], "{report:?}");
+    assert_eq!(f.held(), 0);
+    assert!(f
+        .clinic
+        .storage()
+        .unwrap()
+        .tombstone(&id)
+        .unwrap()
+        .is_some());
+    assert_eq!(f.state(&withdrawal_id), ItemState::Delivered);
+}
+
+#[test]
+fn an_item_for_a_clinic_the_phone_is_not_enrolled_at_waits_with_a_reason_then_goes_after_enrolment()
+{
+    let mut f = field("enrol");
+    let id = f.referral();
+    let report = f.sync(Trigger::Manual);
+    assert_eq!(report.waiting.len(), 1);
+    assert_eq!(report.waiting[0].code, "not_enrolled");
+    assert!(
+        matches!(&report.actions[..], [DeviceAction::Enrol { reason, .. }] if reason == "not_enrolled")
+    );
+    assert_eq!(f.state(&id), ItemState::Pending);
+    assert_eq!(f.held(), 0);
+    f.enrol();
+    assert_eq!(f.sync(Trigger::Manual).delivered, vec![id]);
+}
+
+#[test]
+fn a_revoked_phone_keeps_its_items_and_a_lost_device_key_re_enrols_and_resumes() {
+    let mut f = field("revoke");
+    let device = f.enrol();
+    f.clinic
+        .storage()
+        .unwrap()
+        .revoke(&device, Utc::now().timestamp())
+        .unwrap();
+    let id = f.referral();
+    let report = f.sync(Trigger::Manual);
+    assert!(
+        matches!(&report.actions[..], [DeviceAction::Enrol { reason, .. }] if reason == "device_revoked"),
+        "{report:?}"
+    );
+    assert_eq!(f.state(&id), ItemState::Pending);
+
+    // The vault loses the device key (app data restored, lock screen removed …).
+    f.vault.destroy(DEVICE_KEY_ALIAS).unwrap();
+    assert!(matches!(
+        sync::sync(&mut f.store, &f.bundle, &options()),
+        Err(SyncError::DeviceKeyLost)
+    ));
+    assert_eq!(f.state(&id), ItemState::Pending, "nothing lost");
+    let renewed = f.store.renew_device_key().unwrap();
+    assert_ne!(renewed.device_id, device);
+    assert_eq!(f.enrol(), renewed.device_id);
+    let report = f.sync(Trigger::Manual);
+    assert_eq!(report.delivered, vec![id], "{report:?}");
+}
+
+#[test]
+fn two_syncs_at_once_never_send_an_item_twice() {
+    let mut f = field("concurrent");
+    f.enrol();
+    let ids: Vec<String> = (0..8).map(|_| f.referral()).collect();
+    let path = f.dir.0.join("device.sqlite");
+    let vault: Arc<dyn KeyVault> = f.vault.clone();
+    let bundle = &f.bundle;
+    let reports: Vec<sync::SyncReport> = std::thread::scope(|scope| {
+        let runs: Vec<_> = (0..2)
+            .map(|_| {
+                let (path, vault) = (path.clone(), vault.clone());
+                scope.spawn(move || {
+                    let mut store = Store::open(&path, vault, Arc::new(SystemClock)).unwrap();
+                    sync::sync(&mut store, bundle, &options()).unwrap()
+                })
+            })
+            .collect();
+        runs.into_iter().map(|r| r.join().unwrap()).collect()
+    });
+    let mut sent: Vec<String> = reports.iter().flat_map(|r| r.delivered.clone()).collect();
+    sent.sort();
+    let mut expected = ids.clone();
+    expected.sort();
+    assert_eq!(sent, expected, "each item once, by one of the two runs");
+    assert!(reports.iter().all(|r| r.already_delivered.is_empty()));
+    assert_eq!(f.held(), 8);
+}
+
+#[test]
+fn a_run_never_starts_a_request_it_cannot_finish_before_its_deadline() {
+    let mut f = field("deadline");
+    f.enrol();
+    let id = f.referral();
+    let short = SyncOptions {
+        deadline: Duration::from_secs(3),
+        ..options()
+    };
+    let report = sync::sync(&mut f.store, &f.bundle, &short).unwrap();
+    assert!(report.stopped_at_deadline);
+    assert!(report.delivered.is_empty());
+    assert_eq!(f.state(&id), ItemState::Pending);
+    assert_eq!(f.held(), 0);
+}
