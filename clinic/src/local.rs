@@ -23,6 +23,7 @@ pub struct LocalClinic {
     listener: Option<tokio::net::TcpListener>,
     running: Option<Running>,
     served: Option<(String, PublicKey)>,
+    limits: Limits,
 }
 
 impl LocalClinic {
@@ -32,6 +33,18 @@ impl LocalClinic {
         dir: &Path,
         name: &str,
         prefix: &str,
+        now: DateTime<Utc>,
+    ) -> Result<LocalClinic, ServeError> {
+        LocalClinic::create_behind(dir, name, prefix, None, now)
+    }
+
+    /// The same, for devices that reach it through something else on 127.0.0.1 (a proxy on
+    /// `public_port`): its endpoint names that port, while it listens on its own.
+    pub fn create_behind(
+        dir: &Path,
+        name: &str,
+        prefix: &str,
+        public_port: Option<u16>,
         now: DateTime<Utc>,
     ) -> Result<LocalClinic, ServeError> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -49,7 +62,10 @@ impl LocalClinic {
         let clinic = home.init(
             &InitOptions {
                 name: name.to_string(),
-                endpoint: format!("https://127.0.0.1:{}/{prefix}", addr.port()),
+                endpoint: format!(
+                    "https://127.0.0.1:{}/{prefix}",
+                    public_port.unwrap_or(addr.port())
+                ),
                 provided_tls: None,
             },
             now,
@@ -62,6 +78,7 @@ impl LocalClinic {
             listener: Some(listener),
             running: None,
             served: None,
+            limits: Limits::default(),
         })
     }
 
@@ -86,6 +103,12 @@ impl LocalClinic {
         self.resume()
     }
 
+    /// Serves from now on with other limits (`max_in_flight: 0` answers every request 503).
+    pub fn set_limits(&mut self, limits: Limits) -> Result<(), ServeError> {
+        self.limits = limits;
+        self.resume()
+    }
+
     /// Stops serving (the port is released: a device now finds the clinic unreachable).
     pub fn stop(&mut self) {
         if let Some(running) = self.running.take() {
@@ -105,7 +128,7 @@ impl LocalClinic {
             bundle,
             trust,
             Utc::now(),
-            Limits::default(),
+            self.limits.clone(),
             DeviceRate::default(),
         )?;
         let listener = match self.listener.take() {

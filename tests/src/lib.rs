@@ -1,4 +1,5 @@
 //! Helpers of the end-to-end tests in `tests/` (no product code): a TCP proxy for fault
-//! injection between a device and a clinic.
+//! injection between a device and a clinic, and a clinic and a phone on this machine.
 
+pub mod field;
 pub mod proxy;

@@ -5,44 +5,18 @@
 use chrono::Utc;
 use lotsa_clinic::local::LocalClinic;
 use lotsa_core::crypto::SigningKey;
-use lotsa_core::program::{Clinic, ProgramSet};
+use lotsa_core::program::Clinic;
 use lotsa_core::sync::{Timeouts, Transport, TransportError};
+use lotsa_tests::field::{bundle_for, TempDir};
 use lotsa_tests::proxy::Proxy;
-use std::path::PathBuf;
 use std::time::Duration;
-
-const EXAMPLE: &str = include_str!("../../schemas/examples/programs.example.json");
-
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> TempDir {
-        let dir = std::env::temp_dir().join(format!("lotsa-sync-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        TempDir(dir)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 /// A local clinic serving a bundle in which `lots-for-livet` is its program.
 fn served(dir: &TempDir, name: &str) -> LocalClinic {
     let mut clinic = LocalClinic::create(&dir.0.join(name), name, "lots-for-livet", Utc::now())
         .expect("a local clinic");
     let admin = SigningKey::generate().unwrap();
-    let mut set = ProgramSet::from_json(EXAMPLE).unwrap();
-    set.issued_at = Utc::now().fixed_offset();
-    for p in &mut set.programs {
-        if p.id == "lots-for-livet" {
-            p.clinic.endpoint = clinic.clinic().endpoint.clone();
-        }
-    }
-    assert_eq!(set.merge_clinic(clinic.clinic()), 1);
-    let bundle = set.sign(&admin).unwrap();
+    let bundle = bundle_for(clinic.clinic(), &admin, Utc::now());
     clinic.start(&bundle, &admin.public_key()).unwrap();
     clinic
 }

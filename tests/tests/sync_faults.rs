@@ -1,0 +1,165 @@
+//! Delivery through a real TCP proxy that misbehaves, to a real clinic that sheds load: whatever
+//! happens on the way, every referral reaches the clinic exactly once, and a withdrawal after a
+//! lost answer leaves the clinic holding nothing of that person.
+
+use lotsa_clinic::server::Limits;
+use lotsa_core::crypto::SigningKey;
+use lotsa_core::program;
+use lotsa_core::store::{ItemState, Withdrawn};
+use lotsa_core::sync::{self, Trigger};
+use lotsa_tests::field::{bundle_for, field_behind_proxy, options};
+use lotsa_tests::proxy::Fault;
+use std::time::Duration;
+
+#[test]
+fn an_answer_lost_after_the_clinic_stored_the_referral_is_fetched_again_as_the_same_receipt() {
+    let mut f = field_behind_proxy("dropped");
+    f.enrol();
+    let id = f.referral();
+    f.proxy.as_ref().unwrap().next(&[Fault::DropResponse]);
+    let lost = f.sync(Trigger::Manual);
+    assert_eq!(lost.retrying.len(), 1, "{lost:?}");
+    assert_eq!(f.held(), 1, "the clinic stored it; the phone never heard");
+    assert_eq!(f.state(&id), ItemState::Pending);
+    f.store.retry_item(&id).unwrap();
+    let again = f.sync(Trigger::Manual);
+    assert_eq!(again.already_delivered, vec![id.clone()], "{again:?}");
+    assert_eq!(f.held(), 1, "exactly one copy");
+    assert_eq!(f.state(&id), ItemState::Delivered);
+}
+
+#[test]
+fn hangups_shed_load_slow_answers_and_a_clinic_down_for_a_while_end_with_everything_delivered_once()
+{
+    let mut f = field_behind_proxy("faults");
+    f.enrol();
+    let ids: Vec<String> = (0..3).map(|_| f.referral()).collect();
+    let proxy = f.proxy.as_ref().unwrap();
+
+    // Hung up on before the handshake: network failures, nothing stored.
+    proxy.next(&[Fault::Hangup, Fault::Hangup, Fault::Hangup]);
+    let report = f.sync(Trigger::Manual);
+    assert_eq!(report.retrying.len(), 3, "{report:?}");
+    assert!(report.retrying.iter().all(|n| n.code == "network"));
+    assert_eq!(f.held(), 0);
+
+    // The clinic sheds load: 503 with Retry-After, honoured.
+    f.clinic
+        .set_limits(Limits {
+            max_in_flight: 0,
+            ..Limits::default()
+        })
+        .unwrap();
+    let before = f.store.now_unix();
+    let report = f.sync(Trigger::ConnectivityRestored);
+    assert!(
+        report.retrying.iter().all(|n| n.code == "overloaded"),
+        "{report:?}"
+    );
+    let due = f.store.next_due().unwrap().unwrap();
+    assert!(
+        due >= before + 5,
+        "Retry-After honoured: due in {} s",
+        due - before
+    );
+    f.clinic.set_limits(Limits::default()).unwrap();
+
+    // Slower than the phone waits: the clinic stores it, the phone times out and tries again.
+    for id in &ids {
+        f.store.retry_item(id).unwrap();
+    }
+    let proxy = f.proxy.as_ref().unwrap();
+    proxy.next(&[Fault::Delay(Duration::from_secs(7))]);
+    let report = f.sync(Trigger::Manual);
+    assert!(
+        report.retrying.iter().any(|n| n.code == "timeout"),
+        "{report:?}"
+    );
+
+    // Down for a while, then back.
+    f.clinic.stop();
+    for id in &ids {
+        let _ = f.store.retry_item(id);
+    }
+    let report = f.sync(Trigger::Manual);
+    assert!(report.delivered.is_empty() && report.already_delivered.is_empty());
+    f.clinic.resume().unwrap();
+    let waiting_before = ids
+        .iter()
+        .filter(|id| f.state(id) == ItemState::Pending)
+        .count();
+    assert!(
+        waiting_before >= 1,
+        "the timed-out one waited out the outage"
+    );
+    let mut settled = 0;
+    for _ in 0..3 {
+        for id in &ids {
+            let _ = f.store.retry_item(id);
+        }
+        let r = f.sync(Trigger::ConnectivityRestored);
+        settled += r.delivered.len() + r.already_delivered.len();
+    }
+    assert_eq!(settled, waiting_before, "each waiting item settled once");
+    for id in &ids {
+        assert_eq!(f.state(id), ItemState::Delivered, "{id}");
+    }
+    assert_eq!(f.held(), 3, "each exactly once");
+}
+
+#[test]
+fn a_withdrawal_after_a_lost_answer_leaves_the_clinic_holding_nothing_of_that_person() {
+    let mut f = field_behind_proxy("lost-then-withdrawn");
+    f.enrol();
+    let id = f.referral();
+    f.proxy.as_ref().unwrap().next(&[Fault::DropResponse]);
+    f.sync(Trigger::Manual);
+    assert_eq!(f.held(), 1);
+    // Tried without a receipt: withdrawing erases the phone's copy and tells the clinic.
+    let Withdrawn::QueuedForClinic { withdrawal_id } = f.store.withdraw(&id, None).unwrap() else {
+        panic!("an item that was tried queues a withdrawal message");
+    };
+    assert!(f.store.sealed_payload(&id).is_err());
+    let report = f.sync(Trigger::Manual);
+    assert_eq!(report.delivered, vec![withdrawal_id], "{report:?}");
+    assert_eq!(f.held(), 0);
+    assert!(f
+        .clinic
+        .storage()
+        .unwrap()
+        .tombstone(&id)
+        .unwrap()
+        .is_some());
+}
+
+#[test]
+fn a_2xx_whose_receipt_does_not_verify_erases_nothing_and_flags_the_item() {
+    let mut f = field_behind_proxy("forged");
+    f.enrol();
+    let id = f.referral();
+    // The phone's bundle names another receipt key than the clinic signs with (a clinic, or a
+    // proxy, that cannot produce the receipt the bundle expects).
+    let mut other = f.clinic.clinic().clone();
+    other.receipt_key.public_key = SigningKey::generate().unwrap().public_key_b64();
+    let signed = bundle_for(&other, &f.admin, chrono::Utc::now());
+    let expecting_other =
+        program::verify(&signed, &f.admin.public_key(), chrono::Utc::now()).unwrap();
+    let report = sync::sync(&mut f.store, &expecting_other, &options()).unwrap();
+    assert_eq!(report.retrying.len(), 1, "{report:?}");
+    assert_eq!(report.retrying[0].code, "receipt_invalid");
+    assert_eq!(f.state(&id), ItemState::Pending);
+    assert!(f.store.sealed_payload(&id).is_ok(), "nothing erased");
+    let item = f
+        .store
+        .queue_status()
+        .unwrap()
+        .items
+        .into_iter()
+        .find(|i| i.id == id)
+        .unwrap();
+    assert_eq!(item.last_error_code.as_deref(), Some("receipt_invalid"));
+    // With the right bundle the repeat's original receipt verifies.
+    f.store.retry_item(&id).unwrap();
+    let report = f.sync(Trigger::Manual);
+    assert_eq!(report.already_delivered, vec![id], "{report:?}");
+}
