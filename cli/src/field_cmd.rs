@@ -175,6 +175,40 @@ enum FieldCommand {
         /// The draft's id.
         draft: String,
     },
+    /// Enrol this device at the clinic of a program, with the clinic's one-time code.
+    Enrol {
+        /// A program whose clinic to enrol at (e.g. lots-for-livet).
+        #[arg(long)]
+        program: String,
+        /// The one-time code from `lotsa clinic enrol-code`.
+        #[arg(long)]
+        code: String,
+    },
+    /// Send what is due to the clinics, verify the receipts, and forget what was delivered.
+    Sync {
+        /// Stop by then (seconds); no request is started that could not finish in time.
+        #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
+        deadline: u64,
+        /// Coverage just came back: retry at once what never reached a clinic.
+        #[arg(long)]
+        connectivity_restored: bool,
+        /// How long an item stays leased to this run (seconds; for tests).
+        #[arg(long, default_value_t = 120, hide = true)]
+        lease_secs: u64,
+        /// The first retry's bound (milliseconds; for tests).
+        #[arg(long, default_value_t = 30_000, hide = true)]
+        backoff_base_ms: u64,
+    },
+    /// Try a failed or waiting item again at the next sync.
+    Retry {
+        /// The handover or withdrawal id.
+        id: String,
+    },
+    /// Cancel an undelivered referral: erased, and the clinic told if a send was ever tried.
+    Cancel {
+        /// The handover id.
+        handover: String,
+    },
     /// The outbox: counts by state, oldest waiting item, each item (no personal data).
     Status,
     /// Anonymous counters per program and day.
@@ -627,6 +661,79 @@ pub fn run(ctx: &Ctx, a: FieldArgs) -> CmdResult {
             print_status(ctx, &store)
         }
         FieldCommand::Stats => print_stats(ctx, &store),
+        FieldCommand::Enrol { program, code } => {
+            let bundle = need_bundle(ctx, &a)?;
+            let timeouts = lotsa_core::sync::Timeouts::default();
+            let device = lotsa_core::sync::enrol(&mut store, &bundle, program, code, timeouts)
+                .map_err(|e| ctx.fail(&e))?;
+            if ctx.json {
+                ctx.print_json(&json!({ "enrolled": program, "device_id": device }))
+            } else {
+                ctx.line(lang.pick(
+                    format!("registrerad hos mottagningen för {program} som enhet {device}"),
+                    format!("enrolled at the clinic of {program} as device {device}"),
+                ))
+            }
+        }
+        FieldCommand::Sync {
+            deadline,
+            connectivity_restored,
+            lease_secs,
+            backoff_base_ms,
+        } => {
+            let bundle = need_bundle(ctx, &a)?;
+            let trust = match &a.trust {
+                Some(t) => Some(crate::program_cmd::read_trust(ctx, t)?),
+                None => None,
+            };
+            let options = lotsa_core::sync::SyncOptions {
+                deadline: std::time::Duration::from_secs(*deadline),
+                trigger: if *connectivity_restored {
+                    lotsa_core::sync::Trigger::ConnectivityRestored
+                } else {
+                    lotsa_core::sync::Trigger::Manual
+                },
+                trust,
+                lease: std::time::Duration::from_secs(*lease_secs),
+                backoff: lotsa_core::sync::Backoff {
+                    base: std::time::Duration::from_millis(*backoff_base_ms),
+                    ..lotsa_core::sync::Backoff::default()
+                },
+                ..lotsa_core::sync::SyncOptions::default()
+            };
+            let report =
+                lotsa_core::sync::sync(&mut store, &bundle, &options).map_err(|e| ctx.fail(&e))?;
+            print_sync(ctx, &report)
+        }
+        FieldCommand::Retry { id } => {
+            store.retry_item(id).map_err(sf)?;
+            if ctx.json {
+                ctx.print_json(&json!({ "retry": id }))
+            } else {
+                ctx.line(lang.pick(
+                    format!("{id} skickas vid nästa synkning"),
+                    format!("{id} goes at the next sync"),
+                ))
+            }
+        }
+        FieldCommand::Cancel { handover } => {
+            let result = store.cancel(handover).map_err(sf)?;
+            if ctx.json {
+                let mut v = serde_json::to_value(&result).unwrap_or_default();
+                v["handover_id"] = json!(handover);
+                return ctx.print_json(&v);
+            }
+            ctx.line(match result {
+                Withdrawn::QueuedForClinic { withdrawal_id } => lang.pick(
+                    format!("avbrutet: remissen är raderad och mottagningen får återkallelsen {withdrawal_id}"),
+                    format!("cancelled: the referral is erased and withdrawal {withdrawal_id} is queued for the clinic"),
+                ),
+                _ => lang.pick(
+                    "avbrutet: remissen är raderad".to_string(),
+                    "cancelled: the referral is erased".to_string(),
+                ),
+            })
+        }
         FieldCommand::Audit(AuditCommand::Verify) => {
             let report = store.verify_audit().map_err(sf)?;
             if ctx.json {
@@ -644,6 +751,78 @@ pub fn run(ctx: &Ctx, a: FieldArgs) -> CmdResult {
             ))
         }
     }
+}
+
+/// A sync run's report: one JSON object, or a few lines for people.
+fn print_sync(ctx: &Ctx, r: &lotsa_core::sync::SyncReport) -> CmdResult {
+    if ctx.json {
+        return ctx.print_json(&serde_json::to_value(r).unwrap_or_default());
+    }
+    let lang = ctx.lang;
+    let (d, a, w) = (
+        r.delivered.len(),
+        r.already_delivered.len(),
+        r.withdrawn_at_clinic.len(),
+    );
+    ctx.line(lang.pick(
+        format!("levererat {d}, redan hos mottagningen {a}, återkallat där {w}"),
+        format!("delivered {d}, already at the clinic {a}, withdrawn there {w}"),
+    ))?;
+    for (label, notes) in [
+        (lang.pick("misslyckades", "failed"), &r.failed),
+        (lang.pick("försöker igen", "retrying"), &r.retrying),
+        (lang.pick("väntar", "waiting"), &r.waiting),
+    ] {
+        for n in notes {
+            ctx.line(format!("{label}: {} ({}: {})", n.id, n.code, n.text))?;
+        }
+    }
+    for action in &r.actions {
+        ctx.line(match action {
+            lotsa_core::sync::DeviceAction::Enrol { clinic, reason, .. } => lang.pick(
+                format!("registrera telefonen hos {clinic} med en engångskod ({reason})"),
+                format!("enrol this phone at {clinic} with a one-time code ({reason})"),
+            ),
+            lotsa_core::sync::DeviceAction::FixClock { clinic_date } => lang.pick(
+                format!(
+                    "ställ telefonens klocka (mottagningens tid: {})",
+                    clinic_date.as_deref().unwrap_or("?")
+                ),
+                format!(
+                    "set the phone's clock (the clinic's time: {})",
+                    clinic_date.as_deref().unwrap_or("?")
+                ),
+            ),
+        })?;
+    }
+    if r.stopped_at_deadline {
+        ctx.line(lang.pick(
+            "tiden tog slut; resten skickas vid nästa synkning",
+            "time ran out; the rest goes at the next sync",
+        ))?;
+    }
+    if let Some(b) = &r.bundle_updated {
+        ctx.line(lang.pick(
+            format!("ny programfil från mottagningen: {b}"),
+            format!("new program bundle from the clinic: {b}"),
+        ))?;
+    }
+    if let Some(due) = r
+        .next_due
+        .and_then(|t| chrono::DateTime::from_timestamp(t, 0))
+    {
+        ctx.line(lang.pick(
+            format!(
+                "nästa försök: {}",
+                to_stockholm(due).format("%Y-%m-%d %H:%M")
+            ),
+            format!(
+                "next attempt: {}",
+                to_stockholm(due).format("%Y-%m-%d %H:%M")
+            ),
+        ))?;
+    }
+    Ok(())
 }
 
 /// An outbox state as people read it (the JSON keeps the code).

@@ -75,8 +75,13 @@ fn main() -> ExitCode {
     // A read-only command stops quietly when its reader goes away (`lotsa id check … | head`), as
     // every Unix tool does. The field device and the demo keep SIGPIPE ignored (Rust's default),
     // so a closed pipe is an error they report: `field new` still names the draft it made, and the
-    // demo removes its temporary device.
-    if !matches!(cli.command, Command::Field(_) | Command::Demo) {
+    // demo removes its temporary device. The clinic's commands keep it ignored too: the service
+    // writes to sockets whose peer may be gone (a phone killed mid-request), and SIGPIPE would
+    // kill the service.
+    if !matches!(
+        cli.command,
+        Command::Field(_) | Command::Demo | Command::Clinic(_)
+    ) {
         restore_sigpipe();
     }
     let ctx = out::Ctx {

@@ -190,6 +190,20 @@ impl Site {
         self.rt.block_on(support::post(client, req))
     }
 
+    /// `GET /v1/health`'s status, or None when nothing answers.
+    fn get_health(&self) -> Option<u16> {
+        let client = self.client.as_ref()?;
+        let url = format!("{}/v1/health", self.endpoint());
+        self.rt.block_on(async {
+            client
+                .get(url)
+                .send()
+                .await
+                .ok()
+                .map(|r| r.status().as_u16())
+        })
+    }
+
     fn enrolled_device(&self) -> Device {
         let code = ok_json(&lotsa(&[
             "--json",
@@ -710,4 +724,161 @@ fn init_takes_a_certificate_it_provides_and_computes_the_pins_from_it() {
         !site.tmp.0.join("third").exists(),
         "nothing half-made is left"
     );
+}
+
+/// `lotsa field …` on a device database of its own, with this site's bundle.
+struct Phone<'a> {
+    site: &'a Site,
+    db: PathBuf,
+    vault: PathBuf,
+}
+
+impl Phone<'_> {
+    fn args(&self) -> Vec<String> {
+        let s = |p: &Path| p.display().to_string();
+        vec![
+            "--json".into(),
+            "field".into(),
+            "--db".into(),
+            s(&self.db),
+            "--vault".into(),
+            s(&self.vault),
+            "--bundle".into(),
+            s(&self.site.tmp.0.join("bundle.json")),
+            "--trust".into(),
+            s(&self.site.tmp.0.join("admin.pub")),
+        ]
+    }
+
+    fn command(&self, more: &[&str]) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_lotsa"));
+        c.args(self.args()).args(more).stderr(Stdio::null());
+        c
+    }
+
+    fn run(&self, more: &[&str]) -> Value {
+        let out = self.command(more).output().unwrap();
+        ok_json(&out)
+    }
+
+    /// A consented, finalized lots-for-livet referral: its handover id.
+    fn referral(&self) -> String {
+        let draft = self.run(&["new", "--program", "lots-for-livet"])["draft_id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        self.run(&[
+            "set",
+            &draft,
+            "--name",
+            "Kim",
+            "--phone",
+            "070-123 45 67",
+            "--identity-number",
+            "19900412-1233",
+            "--municipality",
+            "Stockholm",
+            "--provenance",
+            "document",
+        ]);
+        self.run(&[
+            "consent",
+            &draft,
+            "--witness",
+            "P-4711",
+            "--officer",
+            "P-1234",
+            "--unit",
+            "Plattan",
+            "--told-no-effect",
+            "--told-withdrawal",
+            "--capacity",
+            "adequate",
+        ]);
+        self.run(&["finalize", &draft])["handover_id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+}
+
+#[test]
+fn a_phone_killed_during_sync_at_random_moments_still_delivers_every_referral_exactly_once() {
+    const REFERRALS: usize = 30;
+    let mut site = Site::new();
+    site.start();
+    let phone = Phone {
+        site: &site,
+        db: site.tmp.0.join("phone.sqlite"),
+        vault: site.tmp.0.join("phone-vault"),
+    };
+    let code = ok_json(&lotsa(&[
+        "--json",
+        "clinic",
+        "enrol-code",
+        "--dir",
+        site.d(),
+    ]));
+    phone.run(&[
+        "enrol",
+        "--program",
+        "lots-for-livet",
+        "--code",
+        code["code"].as_str().unwrap(),
+    ]);
+    let ids: Vec<String> = (0..REFERRALS).map(|_| phone.referral()).collect();
+    let sync = ["sync", "--lease-secs", "1", "--backoff-base-ms", "100"];
+
+    // Each run leases one item at a time: a kill leaves at most one leased, for a second.
+    let mut kills = 0;
+    let started = Instant::now();
+    while kills < 20 && started.elapsed() < Duration::from_secs(60) {
+        let mut child = phone.command(&sync).stdout(Stdio::null()).spawn().unwrap();
+        std::thread::sleep(Duration::from_millis(5 + random_below(150)));
+        if child.try_wait().unwrap().is_some() {
+            // It finished: everything was sent.
+            break;
+        }
+        sigkill(Some(child));
+        kills += 1;
+    }
+    // Leases of killed runs run out; then the runs finish the job.
+    let mut status = Value::Null;
+    for _ in 0..20 {
+        std::thread::sleep(Duration::from_millis(1_100));
+        phone.run(&sync);
+        status = phone.run(&["status"]);
+        let open = status["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|i| i["state"] == "pending" || i["state"] == "sending")
+            .count();
+        if open == 0 {
+            break;
+        }
+    }
+    let serving = site.get_health();
+    assert_eq!(
+        serving,
+        Some(200),
+        "the clinic service survived phones killed mid-request"
+    );
+    let items = status["items"].as_array().unwrap();
+    for id in &ids {
+        let item = items.iter().find(|i| i["id"] == id.as_str()).unwrap();
+        assert_eq!(item["state"], "delivered", "{item}");
+    }
+    let storage = Storage::open(&site.dir.join("clinic.db")).unwrap();
+    let held = storage.handover_ids().unwrap();
+    assert_eq!(
+        held.len(),
+        REFERRALS,
+        "each referral exactly once at the clinic"
+    );
+    assert!(ids.iter().all(|id| held.contains(id)));
+    let audit = phone.run(&["audit", "verify"]);
+    assert_eq!(audit["ok"], true);
+    println!("phone killed during sync: {kills} SIGKILLs, {REFERRALS} referrals, each delivered exactly once");
+    assert!(kills >= 1, "at least one run was killed in flight");
 }

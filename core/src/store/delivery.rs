@@ -49,6 +49,8 @@ pub struct Leased {
     pub attempts: u32,
     /// The audit head it is sent with: the device's head at its first attempt.
     pub audit_head: AuditHead,
+    /// Where it stands in the queue (queued minute, id): a run leases the next one after it.
+    pub position: (i64, String),
 }
 
 /// How an attempt ended.
@@ -194,58 +196,68 @@ impl Store {
         head_of(&self.conn)
     }
 
-    /// Leases the items due now, oldest first, for `lease_secs` (a crashed run's lease expires
-    /// and the item is due again). A withdrawal is due only once its referral has settled. An
-    /// item's first lease fixes the audit head it is sent with, every time.
-    pub fn lease_due(
+    /// Leases the next item due now after `after` (a position in the queue: queued minute, id),
+    /// oldest first, for `lease_secs`: one item at a time, so a run killed mid-request leaves at
+    /// most one item leased, and its lease runs out. A withdrawal is due only once its referral
+    /// has settled. An item's first lease fixes the audit head it is sent with, every time.
+    pub fn lease_next(
         &mut self,
         owner: &str,
         lease_secs: i64,
-        limit: usize,
-    ) -> Result<Vec<Leased>, StoreError> {
-        let leased: Vec<(Leased, Option<String>)> = self.write(|c| {
-            let now = c.now();
-            let mut stmt = c.prepare(
-                "SELECT o.id, o.kind, o.program_id, o.clinic_key_id, o.payload, o.payload_sha256,
-                        o.attempts, o.head_seq, o.head_hash
-                 FROM outbox o
-                 WHERE ((o.state = 'pending' AND o.next_attempt_at <= ?1)
-                        OR (o.state = 'sending' AND o.lease_until < ?1))
-                   AND o.payload IS NOT NULL
-                   AND (o.kind = 'referral' OR NOT EXISTS (
-                        SELECT 1 FROM outbox r WHERE r.id = o.refers_to
-                          AND r.state IN ('pending', 'sending')))
-                 ORDER BY o.queued_at, o.id LIMIT ?2",
-            )?;
-            let rows = stmt.query_map(params![now, limit as i64], |r| {
-                Ok((
-                    Leased {
-                        id: r.get("id")?,
-                        kind: r.get("kind")?,
-                        program_id: r.get("program_id")?,
-                        clinic_key_id: r.get("clinic_key_id")?,
-                        payload: r.get("payload")?,
-                        attempts: r.get("attempts")?,
-                        audit_head: stored_head(r.get("head_seq")?, r.get("head_hash")?).unwrap_or(
-                            AuditHead {
-                                seq: 0,
-                                sha256: [0; 32],
-                            },
-                        ),
-                    },
-                    (
-                        r.get::<_, Option<String>>("payload_sha256")?,
-                        r.get::<_, Option<i64>>("head_seq")?.is_some(),
-                    ),
-                ))
-            })?;
-            let found: Vec<_> = rows.collect::<Result<_, _>>()?;
-            drop(stmt);
-            let head = head_of(c)?;
-            let mut out = Vec::new();
-            for (mut item, (digest, has_head)) in found {
+        after: Option<&(i64, String)>,
+    ) -> Result<Option<Leased>, StoreError> {
+        let (after_at, after_id) = after
+            .map(|(at, id)| (*at, id.clone()))
+            .unwrap_or((i64::MIN, String::new()));
+        loop {
+            let leased: Option<(Leased, Option<String>)> = self.write(|c| {
+                let now = c.now();
+                let found = c
+                    .query_row(
+                        "SELECT o.id, o.kind, o.program_id, o.clinic_key_id, o.payload,
+                                o.payload_sha256, o.attempts, o.head_seq, o.head_hash, o.queued_at
+                         FROM outbox o
+                         WHERE ((o.state = 'pending' AND o.next_attempt_at <= ?1)
+                                OR (o.state = 'sending' AND o.lease_until < ?1))
+                           AND o.payload IS NOT NULL
+                           AND (o.queued_at, o.id) > (?2, ?3)
+                           AND (o.kind = 'referral' OR NOT EXISTS (
+                                SELECT 1 FROM outbox r WHERE r.id = o.refers_to
+                                  AND r.state IN ('pending', 'sending')))
+                         ORDER BY o.queued_at, o.id LIMIT 1",
+                        params![now, after_at, after_id],
+                        |r| {
+                            let id: String = r.get("id")?;
+                            let queued_at: i64 = r.get("queued_at")?;
+                            Ok((
+                                Leased {
+                                    position: (queued_at, id.clone()),
+                                    id,
+                                    kind: r.get("kind")?,
+                                    program_id: r.get("program_id")?,
+                                    clinic_key_id: r.get("clinic_key_id")?,
+                                    payload: r.get("payload")?,
+                                    attempts: r.get("attempts")?,
+                                    audit_head: stored_head(
+                                        r.get("head_seq")?,
+                                        r.get("head_hash")?,
+                                    )
+                                    .unwrap_or(AuditHead {
+                                        seq: 0,
+                                        sha256: [0; 32],
+                                    }),
+                                },
+                                r.get::<_, Option<String>>("payload_sha256")?,
+                                r.get::<_, Option<i64>>("head_seq")?.is_some(),
+                            ))
+                        },
+                    )
+                    .optional()?;
+                let Some((mut item, digest, has_head)) = found else {
+                    return Ok(None);
+                };
                 if !has_head {
-                    item.audit_head = head;
+                    item.audit_head = head_of(c)?;
                 }
                 c.execute(
                     "UPDATE outbox SET state = 'sending', lease_owner = ?2, lease_until = ?3,
@@ -259,20 +271,17 @@ impl Store {
                         item.audit_head.sha256.to_vec()
                     ],
                 )?;
-                out.push((item, digest));
-            }
-            Ok(out)
-        })?;
-        let mut out = Vec::new();
-        for (item, digest) in leased {
+                Ok(Some((item, digest)))
+            })?;
+            let Some((item, digest)) = leased else {
+                return Ok(None);
+            };
             if digest.as_deref() == Some(crate::crypto::sha256_hex(&item.payload).as_str()) {
-                out.push(item);
-            } else {
-                // Flagged damaged and kept; never sent.
-                let _ = self.sealed_payload(&item.id);
+                return Ok(Some(item));
             }
+            // Flagged damaged and kept, never sent; the next one is looked at.
+            let _ = self.sealed_payload(&item.id);
         }
-        Ok(out)
     }
 
     /// Records how an attempt ended, if `owner` still holds the item's lease (a withdrawal or a

@@ -182,6 +182,37 @@ pub enum SyncError {
     },
 }
 
+impl crate::text::Reasoned for SyncError {
+    fn code(&self) -> &'static str {
+        match self {
+            SyncError::Store(e) => e.code(),
+            SyncError::DeviceKeyLost => "device_key_lost",
+            SyncError::Signing(_) => "signing",
+            SyncError::Enrolment { .. } => "enrolment_failed",
+        }
+    }
+
+    fn message(&self, lang: crate::text::Lang) -> String {
+        match self {
+            SyncError::Store(e) => e.message(lang),
+            SyncError::DeviceKeyLost => lang
+                .pick(
+                    "Telefonens nyckellager har tappat enhetsnyckeln: registrera telefonen igen hos varje mottagning.",
+                    "The phone's key store lost the device key: enrol the phone again at each clinic.",
+                )
+                .to_string(),
+            SyncError::Signing(reason) => lang.pick(
+                format!("Begäran gick inte att signera: {reason}"),
+                format!("The request could not be signed: {reason}"),
+            ),
+            SyncError::Enrolment { code, text } => lang.pick(
+                format!("Registreringen misslyckades ({code}): {text}"),
+                format!("Enrolment failed ({code}): {text}"),
+            ),
+        }
+    }
+}
+
 fn identity(store: &mut Store) -> Result<DeviceIdentity, SyncError> {
     store.device_identity().map_err(|e| {
         if device_key_lost(&e) {
@@ -291,18 +322,16 @@ pub fn sync(
     }
     let owner = new_nonce().map_err(|e| SyncError::Store(StoreError::Crypto(e)))?;
     let lease = i64::try_from(options.lease.as_secs()).unwrap_or(120);
-    let due = store.lease_due(&owner, lease, 500)?;
-    let mut report = SyncReport::default();
-    if due.is_empty() {
-        report.next_due = store.next_due()?;
-        return Ok(report);
-    }
+    let Some(first) = store.lease_next(&owner, lease, None)? else {
+        return Ok(SyncReport {
+            next_due: store.next_due()?,
+            ..SyncReport::default()
+        });
+    };
     let me = match identity(store) {
         Ok(me) => me,
         Err(e) => {
-            for item in &due {
-                store.settle(&item.id, &owner, Settled::Released { reason: None })?;
-            }
+            store.settle(&first.id, &owner, Settled::Released { reason: None })?;
             return Err(e);
         }
     };
@@ -316,17 +345,21 @@ pub fn sync(
         blocked: BTreeSet::new(),
         clock_off: false,
         reached: BTreeSet::new(),
-        report,
+        report: SyncReport::default(),
     };
-    for item in due {
+    let mut next = Some(first);
+    while let Some(item) = next.take() {
         let left = options.deadline.saturating_sub(started.elapsed());
-        if left < options.timeouts.request + options.timeouts.connect {
+        // `request` bounds a whole exchange, connection included.
+        if left < options.timeouts.request {
             run.report.stopped_at_deadline = true;
             run.store
                 .settle(&item.id, &owner, Settled::Released { reason: None })?;
-            continue;
+            break;
         }
+        let position = item.position.clone();
         run.attempt(item)?;
+        next = run.store.lease_next(&owner, lease, Some(&position))?;
     }
     let reached: Vec<String> = run.reached.iter().cloned().collect();
     let mut report = run.report;

@@ -20,15 +20,15 @@ use std::time::Duration;
 pub struct Timeouts {
     /// For the TCP connection and the TLS handshake.
     pub connect: Duration,
-    /// For one whole request, answer included.
+    /// For one whole request, connection and answer included.
     pub request: Duration,
 }
 
 impl Default for Timeouts {
     fn default() -> Timeouts {
         Timeouts {
-            connect: Duration::from_secs(10),
-            request: Duration::from_secs(20),
+            connect: Duration::from_secs(5),
+            request: Duration::from_secs(15),
         }
     }
 }
