@@ -68,14 +68,25 @@ pub fn field_behind_proxy(name: &str) -> Field {
 
 /// The example set with `lots-for-livet` pointed at the clinic and given its keys, signed.
 pub fn bundle_for(clinic: &Clinic, admin: &SigningKey, issued: DateTime<Utc>) -> String {
+    bundle_for_programs(&[("lots-for-livet", clinic)], admin, issued)
+}
+
+/// The example set with each program given pointed at its clinic and given its keys, signed.
+pub fn bundle_for_programs(
+    programs: &[(&str, &Clinic)],
+    admin: &SigningKey,
+    issued: DateTime<Utc>,
+) -> String {
     let mut set = ProgramSet::from_json(EXAMPLE).unwrap();
     set.issued_at = issued.fixed_offset();
-    for p in &mut set.programs {
-        if p.id == "lots-for-livet" {
-            p.clinic.endpoint = clinic.endpoint.clone();
+    for (id, clinic) in programs {
+        for p in &mut set.programs {
+            if p.id == *id {
+                p.clinic.endpoint = clinic.endpoint.clone();
+            }
         }
+        assert_eq!(set.merge_clinic(clinic), 1);
     }
-    assert_eq!(set.merge_clinic(clinic), 1);
     set.sign(admin).unwrap()
 }
 
@@ -148,16 +159,18 @@ impl Field {
 
     /// A consented lots-for-livet referral, finalized: its handover id.
     pub fn referral(&mut self) -> String {
-        let id = self
-            .store
-            .create_draft(&self.bundle, "lots-for-livet")
-            .unwrap();
+        self.referral_to("lots-for-livet", "Stockholm")
+    }
+
+    /// A consented referral to a program, of a person registered in `municipality`, finalized.
+    pub fn referral_to(&mut self, program: &str, municipality: &str) -> String {
+        let id = self.store.create_draft(&self.bundle, program).unwrap();
         let fill = DraftUpdate {
             name: Some("Kim Testsson".into()),
             phone: Some("070-123 45 67".into()),
             language: Some("sv".into()),
             identity_number: Some("19900412-1233".into()),
-            municipality: Some("Stockholm".into()),
+            municipality: Some(municipality.into()),
             provenance: Some(Provenance::Document),
             ..DraftUpdate::default()
         };

@@ -161,3 +161,101 @@ fn a_run_never_starts_a_request_it_cannot_finish_before_its_deadline() {
     assert_eq!(f.state(&id), ItemState::Pending);
     assert_eq!(f.held(), 0);
 }
+
+#[test]
+fn a_referral_routed_to_a_second_clinic_is_delivered_there_with_its_own_enrolment() {
+    let mut f = field("routed");
+    let mut snackan = lotsa_clinic::local::LocalClinic::create(
+        &f.dir.0.join("snackan"),
+        "Snäckan",
+        "snackan-gislaved",
+        Utc::now(),
+    )
+    .unwrap();
+    let signed = lotsa_tests::field::bundle_for_programs(
+        &[
+            ("lots-for-livet", f.clinic.clinic()),
+            ("snackan-gislaved", snackan.clinic()),
+        ],
+        &f.admin,
+        Utc::now(),
+    );
+    let trust = f.admin.public_key();
+    f.clinic.start(&signed, &trust).unwrap();
+    snackan.start(&signed, &trust).unwrap();
+    f.bundle = lotsa_core::program::verify(&signed, &trust, Utc::now()).unwrap();
+    f.enrol();
+    // Met at Plattan, registered in Gislaved: routed to Snäckan.
+    let id = f.referral_to("snackan-gislaved", "Gislaved");
+    let report = f.sync(Trigger::Manual);
+    assert!(
+        matches!(&report.actions[..], [DeviceAction::Enrol { clinic, .. }] if clinic == "Snäckan"),
+        "{report:?}"
+    );
+    let code = snackan.enrolment_code().unwrap();
+    sync::enrol(
+        &mut f.store,
+        &f.bundle,
+        "snackan-gislaved",
+        &code,
+        options().timeouts,
+    )
+    .unwrap();
+    assert_eq!(f.sync(Trigger::Manual).delivered, vec![id.clone()]);
+    assert_eq!(snackan.storage().unwrap().handover_ids().unwrap(), vec![id]);
+    assert_eq!(f.held(), 0, "nothing went to the other clinic");
+}
+
+#[test]
+fn a_newer_bundle_the_clinic_serves_reaches_the_phone_and_an_older_one_is_refused() {
+    let mut f = field("bundle");
+    f.enrol();
+    let trust = f.admin.public_key();
+    let first = f.bundle.clone();
+    let newer = lotsa_tests::field::bundle_for(
+        f.clinic.clinic(),
+        &f.admin,
+        Utc::now() + chrono::Duration::minutes(1),
+    );
+    let with_trust = SyncOptions {
+        trust: Some(trust),
+        ..options()
+    };
+    // A newer one served: applied through the store's floor.
+    f.clinic.start(&newer, &trust).unwrap();
+    f.referral();
+    let report = sync::sync(&mut f.store, &f.bundle, &with_trust).unwrap();
+    assert_eq!(report.delivered.len(), 1);
+    assert!(report.bundle_updated.is_some(), "{report:?}");
+    assert!(matches!(
+        f.store.accept_bundle(&first),
+        Err(lotsa_core::store::StoreError::BundleSuperseded { .. })
+    ));
+    // The app now uses it; the clinic serving the older one again changes nothing.
+    f.bundle = lotsa_core::program::verify(&newer, &trust, Utc::now()).unwrap();
+    let older_text = lotsa_tests::field::bundle_for(f.clinic.clinic(), &f.admin, Utc::now());
+    f.clinic.start(&older_text, &trust).unwrap();
+    f.referral();
+    let report = sync::sync(&mut f.store, &f.bundle, &with_trust).unwrap();
+    assert_eq!(report.delivered.len(), 1);
+    assert_eq!(report.bundle_updated, None);
+}
+
+#[test]
+fn a_locked_screen_still_sends_what_is_sealed() {
+    let mut f = field("locked");
+    f.enrol();
+    let id = f.referral();
+    // Locked: the drafts' keys are out of reach, the device key ("after first unlock") is not.
+    // The background job opens its own store (a new process).
+    f.vault.set_screen_locked(true, &[DEVICE_KEY_ALIAS]);
+    let path = f.dir.0.join("device.sqlite");
+    let vault: Arc<dyn KeyVault> = f.vault.clone();
+    let mut background = Store::open(&path, vault, Arc::new(SystemClock)).unwrap();
+    assert!(background
+        .create_draft(&f.bundle, "lots-for-livet")
+        .is_err());
+    let report = sync::sync(&mut background, &f.bundle, &options()).unwrap();
+    assert_eq!(report.delivered, vec![id]);
+    assert_eq!(f.held(), 1);
+}

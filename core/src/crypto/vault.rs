@@ -34,7 +34,12 @@ use super::{aead, hex, random_array, sha256_hex, wipe, CryptoError};
 /// - `destroy` deletes the key; destroying a missing alias is not an error. Everything wrapped
 ///   under a destroyed key is unrecoverable (that is the point: crypto-shredding);
 /// - a locked device or busy keystore is [`VaultError::Unavailable`], so the core can keep its
-///   data and retry later instead of treating the key as lost.
+///   data and retry later instead of treating the key as lost;
+/// - the device's request-signing key (alias `lotsa.device-key`, see the store's
+///   `DEVICE_KEY_ALIAS`) must stay usable while the phone is locked once it has been unlocked
+///   after boot ("after first unlock": Android Keystore without `setUnlockedDeviceRequired`, iOS
+///   `kSecAttrAccessibleAfterFirstUnlockThisDeviceOnly`), so the background job can send what is
+///   sealed; the other aliases (the drafts' root keys) may require an unlocked phone.
 pub trait KeyVault: Send + Sync {
     /// Encrypts `plaintext` (a key of the core's) under the alias's key, creating that key if needed.
     fn wrap(&self, alias: &str, plaintext: &[u8]) -> Result<Vec<u8>, VaultError>;
@@ -374,6 +379,8 @@ fn sync_dir(_dir: &Path) -> Result<(), VaultError> {
 pub struct MemoryVault {
     keys: Mutex<HashMap<String, [u8; 32]>>,
     unavailable: AtomicBool,
+    screen_locked: AtomicBool,
+    open_while_locked: Mutex<Vec<String>>,
 }
 
 #[cfg(any(test, feature = "test-support"))]
@@ -396,6 +403,24 @@ impl MemoryVault {
     /// While set, every call fails with [`VaultError::Unavailable`] (a locked device).
     pub fn set_unavailable(&self, unavailable: bool) {
         self.unavailable.store(unavailable, Ordering::SeqCst);
+    }
+
+    /// A locked screen as the `KeyVault` contract describes it: while set, every alias but the
+    /// "after first unlock" ones given is unavailable.
+    pub fn set_screen_locked(&self, locked: bool, after_first_unlock: &[&str]) {
+        *lock(&self.open_while_locked) = after_first_unlock.iter().map(|a| a.to_string()).collect();
+        self.screen_locked.store(locked, Ordering::SeqCst);
+    }
+
+    fn check(&self, alias: &str) -> Result<(), VaultError> {
+        if self.screen_locked.load(Ordering::SeqCst)
+            && !lock(&self.open_while_locked).iter().any(|a| a == alias)
+        {
+            return Err(VaultError::Unavailable {
+                reason: "the test vault's screen is locked".into(),
+            });
+        }
+        self.check_available()
     }
 
     fn check_available(&self) -> Result<(), VaultError> {
@@ -421,7 +446,7 @@ impl Drop for MemoryVault {
 #[cfg(any(test, feature = "test-support"))]
 impl KeyVault for MemoryVault {
     fn wrap(&self, alias: &str, plaintext: &[u8]) -> Result<Vec<u8>, VaultError> {
-        self.check_available()?;
+        self.check(alias)?;
         let mut keys = lock(&self.keys);
         let key = match keys.get(alias) {
             Some(k) => *k,
@@ -437,7 +462,7 @@ impl KeyVault for MemoryVault {
     }
 
     fn unwrap(&self, alias: &str, wrapped: &[u8]) -> Result<Vec<u8>, VaultError> {
-        self.check_available()?;
+        self.check(alias)?;
         let keys = lock(&self.keys);
         let key = keys.get(alias).ok_or_else(|| VaultError::KeyGone {
             reason: "no key under this alias: never created, or destroyed".into(),
