@@ -226,8 +226,13 @@ pub fn run(ctx: &Ctx, cmd: ClinicCommand) -> CmdResult {
                 let list: Vec<_> = devices
                     .iter()
                     .map(|d| {
+                        let backlog = d
+                            .backlog
+                            .as_deref()
+                            .and_then(|b| serde_json::from_str::<serde_json::Value>(b).ok());
                         json!({"device_id": d.device_id, "enrolled_at": stamp(d.enrolled_at),
-                               "revoked_at": d.revoked_at.map(stamp), "held": d.held})
+                               "revoked_at": d.revoked_at.map(stamp), "held": d.held,
+                               "last_seen_at": d.last_seen_at.map(stamp), "backlog": backlog})
                     })
                     .collect();
                 return ctx.print_json(&json!({ "devices": list }));
@@ -235,15 +240,39 @@ pub fn run(ctx: &Ctx, cmd: ClinicCommand) -> CmdResult {
             let rows: Vec<Vec<String>> = devices
                 .iter()
                 .map(|d| {
+                    let waiting = d
+                        .backlog
+                        .as_deref()
+                        .and_then(|b| serde_json::from_str::<serde_json::Value>(b).ok())
+                        .map(|b| {
+                            let c = &b["counts"];
+                            (c["pending"].as_u64().unwrap_or(0)
+                                + c["sending"].as_u64().unwrap_or(0)
+                                + c["failed"].as_u64().unwrap_or(0))
+                            .to_string()
+                        })
+                        .unwrap_or_else(|| "-".into());
                     vec![
                         d.device_id.clone(),
                         stamp(d.enrolled_at),
                         d.revoked_at.map(stamp).unwrap_or_else(|| "-".into()),
                         d.held.to_string(),
+                        d.last_seen_at.map(stamp).unwrap_or_else(|| "-".into()),
+                        waiting,
                     ]
                 })
                 .collect();
-            ctx.table(&["device", "enrolled", "revoked", "referrals held"], &rows)
+            ctx.table(
+                &[
+                    "device",
+                    "enrolled",
+                    "revoked",
+                    "referrals held",
+                    "last report",
+                    "waiting on phone",
+                ],
+                &rows,
+            )
         }
         ClinicCommand::Revoke { dir, device } => {
             let revoked = storage(&dir)?

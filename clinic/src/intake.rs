@@ -11,8 +11,8 @@ use lotsa_core::protocol::signature::{
     verify_request, DeviceKey, Incoming, Verified, DELIVERY_COMPONENTS, ENROLMENT_COMPONENTS,
 };
 use lotsa_core::protocol::{
-    device_id, idempotency_key, ConfirmationFacts, EnrolmentAnswer, EnrolmentRequest, Envelope,
-    Problem, ProblemType, ReceiptFacts, WithdrawalMessage, IDEMPOTENCY_KEY_HEADER, JSON,
+    device_id, idempotency_key, ConfirmationFacts, DeviceStatus, EnrolmentAnswer, EnrolmentRequest,
+    Envelope, Problem, ProblemType, ReceiptFacts, WithdrawalMessage, IDEMPOTENCY_KEY_HEADER, JSON,
     NONCE_WINDOW_SECS, PROBLEM_JSON,
 };
 use std::collections::{HashMap, HashSet};
@@ -439,6 +439,26 @@ impl Intake {
                 // The referral or this withdrawal id changed meanwhile: the retry sees it.
                 refuse(ProblemType::InFlight, None)
             }
+        })
+    }
+
+    /// `POST /v1/device-status`: a device's queue health, recorded as received (counts and an
+    /// age, nothing personal); 204.
+    pub fn report(&self, req: &Incoming<'_>, now: DateTime<Utc>) -> Answer {
+        self.answer(|| {
+            let v = self.signed(req, &ENROLMENT_COMPONENTS, now, |id| {
+                self.storage.device_key(id)
+            })?;
+            let status = DeviceStatus::from_json(req.body)
+                .map_err(|e| Refusal::Problem(ProblemType::MalformedBody, Some(e.to_string())))?;
+            self.storage
+                .record_status(v.device_id, status.to_json(), now.timestamp())?;
+            Ok(Answer {
+                status: 204,
+                content_type: JSON,
+                body: Vec::new(),
+                retry_after: None,
+            })
         })
     }
 

@@ -75,13 +75,14 @@ struct Shared {
     slots: Arc<Semaphore>,
 }
 
-/// The router: the protocol's five endpoints under the endpoint's path prefix, with problem
+/// The router: the protocol's six endpoints under the endpoint's path prefix, with problem
 /// details for every other path or method.
 fn router(shared: Shared, prefix: &str) -> Router {
     let api = Router::new()
         .route("/v1/handovers", post(deliver))
         .route("/v1/withdrawals", post(withdraw))
         .route("/v1/devices", post(enrol))
+        .route("/v1/device-status", post(report))
         .route("/v1/bundle", get(bundle))
         .route("/v1/health", get(health))
         .method_not_allowed_fallback(|| async { problem(ProblemType::MethodNotAllowed) });
@@ -114,10 +115,12 @@ fn to_response(answer: Answer, retry_after: Option<u32>) -> Response {
     let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut response = (status, answer.body).into_response();
     let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static(answer.content_type),
-    );
+    if status != StatusCode::NO_CONTENT {
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static(answer.content_type),
+        );
+    }
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     if let Some(secs) = retry_after.or(answer.retry_after) {
         headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
@@ -155,6 +158,13 @@ async fn deliver(State(s): State<Shared>, req: Request) -> Response {
 async fn withdraw(State(s): State<Shared>, req: Request) -> Response {
     intake(s, req, |intake, incoming| {
         intake.withdraw(incoming, Utc::now())
+    })
+    .await
+}
+
+async fn report(State(s): State<Shared>, req: Request) -> Response {
+    intake(s, req, |intake, incoming| {
+        intake.report(incoming, Utc::now())
     })
     .await
 }

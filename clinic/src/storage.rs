@@ -43,7 +43,8 @@ pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 const MAX_BATCH: usize = 512;
 
 /// Migration `i` brings the schema from version `i` to `i + 1`.
-pub const MIGRATIONS: &[&str] = &[r#"
+pub const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE devices (
     device_id   TEXT PRIMARY KEY NOT NULL,
     public_key  BLOB NOT NULL,
@@ -83,7 +84,14 @@ CREATE TABLE nonces (
     PRIMARY KEY (device_id, nonce)
 ) WITHOUT ROWID;
 CREATE INDEX nonces_seen ON nonces (seen_at);
-"#];
+"#,
+    r#"
+-- v2: the queue health a device reports (counts by state, oldest waiting age; JSON as received
+-- and checked) and when it last reported.
+ALTER TABLE devices ADD COLUMN last_seen_at INTEGER;
+ALTER TABLE devices ADD COLUMN backlog TEXT;
+"#,
+];
 
 /// A stored referral, as the intake needs it to answer a repeat.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -133,6 +141,10 @@ pub struct DeviceRecord {
     pub revoked_at: Option<i64>,
     /// Referrals it delivered that are held now.
     pub held: i64,
+    /// When it last reported its queue (unix seconds).
+    pub last_seen_at: Option<i64>,
+    /// Its queue as it last reported it (the `lotsa.device-status/1` body).
+    pub backlog: Option<String>,
 }
 
 /// What storing a referral did.
@@ -445,7 +457,7 @@ impl Storage {
     pub fn devices(&self) -> Result<Vec<DeviceRecord>, StorageError> {
         let conn = self.reader();
         let mut stmt = conn.prepare(
-            "SELECT d.device_id, d.enrolled_at, d.revoked_at,
+            "SELECT d.device_id, d.enrolled_at, d.revoked_at, d.last_seen_at, d.backlog,
                     (SELECT COUNT(*) FROM handovers h WHERE h.device_id = d.device_id) AS held
              FROM devices d ORDER BY d.enrolled_at, d.device_id",
         )?;
@@ -455,9 +467,27 @@ impl Storage {
                 enrolled_at: r.get("enrolled_at")?,
                 revoked_at: r.get("revoked_at")?,
                 held: r.get("held")?,
+                last_seen_at: r.get("last_seen_at")?,
+                backlog: r.get("backlog")?,
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Records a device's queue report (and that it was seen now).
+    pub fn record_status(
+        &self,
+        device_id: String,
+        report: Vec<u8>,
+        now: i64,
+    ) -> Result<(), StorageError> {
+        self.write(move |c| {
+            c.prepare_cached(
+                "UPDATE devices SET last_seen_at = ?2, backlog = ?3 WHERE device_id = ?1",
+            )?
+            .execute(params![device_id, now, String::from_utf8_lossy(&report)])?;
+            Ok(())
+        })
     }
 
     /// Revokes a device at once; false if it was not enrolled (or already revoked).

@@ -31,6 +31,7 @@ SCHEMA_OF = {
     "withdrawal-confirmation": "withdrawal-confirmation.schema.json",
     "enrolment-request": "enrolment-request.schema.json",
     "enrolment": "enrolment.schema.json",
+    "device-status": "device-status.schema.json",
     "problem": "problem.schema.json",
     "handover": "handover.schema.json",
 }

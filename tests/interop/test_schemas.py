@@ -53,6 +53,12 @@ def sample(name: str) -> dict:
             "device_id": KEYS["device_id"],
             "enrolled_at": "2026-12-01T09:00:00Z",
         },
+        "device-status": {
+            "schema": "lotsa.device-status/1",
+            "reported_at": "2026-12-01T09:31:02Z",
+            "counts": {"pending": 2, "sending": 0, "failed": 1, "damaged": 0},
+            "oldest_pending_secs": 5400,
+        },
         "problem": {
             "type": "urn:lotsa:problem:withdrawn",
             "title": "This referral was withdrawn; it will not be accepted",
@@ -98,7 +104,7 @@ def test_every_json_in_the_vectors_validates_against_its_schema(what):
     assert_valid(schema_name, instance, f"the vectors' {what}")
 
 
-@pytest.mark.parametrize("name", ["enrolment-request", "enrolment", "problem"])
+@pytest.mark.parametrize("name", ["enrolment-request", "enrolment", "device-status", "problem"])
 def test_the_bodies_the_vectors_lack_validate_as_built_here(name):
     assert_valid(name, sample(name), f"the sample {name}")
 
@@ -203,7 +209,9 @@ def test_the_api_lives_under_v1_at_the_endpoint_server_variable():
     api = load_api()
     [server] = api["servers"]
     assert server["url"] == "{endpoint}" and "endpoint" in server["variables"]
-    assert set(api["paths"]) == {"/v1/handovers", "/v1/withdrawals", "/v1/devices", "/v1/bundle", "/v1/health"}
+    assert set(api["paths"]) == {
+        "/v1/handovers", "/v1/withdrawals", "/v1/devices", "/v1/device-status", "/v1/bundle", "/v1/health",
+    }
 
 
 def test_every_problem_code_is_named_in_the_openapi_document():

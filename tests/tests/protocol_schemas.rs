@@ -9,8 +9,8 @@ use lotsa_core::crypto::seal::{seal_to_clinic, ClinicKeyPair, SealBinding};
 use lotsa_core::crypto::{sha256, SigningKey};
 use lotsa_core::protocol::receipt::WithdrawalOutcome;
 use lotsa_core::protocol::{
-    AuditHead, ConfirmationFacts, EnrolmentAnswer, EnrolmentRequest, Envelope, Problem,
-    ProblemType, ReceiptFacts, WithdrawalMessage,
+    AuditHead, ConfirmationFacts, DeviceStatus, EnrolmentAnswer, EnrolmentRequest, Envelope,
+    Problem, ProblemType, QueueCounts, ReceiptFacts, WithdrawalMessage,
 };
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -204,6 +204,26 @@ fn the_core_enrolment_request_and_answer_validate() {
         &EnrolmentAnswer::new(&key, at(2026, 12, 1, 8, 55, 0)).to_json(),
         "EnrolmentAnswer::new(..).to_json()",
     );
+}
+
+#[test]
+fn the_core_device_status_validates() {
+    let v = schema("device-status.schema.json");
+    for oldest in [None, Some(3600)] {
+        let status = DeviceStatus {
+            schema: "lotsa.device-status/1".into(),
+            reported_at: "2026-12-01T09:31:02Z".into(),
+            counts: QueueCounts {
+                pending: 2,
+                sending: 0,
+                failed: 1,
+                damaged: 0,
+            },
+            oldest_pending_secs: oldest,
+        };
+        assert_valid(&v, &status.to_json(), &format!("{status:?}"));
+        assert_eq!(DeviceStatus::from_json(&status.to_json()).unwrap(), status);
+    }
 }
 
 #[test]

@@ -11,6 +11,14 @@ use lotsa_tests::field::{bundle_for, field_behind_proxy, options};
 use lotsa_tests::proxy::Fault;
 use std::time::Duration;
 
+/// What the phone last reported to the clinic about its queue (as the clinic keeps it).
+fn backlog(f: &lotsa_tests::field::Field) -> serde_json::Value {
+    let devices = f.clinic.storage().unwrap().devices().unwrap();
+    assert_eq!(devices.len(), 1);
+    assert!(devices[0].last_seen_at.is_some());
+    serde_json::from_str(devices[0].backlog.as_deref().unwrap()).unwrap()
+}
+
 #[test]
 fn an_answer_lost_after_the_clinic_stored_the_referral_is_fetched_again_as_the_same_receipt() {
     let mut f = field_behind_proxy("dropped");
@@ -162,4 +170,27 @@ fn a_2xx_whose_receipt_does_not_verify_erases_nothing_and_flags_the_item() {
     f.store.retry_item(&id).unwrap();
     let report = f.sync(Trigger::Manual);
     assert_eq!(report.already_delivered, vec![id], "{report:?}");
+}
+
+#[test]
+fn the_clinic_learns_how_many_referrals_a_phone_still_holds_for_it() {
+    let mut f = field_behind_proxy("backlog");
+    f.enrol();
+    let stuck = f.referral();
+    let through = f.referral();
+    // The first connection is hung up on: the first item waits, the second goes through on a
+    // new connection, and the phone then reports its queue to the clinic it reached.
+    f.proxy.as_ref().unwrap().next(&[Fault::Hangup]);
+    let report = f.sync(Trigger::Manual);
+    assert_eq!(report.delivered, vec![through], "{report:?}");
+    assert_eq!(report.retrying.len(), 1);
+    let status = backlog(&f);
+    assert_eq!(status["counts"]["pending"], 1, "{status}");
+    assert!(status["oldest_pending_secs"].as_u64().is_some());
+    assert_eq!(status["schema"], "lotsa.device-status/1");
+    f.store.retry_item(&stuck).unwrap();
+    f.sync(Trigger::Manual);
+    let status = backlog(&f);
+    assert_eq!(status["counts"]["pending"], 0);
+    assert_eq!(status["oldest_pending_secs"], serde_json::Value::Null);
 }

@@ -24,7 +24,10 @@ pub mod wire;
 pub use problem::{Disposition, Problem, ProblemType};
 pub use receipt::{ConfirmationFacts, Receipt, ReceiptFacts, WithdrawalConfirmation};
 pub use signature::{ReceivedSignature, SignatureError};
-pub use wire::{AuditHead, EnrolmentAnswer, EnrolmentRequest, Envelope, WithdrawalMessage};
+pub use wire::{
+    AuditHead, DeviceStatus, EnrolmentAnswer, EnrolmentRequest, Envelope, QueueCounts,
+    WithdrawalMessage,
+};
 
 /// The path prefix of every endpoint: a clinic's API lives at `{endpoint}/v1/…`.
 pub const API_PREFIX: &str = "/v1";
@@ -36,6 +39,8 @@ pub const WITHDRAWALS_PATH: &str = "/v1/withdrawals";
 pub const DEVICES_PATH: &str = "/v1/devices";
 /// `GET`: the current signed program bundle.
 pub const BUNDLE_PATH: &str = "/v1/bundle";
+/// Where a device reports its queue's health.
+pub const DEVICE_STATUS_PATH: &str = "/v1/device-status";
 /// `GET`: whether the service is up.
 pub const HEALTH_PATH: &str = "/v1/health";
 

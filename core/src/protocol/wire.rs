@@ -20,6 +20,8 @@ pub const WITHDRAWAL_SCHEMA: &str = "lotsa.withdrawal/1";
 pub const ENROLMENT_REQUEST_SCHEMA: &str = "lotsa.enrolment-request/1";
 /// The `schema` of an [`EnrolmentAnswer`].
 pub const ENROLMENT_SCHEMA: &str = "lotsa.enrolment/1";
+/// `schema` of a device's queue-health report.
+pub const DEVICE_STATUS_SCHEMA: &str = "lotsa.device-status/1";
 
 /// A sealed referral as it travels: the clear metadata the clinic needs to pick its key and to
 /// open the payload (the same values are bound into the seal, so edited metadata does not open),
@@ -602,5 +604,53 @@ mod tests {
             EnrolmentAnswer::from_json(&answer.to_json()).unwrap(),
             answer
         );
+    }
+}
+
+/// `POST /v1/device-status`: the health of the device's queue for this clinic, sent at most once
+/// per sync run to each clinic it reached, so the clinic can see a phone that sits on undelivered
+/// referrals. Counts and an age only: nothing about any person.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeviceStatus {
+    /// Always [`DEVICE_STATUS_SCHEMA`].
+    pub schema: String,
+    /// When the device counted (see [`utc_seconds`](super::utc_seconds)).
+    pub reported_at: String,
+    /// Items for this clinic by state.
+    pub counts: QueueCounts,
+    /// Age in seconds of the oldest item for this clinic still waiting (pending, sending or
+    /// failed); `null` when none waits.
+    #[serde(deserialize_with = "nullable")]
+    pub oldest_pending_secs: Option<u64>,
+}
+
+/// A device's items for one clinic, by state.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QueueCounts {
+    /// Waiting to be sent.
+    pub pending: u64,
+    /// Being sent right now.
+    pub sending: u64,
+    /// Refused as they are; waiting for the officer (retry or cancel).
+    pub failed: u64,
+    /// Damaged on the device; kept.
+    pub damaged: u64,
+}
+
+impl DeviceStatus {
+    /// The report body.
+    pub fn to_json(&self) -> Vec<u8> {
+        serde_json::to_vec(self).expect("a device status always serialises")
+    }
+
+    /// Parses and checks a received body.
+    pub fn from_json(bytes: &[u8]) -> Result<DeviceStatus, ProtocolError> {
+        const WHAT: &str = "device status";
+        let d: DeviceStatus = from_json(bytes, WHAT)?;
+        check_schema(&d.schema, DEVICE_STATUS_SCHEMA, WHAT)?;
+        super::parse_utc_seconds(&d.reported_at, WHAT, "reported_at")?;
+        Ok(d)
     }
 }

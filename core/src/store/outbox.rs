@@ -153,6 +153,8 @@ pub struct QueueItem {
     pub last_error_code: Option<String>,
     /// The last error's text, if any (readable; no personal data).
     pub last_error_text: Option<String>,
+    /// When it was queued (unix seconds, rounded down to the minute).
+    pub queued_at: i64,
 }
 
 /// The whole queue at a glance.
@@ -482,6 +484,7 @@ impl Store {
                 next_attempt_at: r.get("next_attempt_at")?,
                 last_error_code: r.get("last_error_code")?,
                 last_error_text: r.get("last_error_text")?,
+                queued_at,
             });
         }
         let counts = ItemState::ALL

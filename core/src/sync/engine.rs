@@ -9,12 +9,13 @@ use crate::crypto::seal::SealBinding;
 use crate::crypto::{sha256, PublicKey};
 use crate::program::{Bundle, Clinic};
 use crate::protocol::signature::{new_nonce, sign_request};
+use crate::protocol::wire::DEVICE_STATUS_SCHEMA;
 use crate::protocol::{
-    Disposition, EnrolmentAnswer, EnrolmentRequest, Envelope, Problem, Receipt, ReceiptFacts,
-    WithdrawalConfirmation, IDEMPOTENCY_KEY_HEADER, JSON,
+    DeviceStatus, Disposition, EnrolmentAnswer, EnrolmentRequest, Envelope, Problem, QueueCounts,
+    Receipt, ReceiptFacts, WithdrawalConfirmation, IDEMPOTENCY_KEY_HEADER, JSON,
 };
 use crate::store::{
-    device_key_lost, DeviceIdentity, ItemKind, Leased, Settled, Store, StoreError,
+    device_key_lost, DeviceIdentity, ItemKind, ItemState, Leased, Settled, Store, StoreError,
     PAYLOAD_SCHEMA_VERSION,
 };
 use serde::Serialize;
@@ -346,6 +347,7 @@ pub fn sync(
         clock_off: false,
         reached: BTreeSet::new(),
         report: SyncReport::default(),
+        ends: started + options.deadline,
     };
     let mut next = Some(first);
     while let Some(item) = next.take() {
@@ -361,6 +363,7 @@ pub fn sync(
         run.attempt(item)?;
         next = run.store.lease_next(&owner, lease, Some(&position))?;
     }
+    run.report_queue()?;
     let reached: Vec<String> = run.reached.iter().cloned().collect();
     let mut report = run.report;
     if let Some(trust) = &options.trust {
@@ -420,6 +423,8 @@ struct Run<'a> {
     clock_off: bool,
     reached: BTreeSet<String>,
     report: SyncReport,
+    /// When the run must be over.
+    ends: Instant,
 }
 
 impl Run<'_> {
@@ -589,6 +594,59 @@ impl Run<'_> {
                 self.retry(&item, &code, text, false, reply.retry_after_secs)
             }
         }
+    }
+
+    /// Tells each clinic reached how this phone's queue for it stands (best effort: a report
+    /// that does not go through is not retried; the next run sends a fresh one).
+    fn report_queue(&mut self) -> Result<(), SyncError> {
+        if self.reached.is_empty() {
+            return Ok(());
+        }
+        let queue = self.store.queue_status()?;
+        let now = self.store.now_unix();
+        for endpoint in &self.reached {
+            let left = self.ends.saturating_duration_since(Instant::now());
+            let Some(transport) = self.transports.get(endpoint) else {
+                continue;
+            };
+            if left < self.options.timeouts.request {
+                break;
+            }
+            let mut counts = QueueCounts::default();
+            let mut oldest: Option<i64> = None;
+            for item in &queue.items {
+                let here = self
+                    .bundle
+                    .program(&item.program_id)
+                    .is_some_and(|p| &p.clinic.endpoint == endpoint);
+                if !here {
+                    continue;
+                }
+                match item.state {
+                    ItemState::Pending => counts.pending += 1,
+                    ItemState::Sending => counts.sending += 1,
+                    ItemState::Failed => counts.failed += 1,
+                    ItemState::Damaged => counts.damaged += 1,
+                    _ => continue,
+                }
+                if item.state != ItemState::Damaged {
+                    oldest = Some(oldest.map_or(item.queued_at, |o| o.min(item.queued_at)));
+                }
+            }
+            let body = DeviceStatus {
+                schema: DEVICE_STATUS_SCHEMA.to_string(),
+                reported_at: crate::protocol::utc_seconds(
+                    chrono::DateTime::from_timestamp(now, 0).unwrap_or_default(),
+                ),
+                counts,
+                oldest_pending_secs: oldest.map(|o| u64::try_from(now - o).unwrap_or(0)),
+            }
+            .to_json();
+            let path = "device-status";
+            let headers = signed(self.me, transport, path, &body, None, now)?;
+            let _ = transport.post(path, &headers, &body);
+        }
+        Ok(())
     }
 
     fn action(&mut self, clinic: &Clinic, reason: &str) {
