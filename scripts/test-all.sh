@@ -10,7 +10,7 @@
 #      against the running clinic service (`lotsa clinic serve`, built first),
 #   3. what CI cannot see either: no OpenSSL, aws-lc or native-tls anywhere in the dependency tree,
 #   4. cargo fmt --check, cargo clippy -D warnings and cargo doc -D warnings (the code stays clean),
-#   5. the Rust suites (core unit + property tests, the SIGKILL crash test with its long budget,
+#   5. the Rust suites (core unit + property tests, the SIGKILL crash tests with their long budgets,
 #      races between real processes, the full-disk test on a small tmpfs it mounts (root needed;
 #      it fails if it cannot), CLI end-to-end, schema tests),
 #   6. the binding suites (Python through the generated module, including the table test that
@@ -85,7 +85,7 @@ trap 'cleanup_full_disk; end_step; printf "\ntotal: %d s\n" $((SECONDS - started
 echo "mounted a 3 MiB tmpfs at $full_disk"
 
 step "Rust tests (the crash test with its long budget, the full-disk test on the tmpfs)"
-LOTSA_CRASH_SECS="${LOTSA_CRASH_SECS:-55}" LOTSA_FULL_DISK_DIR="$full_disk" cargo test --workspace --locked
+LOTSA_CRASH_SECS="${LOTSA_CRASH_SECS:-55}" LOTSA_SYNC_KILLS="${LOTSA_SYNC_KILLS:-30}" LOTSA_FULL_DISK_DIR="$full_disk" cargo test --workspace --locked
 
 step "binding tests (Python, Kotlin)"
 bash bindings/test.sh

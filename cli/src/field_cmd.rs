@@ -175,11 +175,14 @@ enum FieldCommand {
         /// The draft's id.
         draft: String,
     },
-    /// Enrol this device at the clinic of a program, with the clinic's one-time code.
+    /// Enrol this device at a clinic, with the clinic's one-time code.
     Enrol {
         /// A program whose clinic to enrol at (e.g. lots-for-livet).
+        #[arg(long, required_unless_present = "clinic", conflicts_with = "clinic")]
+        program: Option<String>,
+        /// Or the clinic's endpoint, as the bundle names it.
         #[arg(long)]
-        program: String,
+        clinic: Option<String>,
         /// The one-time code from `lotsa clinic enrol-code`.
         #[arg(long)]
         code: String,
@@ -661,8 +664,28 @@ pub fn run(ctx: &Ctx, a: FieldArgs) -> CmdResult {
             print_status(ctx, &store)
         }
         FieldCommand::Stats => print_stats(ctx, &store),
-        FieldCommand::Enrol { program, code } => {
+        FieldCommand::Enrol {
+            program,
+            clinic,
+            code,
+        } => {
             let bundle = need_bundle(ctx, &a)?;
+            let named = bundle
+                .programs()
+                .iter()
+                .find(|p| clinic.as_deref() == Some(p.clinic.endpoint.as_str()))
+                .map(|p| p.id.clone());
+            let Some(program) = program.clone().or(named) else {
+                return Err(Failure::other(
+                    "unknown_clinic",
+                    lang.pick(
+                        "ingen mottagning i programfilen har den adressen",
+                        "no clinic in the program bundle has that endpoint",
+                    ),
+                )
+                .on_field("clinic"));
+            };
+            let program = &program;
             let timeouts = lotsa_core::sync::Timeouts::default();
             let device = lotsa_core::sync::enrol(&mut store, &bundle, program, code, timeouts)
                 .map_err(|e| ctx.fail(&e))?;

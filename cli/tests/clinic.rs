@@ -804,7 +804,7 @@ impl Phone<'_> {
 
 #[test]
 fn a_phone_killed_during_sync_at_random_moments_still_delivers_every_referral_exactly_once() {
-    const REFERRALS: usize = 30;
+    const REFERRALS: usize = 40;
     let mut site = Site::new();
     site.start();
     let phone = Phone {
@@ -819,20 +819,35 @@ fn a_phone_killed_during_sync_at_random_moments_still_delivers_every_referral_ex
         "--dir",
         site.d(),
     ]));
-    phone.run(&[
-        "enrol",
-        "--program",
-        "lots-for-livet",
-        "--code",
-        code["code"].as_str().unwrap(),
-    ]);
+    let code = code["code"].as_str().unwrap();
+    // A clinic the bundle does not name is refused, naming the option; then by its endpoint.
+    let refused = phone
+        .command(&[
+            "enrol",
+            "--clinic",
+            "https://nowhere.example",
+            "--code",
+            code,
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(1));
+    let error: Value = serde_json::from_slice(&refused.stdout).unwrap();
+    assert_eq!(error["error"]["field"], "clinic");
+    let enrolled = phone.run(&["enrol", "--clinic", &site.endpoint(), "--code", code]);
+    assert_eq!(enrolled["enrolled"], "lots-for-livet");
     let ids: Vec<String> = (0..REFERRALS).map(|_| phone.referral()).collect();
     let sync = ["sync", "--lease-secs", "1", "--backoff-base-ms", "100"];
 
     // Each run leases one item at a time: a kill leaves at most one leased, for a second.
+    // `LOTSA_SYNC_KILLS` sets how many (12 in a plain `cargo test`; the test script asks more).
+    let wanted: usize = std::env::var("LOTSA_SYNC_KILLS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(12);
     let mut kills = 0;
     let started = Instant::now();
-    while kills < 20 && started.elapsed() < Duration::from_secs(60) {
+    while kills < wanted && started.elapsed() < Duration::from_secs(120) {
         let mut child = phone.command(&sync).stdout(Stdio::null()).spawn().unwrap();
         std::thread::sleep(Duration::from_millis(5 + random_below(150)));
         if child.try_wait().unwrap().is_some() {

@@ -8,6 +8,7 @@ use lotsa_core::program;
 use lotsa_core::store::{ItemState, Withdrawn};
 use lotsa_core::sync::{self, Trigger};
 use lotsa_tests::field::{bundle_for, field_behind_proxy, options};
+use lotsa_tests::liar::Liar;
 use lotsa_tests::proxy::Fault;
 use std::time::Duration;
 
@@ -194,4 +195,40 @@ fn the_clinic_learns_how_many_referrals_a_phone_still_holds_for_it() {
     let status = backlog(&f);
     assert_eq!(status["counts"]["pending"], 0);
     assert_eq!(status["oldest_pending_secs"], serde_json::Value::Null);
+}
+
+#[test]
+fn a_2xx_with_no_receipt_erases_nothing_and_a_clinic_failure_is_retried() {
+    let mut f = field_behind_proxy("no-receipt");
+    f.enrol();
+    let id = f.referral();
+    // A server with the clinic's own certificate that answers 200 and nothing else.
+    let liar = Liar::start(f.clinic.home().dir());
+    f.proxy.as_ref().unwrap().point_at(liar.addr());
+    let report = f.sync(Trigger::Manual);
+    assert_eq!(report.retrying.len(), 1, "{report:?}");
+    assert_eq!(report.retrying[0].code, "receipt_invalid");
+    assert!(f.store.sealed_payload(&id).is_ok(), "nothing erased");
+    assert_eq!(f.state(&id), ItemState::Pending);
+
+    // The real clinic, with its database locked past the busy timeout: 500, retried.
+    f.proxy.as_ref().unwrap().point_at(f.clinic.addr());
+    let lock = rusqlite::Connection::open(f.clinic.home().database()).unwrap();
+    lock.execute_batch("BEGIN IMMEDIATE").unwrap();
+    f.store.retry_item(&id).unwrap();
+    let patient = lotsa_core::sync::SyncOptions {
+        timeouts: lotsa_core::sync::Timeouts {
+            connect: Duration::from_secs(2),
+            request: Duration::from_secs(12),
+        },
+        ..options()
+    };
+    let report = sync::sync(&mut f.store, &f.bundle, &patient).unwrap();
+    lock.execute_batch("ROLLBACK").unwrap();
+    assert_eq!(report.retrying.len(), 1, "{report:?}");
+    assert_eq!(report.retrying[0].code, "internal");
+    assert_eq!(f.held(), 0);
+    f.store.retry_item(&id).unwrap();
+    assert_eq!(f.sync(Trigger::Manual).delivered, vec![id]);
+    assert_eq!(f.held(), 1);
 }
