@@ -726,6 +726,10 @@ pub fn run(ctx: &Ctx, a: FieldArgs) -> CmdResult {
             };
             let report =
                 lotsa_core::sync::sync(&mut store, &bundle, &options).map_err(|e| ctx.fail(&e))?;
+            // The device keeps the newest bundle a clinic served: it replaces the file.
+            if let (Some(text), Some(path)) = (&report.new_bundle, &a.bundle) {
+                keep_bundle(ctx, path, text)?;
+            }
             print_sync(ctx, &report)
         }
         FieldCommand::Retry { id } => {
@@ -774,6 +778,30 @@ pub fn run(ctx: &Ctx, a: FieldArgs) -> CmdResult {
             ))
         }
     }
+}
+
+/// Replaces the bundle file with a newer one, atomically (written beside it, then renamed).
+fn keep_bundle(ctx: &Ctx, path: &Path, text: &str) -> CmdResult {
+    let next = path.with_extension("next");
+    std::fs::write(&next, text)
+        .and_then(|()| std::fs::rename(&next, path))
+        .map_err(|e| {
+            let _ = std::fs::remove_file(&next);
+            Failure::other(
+                "io",
+                ctx.lang.pick(
+                    format!(
+                        "den nya programfilen gick inte att spara: {}",
+                        crate::out::io_reason(&e, Lang::Sv)
+                    ),
+                    format!(
+                        "cannot keep the new program bundle: {}",
+                        crate::out::io_reason(&e, Lang::En)
+                    ),
+                ),
+            )
+            .on_field("bundle")
+        })
 }
 
 /// A sync run's report: one JSON object, or a few lines for people.

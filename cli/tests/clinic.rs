@@ -726,11 +726,12 @@ fn init_takes_a_certificate_it_provides_and_computes_the_pins_from_it() {
     );
 }
 
-/// `lotsa field …` on a device database of its own, with this site's bundle.
+/// `lotsa field …` on a device database of its own, with its own copy of the site's bundle.
 struct Phone<'a> {
     site: &'a Site,
     db: PathBuf,
     vault: PathBuf,
+    bundle: PathBuf,
 }
 
 impl Phone<'_> {
@@ -744,7 +745,7 @@ impl Phone<'_> {
             "--vault".into(),
             s(&self.vault),
             "--bundle".into(),
-            s(&self.site.tmp.0.join("bundle.json")),
+            s(&self.bundle),
             "--trust".into(),
             s(&self.site.tmp.0.join("admin.pub")),
         ]
@@ -807,10 +808,13 @@ fn a_phone_killed_during_sync_at_random_moments_still_delivers_every_referral_ex
     const REFERRALS: usize = 40;
     let mut site = Site::new();
     site.start();
+    let phone_bundle = site.tmp.0.join("phone-bundle.json");
+    std::fs::copy(site.tmp.0.join("bundle.json"), &phone_bundle).unwrap();
     let phone = Phone {
         site: &site,
         db: site.tmp.0.join("phone.sqlite"),
         vault: site.tmp.0.join("phone-vault"),
+        bundle: phone_bundle,
     };
     let code = ok_json(&lotsa(&[
         "--json",
@@ -896,4 +900,22 @@ fn a_phone_killed_during_sync_at_random_moments_still_delivers_every_referral_ex
     assert_eq!(audit["ok"], true);
     println!("phone killed during sync: {kills} SIGKILLs, {REFERRALS} referrals, each delivered exactly once");
     assert!(kills >= 1, "at least one run was killed in flight");
+    drop(phone);
+
+    // A newer bundle on the clinic: the phone's next sync keeps it in place of its own.
+    std::thread::sleep(Duration::from_millis(1_100));
+    site.sign_bundle();
+    let served = std::fs::read_to_string(site.tmp.0.join("bundle.json")).unwrap();
+    site.kill();
+    site.start();
+    let phone = Phone {
+        site: &site,
+        db: site.tmp.0.join("phone.sqlite"),
+        vault: site.tmp.0.join("phone-vault"),
+        bundle: site.tmp.0.join("phone-bundle.json"),
+    };
+    phone.referral();
+    let report = phone.run(&sync);
+    assert!(report["bundle_updated"].is_string(), "{report}");
+    assert_eq!(std::fs::read_to_string(&phone.bundle).unwrap(), served);
 }

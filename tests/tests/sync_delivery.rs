@@ -77,12 +77,17 @@ fn an_item_for_a_clinic_the_phone_is_not_enrolled_at_waits_with_a_reason_then_go
     let report = f.sync(Trigger::Manual);
     assert_eq!(report.waiting.len(), 1);
     assert_eq!(report.waiting[0].code, "not_enrolled");
+    // Not due again for a while (a scheduler must not spin on it) …
+    let due = report.next_due.unwrap();
+    assert!(due >= f.store.now_unix() + 600, "{due}");
     assert!(
         matches!(&report.actions[..], [DeviceAction::Enrol { reason, .. }] if reason == "not_enrolled")
     );
     assert_eq!(f.state(&id), ItemState::Pending);
     assert_eq!(f.held(), 0);
+    // … until the phone enrols: then at once.
     f.enrol();
+    assert!(f.store.next_due().unwrap().unwrap() <= f.store.now_unix());
     assert_eq!(f.sync(Trigger::Manual).delivered, vec![id]);
 }
 
@@ -103,8 +108,21 @@ fn a_revoked_phone_keeps_its_items_and_a_lost_device_key_re_enrols_and_resumes()
     );
     assert_eq!(f.state(&id), ItemState::Pending);
 
-    // The vault loses the device key (app data restored, lock screen removed …).
+    // The vault loses the device key (app data restored, lock screen removed …): the next
+    // enrolment, and the next run with something due, say so; nothing is lost.
     f.vault.destroy(DEVICE_KEY_ALIAS).unwrap();
+    let code = f.clinic.enrolment_code().unwrap();
+    assert!(matches!(
+        sync::enrol(
+            &mut f.store,
+            &f.bundle,
+            "lots-for-livet",
+            &code,
+            options().timeouts
+        ),
+        Err(SyncError::DeviceKeyLost)
+    ));
+    f.store.retry_item(&id).unwrap();
     assert!(matches!(
         sync::sync(&mut f.store, &f.bundle, &options()),
         Err(SyncError::DeviceKeyLost)
@@ -227,6 +245,11 @@ fn a_newer_bundle_the_clinic_serves_reaches_the_phone_and_an_older_one_is_refuse
     let report = sync::sync(&mut f.store, &f.bundle, &with_trust).unwrap();
     assert_eq!(report.delivered.len(), 1);
     assert!(report.bundle_updated.is_some(), "{report:?}");
+    assert_eq!(
+        report.new_bundle.as_deref(),
+        Some(newer.as_str()),
+        "the app gets the text to keep"
+    );
     assert!(matches!(
         f.store.accept_bundle(&first),
         Err(lotsa_core::store::StoreError::BundleSuperseded { .. })

@@ -16,6 +16,12 @@ use rusqlite::{params, OptionalExtension};
 /// job can sign while the screen is locked.
 pub const DEVICE_KEY_ALIAS: &str = "lotsa.device-key";
 
+/// How long an item that waits for the app (an enrolment, a newer bundle) stays not due.
+pub const WAITING_RECHECK_SECS: i64 = 15 * 60;
+
+/// The codes of items that wait for an enrolment: enrolling makes them due at once.
+const WAITING_FOR_ENROLMENT: &str = "('not_enrolled', 'device_revoked', 'unknown_device')";
+
 /// The device's signing key and its id.
 pub struct DeviceIdentity {
     /// The Ed25519 key every request is signed with.
@@ -178,13 +184,21 @@ impl Store {
         )?)
     }
 
-    /// Records that the clinic at `endpoint` enrolled `device_id`.
+    /// Records that the clinic at `endpoint` enrolled `device_id`; items that were waiting for
+    /// an enrolment are due at once.
     pub fn record_enrolment(&mut self, endpoint: &str, device_id: &str) -> Result<(), StoreError> {
         self.write(|c| {
             c.execute(
                 "INSERT INTO enrolments (endpoint, device_id, enrolled_at) VALUES (?1, ?2, ?3)
                  ON CONFLICT (endpoint) DO UPDATE SET device_id = ?2, enrolled_at = ?3",
                 params![endpoint, device_id, c.now()],
+            )?;
+            c.execute(
+                &format!(
+                    "UPDATE outbox SET next_attempt_at = ?1
+                     WHERE state = 'pending' AND last_error_code IN {WAITING_FOR_ENROLMENT}"
+                ),
+                [c.now()],
             )?;
             Ok(())
         })
@@ -365,15 +379,24 @@ impl Store {
                         ],
                     )?;
                 }
-                Settled::Released { reason } => {
-                    let (code, text) = reason.clone().unzip();
+                Settled::Released { reason: None } => {
+                    c.execute(
+                        &format!("UPDATE outbox SET state = 'pending', {clear} WHERE id = ?1"),
+                        [id],
+                    )?;
+                }
+                Settled::Released {
+                    reason: Some((code, text)),
+                } => {
+                    // Waiting for the app (an enrolment, a bundle): not due again for a while, so
+                    // a scheduler does not spin; enrolling makes it due at once.
                     c.execute(
                         &format!(
-                            "UPDATE outbox SET state = 'pending', {clear},
-                                    last_error_code = coalesce(?2, last_error_code),
-                                    last_error_text = coalesce(?3, last_error_text) WHERE id = ?1"
+                            "UPDATE outbox SET state = 'pending', {clear}, last_error_code = ?2,
+                                    last_error_text = ?3,
+                                    next_attempt_at = max(next_attempt_at, ?4) WHERE id = ?1"
                         ),
-                        params![id, code, text],
+                        params![id, code, text, c.now() + WAITING_RECHECK_SECS],
                     )?;
                 }
             }

@@ -157,6 +157,10 @@ pub struct SyncReport {
     pub stopped_at_deadline: bool,
     /// A newer program bundle a clinic served and this phone now uses (its id).
     pub bundle_updated: Option<String>,
+    /// That bundle's signed text: the app keeps it and uses it from now on (the store refuses
+    /// the older one from now on).
+    #[serde(skip)]
+    pub new_bundle: Option<String>,
     /// When the next item is due (unix seconds), if any is waiting.
     pub next_due: Option<i64>,
 }
@@ -367,21 +371,24 @@ pub fn sync(
     let reached: Vec<String> = run.reached.iter().cloned().collect();
     let mut report = run.report;
     if let Some(trust) = &options.trust {
-        report.bundle_updated = fetch_bundle(store, bundle, trust, &reached, options);
+        if let Some((id, text)) = fetch_bundle(store, bundle, trust, &reached, options) {
+            report.bundle_updated = Some(id);
+            report.new_bundle = Some(text);
+        }
     }
     report.next_due = store.next_due()?;
     Ok(report)
 }
 
 /// A newer bundle from the first clinic reached that serves one, applied through the store's
-/// rollback floor; anything else (older, invalid, unreachable) is ignored.
+/// rollback floor: its id and signed text. Anything else (older, invalid, unreachable) is ignored.
 fn fetch_bundle(
     store: &mut Store,
     current: &Bundle,
     trust: &PublicKey,
     reached: &[String],
     options: &SyncOptions,
-) -> Option<String> {
+) -> Option<(String, String)> {
     for endpoint in reached {
         let clinic = current
             .programs()
@@ -404,7 +411,7 @@ fn fetch_bundle(
             continue;
         }
         if store.accept_bundle(&offered).is_ok() {
-            return Some(offered.set().bundle_id.clone());
+            return Some((offered.set().bundle_id.clone(), text));
         }
     }
     None
