@@ -290,29 +290,16 @@ impl Store {
             self.erase_draft(id, Event::DraftWithdrawn, counters)?;
             return Ok(Withdrawn::DraftErased);
         }
-        let at = to_stockholm(self.clock.now());
-        // The clinic learns the minute, not the second.
-        let withdrawn_at = at
-            - chrono::Duration::nanoseconds(
-                i64::from(at.second()) * 1_000_000_000 + i64::from(at.nanosecond()),
-            );
+        let withdrawn_at = self.withdrawal_minute();
         self.write_erasing(|c| {
-            let item: Option<(String, ItemState, Option<String>, u32)> = c
-                .query_row(
-                    "SELECT program_id, state, consent_id, attempts FROM outbox
-                     WHERE id = ?1 AND kind = 'referral'",
-                    [id],
-                    |r| {
-                        Ok((
-                            r.get("program_id")?,
-                            r.get("state")?,
-                            r.get("consent_id")?,
-                            r.get("attempts")?,
-                        ))
-                    },
-                )
-                .optional()?;
-            let Some((program_id, state, consent_id, attempts)) = item else {
+            let item = referral_item(c, id)?;
+            let Some(ReferralItem {
+                program_id,
+                state,
+                consent_id,
+                attempts,
+            }) = item
+            else {
                 // A draft withdrawn before: withdrawing again is the same answer as for an item.
                 return match super::Gone::of(c, id)? {
                     super::Gone::Erased if withdrawn_as_draft(c, id)? => {
@@ -353,32 +340,29 @@ impl Store {
         })
     }
 
+    /// Now in Stockholm, to the minute: the clinic learns the minute of a withdrawal, not the
+    /// second.
+    fn withdrawal_minute(&self) -> chrono::DateTime<chrono::FixedOffset> {
+        let at = to_stockholm(self.clock.now());
+        at - chrono::Duration::nanoseconds(
+            i64::from(at.second()) * 1_000_000_000 + i64::from(at.nanosecond()),
+        )
+    }
+
     /// The officer cancels an undelivered item (a referral that keeps failing, say): its payload
     /// is erased and, if a send was ever tried, a withdrawal message is queued, since it may have
     /// reached the clinic without a receipt.
     pub fn cancel(&mut self, id: &str) -> Result<Withdrawn, StoreError> {
-        let at = to_stockholm(self.clock.now());
-        let withdrawn_at = at
-            - chrono::Duration::nanoseconds(
-                i64::from(at.second()) * 1_000_000_000 + i64::from(at.nanosecond()),
-            );
+        let withdrawn_at = self.withdrawal_minute();
         self.write_erasing(|c| {
-            let item: Option<(String, ItemState, Option<String>, u32)> = c
-                .query_row(
-                    "SELECT program_id, state, consent_id, attempts FROM outbox
-                     WHERE id = ?1 AND kind = 'referral'",
-                    [id],
-                    |r| {
-                        Ok((
-                            r.get("program_id")?,
-                            r.get("state")?,
-                            r.get("consent_id")?,
-                            r.get("attempts")?,
-                        ))
-                    },
-                )
-                .optional()?;
-            let Some((program_id, state, consent_id, attempts)) = item else {
+            let item = referral_item(c, id)?;
+            let Some(ReferralItem {
+                program_id,
+                state,
+                consent_id,
+                attempts,
+            }) = item
+            else {
                 return Err(super::not_found_in(c, "handover", id));
             };
             if !matches!(
@@ -497,6 +481,32 @@ impl Store {
             items,
         })
     }
+}
+
+/// A referral in the outbox, as withdrawing or cancelling it needs it.
+struct ReferralItem {
+    program_id: String,
+    state: ItemState,
+    consent_id: Option<String>,
+    /// Send attempts so far (any may have reached the clinic).
+    attempts: u32,
+}
+
+fn referral_item(c: &rusqlite::Connection, id: &str) -> Result<Option<ReferralItem>, StoreError> {
+    Ok(c.query_row(
+        "SELECT program_id, state, consent_id, attempts FROM outbox
+         WHERE id = ?1 AND kind = 'referral'",
+        [id],
+        |r| {
+            Ok(ReferralItem {
+                program_id: r.get("program_id")?,
+                state: r.get("state")?,
+                consent_id: r.get("consent_id")?,
+                attempts: r.get("attempts")?,
+            })
+        },
+    )
+    .optional()?)
 }
 
 /// Erases a referral that may have reached the clinic (it becomes `end_state`, unless it was
