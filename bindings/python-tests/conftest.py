@@ -17,6 +17,7 @@ the typed error and its readable message):
     test_consent.py      consent record validation against the current script
     test_contact.py      phone normalisation, contact details
     test_store.py        the device store with a KeyVault written in Python
+    test_sync.py         enrol, sync, withdraw, retry, cancel against a real clinic service
     test_front_ends.py   the same referrals through the CLI and the bindings end the same way
 
 Shared assertions and inputs (assert_api_error, the Luhn personnummer generator,

@@ -98,6 +98,16 @@ pub enum ApiError {
         /// Readable text.
         msg: String,
     },
+    /// An enrolment did not happen: the clinic refused the one-time code
+    /// (`enrolment_code_refused`: ask the clinic for a new one), or the key store lost the
+    /// device key (`device_key_lost`: call `renew_device_key`, then enrol again at each clinic).
+    #[error("{msg}")]
+    Enrolment {
+        /// Stable reason code.
+        code: String,
+        /// Readable text.
+        msg: String,
+    },
     /// The clinic could not be reached or refused the request. Code `network`.
     #[error("{msg}")]
     Network {
@@ -154,7 +164,8 @@ impl ApiError {
             ApiError::InvalidInput { code, .. }
             | ApiError::NotEligible { code, .. }
             | ApiError::ConsentMissing { code, .. }
-            | ApiError::Configuration { code, .. } => code.clone(),
+            | ApiError::Configuration { code, .. }
+            | ApiError::Enrolment { code, .. } => code.clone(),
             ApiError::Storage { .. } => "storage".into(),
             ApiError::StorageFull { .. } => "storage_full".into(),
             ApiError::Damaged { .. } => "damaged".into(),

@@ -13,6 +13,7 @@ pub mod error;
 pub mod lookup;
 pub mod programs;
 pub mod store;
+pub mod sync;
 
 use chrono::NaiveDate;
 use error::ApiError;

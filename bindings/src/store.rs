@@ -261,6 +261,19 @@ pub enum ItemState {
     Damaged,
 }
 
+impl From<core_store::Withdrawn> for WithdrawResult {
+    fn from(w: core_store::Withdrawn) -> WithdrawResult {
+        match w {
+            core_store::Withdrawn::DraftErased => WithdrawResult::DraftErased,
+            core_store::Withdrawn::ErasedBeforeDelivery => WithdrawResult::ErasedBeforeDelivery,
+            core_store::Withdrawn::QueuedForClinic { withdrawal_id } => {
+                WithdrawResult::QueuedForClinic { withdrawal_id }
+            }
+            core_store::Withdrawn::AlreadyWithdrawn => WithdrawResult::AlreadyWithdrawn,
+        }
+    }
+}
+
 impl From<core_store::ItemState> for ItemState {
     fn from(s: core_store::ItemState) -> ItemState {
         match s {
@@ -501,14 +514,7 @@ impl DeviceStore {
         recorded_by: Option<Officer>,
     ) -> Result<WithdrawResult, ApiError> {
         let recorder = recorded_by.map(|o| programs::recorder(o.role, o.officer_id, o.unit));
-        Ok(match self.lock().withdraw(&id, recorder.as_ref())? {
-            core_store::Withdrawn::DraftErased => WithdrawResult::DraftErased,
-            core_store::Withdrawn::ErasedBeforeDelivery => WithdrawResult::ErasedBeforeDelivery,
-            core_store::Withdrawn::QueuedForClinic { withdrawal_id } => {
-                WithdrawResult::QueuedForClinic { withdrawal_id }
-            }
-            core_store::Withdrawn::AlreadyWithdrawn => WithdrawResult::AlreadyWithdrawn,
-        })
+        Ok(self.lock().withdraw(&id, recorder.as_ref())?.into())
     }
 
     /// Counts an offer the person refused before any draft was started. Stores nothing about the
@@ -656,7 +662,7 @@ impl DeviceStore {
     /// The store. A panic while it was held (caught by uniffi) left no half-done change behind —
     /// every change is one SQLite transaction, rolled back when dropped — so a poisoned lock is
     /// taken over.
-    fn lock(&self) -> MutexGuard<'_, Store> {
+    pub(crate) fn lock(&self) -> MutexGuard<'_, Store> {
         self.inner
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -711,7 +717,7 @@ fn view(stored: core_store::StoredDraft) -> DraftView {
 }
 
 /// Unix seconds as RFC 3339 with the Stockholm offset.
-fn rfc3339(secs: i64) -> String {
+pub(crate) fn rfc3339(secs: i64) -> String {
     DateTime::from_timestamp(secs, 0)
         .map(|t| to_stockholm(t).to_rfc3339())
         .unwrap_or_default()
