@@ -104,7 +104,7 @@ echo "==> Kotlin binding tests on the JVM (mvn test)"
 # clean: the generated sources change under Maven; stale classes must not survive.
 # No Kotlin compile daemon: it would outlive the run and keep a core busy.
 if ! (cd bindings/kotlin-tests && mvn -B -ntp clean test -Dkotlin.compiler.daemon=false \
-        -Dlotsa.bindings.kotlin="$kt_dir" -Dlotsa.lib.dir="$lib_dir" -Dlotsa.fixtures="$fixtures"); then
+        -Dlotsa.bindings.kotlin="$kt_dir" -Dlotsa.lib.dir="$lib_dir" -Dlotsa.fixtures="$fixtures" -Dlotsa.cli="$lotsa"); then
     failed+=(kotlin)
 fi
 

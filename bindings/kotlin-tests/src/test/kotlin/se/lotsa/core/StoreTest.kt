@@ -26,6 +26,14 @@ class TestVault : KeyVault {
     private val failing = HashMap<String, () -> Nothing>()
     val calls = mutableListOf<Pair<String, String>>()
 
+    /** A locked screen: every alias but this one ("after first unlock") is `VaultLocked`. */
+    var lockedExcept: String? = null
+
+    /** The platform lost the key under [alias] for good. */
+    fun forget(alias: String) {
+        keys.remove(alias)?.fill(0)
+    }
+
     fun fail(operation: String, error: () -> Nothing) {
         failing[operation] = error
     }
@@ -35,6 +43,7 @@ class TestVault : KeyVault {
     private fun enter(operation: String, alias: String) {
         calls += operation to alias
         failing[operation]?.invoke()
+        lockedExcept?.let { if (alias != it) locked() }
     }
 
     private fun cipher(mode: Int, key: ByteArray, nonce: ByteArray, alias: String): Cipher =
