@@ -17,6 +17,7 @@ plugins {
 }
 
 val jnaVersion = "5.17.0"
+val workVersion = "2.10.0"
 
 // The Cargo workspace is two levels up (android/lotsa -> repo root).
 val repoRoot: File = rootProject.projectDir.parentFile
@@ -55,6 +56,8 @@ android {
         getByName("main") {
             jniLibs.srcDir(jniLibsDir)
             java.srcDir(generatedKotlinDir)
+            // SyncJob: plain Kotlin, also compiled and tested on the JVM (bindings/kotlin-tests).
+            java.srcDir("src/shared/kotlin")
         }
     }
 }
@@ -68,6 +71,8 @@ dependencies {
     // libjnidispatch.so for each Android ABI (the plain jar only has desktop ones).
     // `api`: JNA types (Pointer, Structure) appear in the generated public classes.
     api("net.java.dev.jna:jna:$jnaVersion@aar")
+    // SyncWorker (background delivery); from Google's Maven repository.
+    implementation("androidx.work:work-runtime-ktx:$workVersion")
 }
 
 /** The NDK folder: ANDROID_NDK_HOME if set, else the one the Android plugin resolved. */

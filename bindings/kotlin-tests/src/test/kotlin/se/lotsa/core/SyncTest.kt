@@ -103,26 +103,7 @@ class SyncTest {
 
     private val request = SyncRequest(deadlineSecs = 30u, connectivityRestored = false, trustKey = null)
 
-    private fun referral(store: DeviceStore): String {
-        val id = store.createDraft(bundle, "lots-for-livet")
-        store.updateDraft(
-            id,
-            DraftUpdate(
-                name = "Kim Testsson", phone = "070-123 45 67", identityNumber = Ids.ADULT,
-                municipality = "Stockholm", provenance = Provenance.DOCUMENT,
-            ),
-        )
-        store.recordConsent(
-            bundle, id,
-            ConsentInput(
-                programId = "lots-for-livet", subjectRef = "ignored", language = "sv", scriptVersion = 1u,
-                method = ConsentMethod.Verbal("P-4711"), role = Role.POLICE, officerId = "P-1234",
-                unit = "Plattan", toldNoEffectOnPoliceMatter = true, toldCanWithdraw = true,
-                capacity = Capacity.ADEQUATE, sharePersonnummer = false,
-            ),
-        )
-        return store.finalize(bundle, id)
-    }
+    private fun referral(store: DeviceStore): String = SyncTestSupport.referral(store, bundle)
 
     @Test
     fun `a phone enrols, delivers and forgets, then withdraws after delivery`() {
@@ -174,5 +155,74 @@ class SyncTest {
             val handover = referral(store)
             assertEquals(listOf(handover), store.sync(bundle, request).delivered)
         }
+    }
+}
+
+/**
+ * The background job's logic (android/lotsa/src/shared/kotlin/se/lotsa/sync/SyncJob.kt), on the
+ * JVM against the real clinic: what it tells the scheduler and when it asks to run next.
+ */
+@TestInstance(TestInstance.Lifecycle.PER_CLASS)
+class SyncJobTest {
+    @TempDir
+    lateinit var tmp: File
+
+    @Test
+    fun `the job delivers, says done and asks for no run, then retries when the clinic is gone`() {
+        val dir = tmp.resolve("clinic-dir").also { it.mkdirs() }
+        val clinic = LocalClinicService(dir)
+        val bundle = ProgramBundle.load(clinic.bundle, clinic.trust)
+        val kept = mutableListOf<String>()
+        DeviceStore.open(tmp.resolve("job.db").path, TestVault()).use { store ->
+            val job = se.lotsa.sync.SyncJob(store, { bundle }, clinic.trust, { kept += it })
+            // Nothing due: done at once, no next run.
+            val idle = job.run(java.time.Duration.ofSeconds(25))
+            assertEquals(se.lotsa.sync.SyncJob.Outcome.Done, idle.outcome)
+            assertNull(idle.nextRunAt)
+
+            // Not enrolled: the officer must act; it does not ask to run again soon.
+            val waiting = SyncTestSupport.referral(store, bundle)
+            val needs = job.run(java.time.Duration.ofSeconds(25))
+            assertTrue(needs.outcome is se.lotsa.sync.SyncJob.Outcome.NeedsOfficer, "${needs.outcome}")
+            assertTrue(needs.nextRunAt!!.isAfter(java.time.Instant.now().plusSeconds(600)))
+
+            store.enrol(bundle, "lots-for-livet", clinic.code())
+            val done = job.run(java.time.Duration.ofSeconds(25))
+            assertEquals(se.lotsa.sync.SyncJob.Outcome.Done, done.outcome)
+            assertEquals(listOf(waiting), done.report!!.delivered)
+            assertNull(done.nextRunAt)
+
+            // The clinic goes away: retry, with a next run asked for.
+            clinic.close()
+            SyncTestSupport.referral(store, bundle)
+            val offline = job.run(java.time.Duration.ofSeconds(25))
+            assertEquals(se.lotsa.sync.SyncJob.Outcome.Retry("network"), offline.outcome)
+            assertNotNull(offline.nextRunAt)
+            assertTrue(kept.isEmpty(), "no newer bundle was served")
+        }
+    }
+}
+
+/** A consented, finalized lots-for-livet referral (shared by the sync tests). */
+object SyncTestSupport {
+    fun referral(store: DeviceStore, bundle: ProgramBundle): String {
+        val id = store.createDraft(bundle, "lots-for-livet")
+        store.updateDraft(
+            id,
+            DraftUpdate(
+                name = "Kim Testsson", phone = "070-123 45 67", identityNumber = Ids.ADULT,
+                municipality = "Stockholm", provenance = Provenance.DOCUMENT,
+            ),
+        )
+        store.recordConsent(
+            bundle, id,
+            ConsentInput(
+                programId = "lots-for-livet", subjectRef = "ignored", language = "sv", scriptVersion = 1u,
+                method = ConsentMethod.Verbal("P-4711"), role = Role.POLICE, officerId = "P-1234",
+                unit = "Plattan", toldNoEffectOnPoliceMatter = true, toldCanWithdraw = true,
+                capacity = Capacity.ADEQUATE, sharePersonnummer = false,
+            ),
+        )
+        return store.finalize(bundle, id)
     }
 }
