@@ -1249,7 +1249,14 @@ fn demo_runs_and_its_json_is_consistent() {
         "{}",
         String::from_utf8_lossy(&human.stderr)
     );
-    assert!(stdout(&human).contains("End of shift"));
+    let text = stdout(&human);
+    for stage in 1..=5 {
+        assert!(
+            text.contains(&format!("[{stage}/5] ")),
+            "stage {stage}: {text}"
+        );
+    }
+    assert!(text.contains("End of shift") && text.contains("Every step did what it should"));
 
     let out = run(&["--json", "demo"]);
     assert_eq!(code(&out), 0);
@@ -1258,19 +1265,77 @@ fn demo_runs_and_its_json_is_consistent() {
     assert_eq!(v["totals"]["handovers"], 3);
     let people = v["people"].as_array().unwrap();
     assert_eq!(people.len(), 7);
-    // The device side: two referrals wait sealed, one was withdrawn before delivery, a refusal
-    // and three ineligibility reasons were counted, and the audit chain holds.
+    let sealed: Vec<&str> = people
+        .iter()
+        .filter_map(|p| p["handover_id"].as_str())
+        .collect();
+    assert_eq!(sealed.len(), 3);
+
+    // Offline, nothing went and nothing was lost; with coverage, all three went, once.
+    let offline = &v["sync"]["offline"];
+    assert_eq!(offline["delivered"].as_array().unwrap().len(), 0);
+    assert_eq!(offline["retrying"].as_array().unwrap().len(), 3);
+    let restored = &v["sync"]["restored"];
+    let mut delivered: Vec<&str> = restored["delivered"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d.as_str().unwrap())
+        .collect();
+    delivered.sort();
+    let mut expected = sealed.clone();
+    expected.sort();
+    assert_eq!(delivered, expected, "each sealed referral delivered once");
+
+    // What each clinic holds: Stockholm got two and erased the one withdrawn after delivery;
+    // Snäckan got the person routed there.
+    let clinics = v["clinics"].as_array().unwrap();
+    assert_eq!(clinics.len(), 2);
+    let ids = |c: &Value, key: &str| -> Vec<String> {
+        c[key]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_str().unwrap().to_string())
+            .collect()
+    };
+    let (stockholm, snackan) = (&clinics[0], &clinics[1]);
+    assert_eq!(stockholm["programs"][0], "lots-for-livet");
+    assert_eq!(snackan["programs"][0], "snackan-gislaved");
+    let withdrawn_id = v["withdrawals"][0]["handover_id"].as_str().unwrap();
+    assert_eq!(v["withdrawals"][0]["result"]["result"], "queued_for_clinic");
+    assert_eq!(ids(stockholm, "withdrawn"), vec![withdrawn_id.to_string()]);
+    assert_eq!(ids(stockholm, "held").len(), 1, "{stockholm}");
+    assert!(!ids(stockholm, "held").contains(&withdrawn_id.to_string()));
+    assert_eq!(
+        ids(stockholm, "held").len() + ids(stockholm, "withdrawn").len(),
+        2,
+        "two delivered to Stockholm"
+    );
+    assert_eq!(ids(snackan, "held").len(), 1, "one delivered to Snäckan");
+    assert!(ids(snackan, "withdrawn").is_empty());
+    let withdrawal_id = v["withdrawals"][0]["result"]["withdrawal_id"]
+        .as_str()
+        .unwrap();
+    assert!(v["sync"]["withdrawal"]["delivered"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|d| d == withdrawal_id));
+    for p in people.iter().filter(|p| p["handover_id"] == withdrawn_id) {
+        assert_eq!(p["handover"]["contact"]["name"], "Sam");
+    }
+
+    // The phone forgot every payload; its queue is all delivered; the counters and the audit
+    // chain hold.
+    assert_eq!(v["phone"]["payloads_held"], 0);
     let counts: std::collections::HashMap<String, u64> = v["queue"]["counts"]
         .as_array()
         .unwrap()
         .iter()
         .map(|c| (c[0].as_str().unwrap().to_string(), c[1].as_u64().unwrap()))
         .collect();
-    assert_eq!((counts["pending"], counts["withdrawn"]), (2, 1));
-    assert_eq!(
-        v["withdrawals"][0]["result"]["result"],
-        "erased_before_delivery"
-    );
+    assert_eq!((counts["pending"], counts["delivered"]), (0, 4));
     let stat = |name: &str| -> u64 {
         v["stats"]
             .as_array()
@@ -2613,15 +2678,21 @@ fn lang_sv_gives_every_human_text_in_swedish() {
         stderr(&out)
     );
 
-    // The demo's headings and tables (its story is told in English for now).
+    // The demo's story, headings and tables.
     let demo = stdout(&sv(&["demo"]));
     for want in [
+        "Passet, utan täckning",
+        "Polisen läser samtyckestexten",
+        "Passet är slut",
+        "Täckningen är tillbaka",
+        "Återkallelse efter leverans",
+        "Alla steg gjorde det de skulle",
         "Utkorgen",
         "Statistik",
         "Händelseloggen",
         "LÄGE",
         "RÄKNARE",
-        "Enhet: en tillfällig lagring",
+        "Telefon: en tillfällig lagring",
     ] {
         assert!(
             demo.contains(want),
@@ -2629,12 +2700,18 @@ fn lang_sv_gives_every_human_text_in_swedish() {
         );
     }
     for english in [
+        "The shift, offline",
+        "The officer reads",
+        "End of shift",
+        "Coverage returns",
+        "Withdrawal after delivery",
+        "Every step did",
         "Queue (",
         "Statistics (",
         "Audit log:",
         "STATE",
         "COUNTER",
-        "Device: a temporary",
+        "Phone: a temporary",
     ] {
         assert!(!demo.contains(english), "{english:?} in the Swedish demo");
     }
@@ -3571,8 +3648,8 @@ fn the_demo_sweeps_devices_left_by_killed_runs() {
 }
 
 /// Starts a human-output demo whose stdout is a one-page pipe nobody reads, so it blocks after
-/// its first lines with its device folder made; returns the child, the pipe's reader and the
-/// folder.
+/// its first lines with its folder (both clinics and the phone) made; returns the child, the
+/// pipe's reader and the folder.
 #[cfg(target_os = "linux")]
 fn blocked_demo(tmp: &Path) -> (std::process::Child, std::io::PipeReader, PathBuf) {
     use std::os::fd::AsRawFd;
@@ -3593,7 +3670,7 @@ fn blocked_demo(tmp: &Path) -> (std::process::Child, std::io::PipeReader, PathBu
         let found = std::fs::read_dir(tmp)
             .unwrap()
             .map(|e| e.unwrap().path())
-            .find(|p| p.join("device.sqlite").exists());
+            .find(|p| p.join("phone.sqlite").exists());
         if let Some(dir) = found {
             break dir;
         }

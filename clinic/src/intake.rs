@@ -4,17 +4,18 @@
 
 use crate::storage::{Enrolled, Storage, StorageError, Stored, StoredHandover, Withdrawal};
 use chrono::{DateTime, Utc};
-use lotsa_core::crypto::seal::ClinicKeyPair;
+use lotsa_core::crypto::seal::{ClinicKeyPair, SealBinding};
 use lotsa_core::crypto::{sha256, SigningKey};
 use lotsa_core::protocol::receipt::WithdrawalOutcome;
 use lotsa_core::protocol::signature::{
     verify_request, DeviceKey, Incoming, Verified, DELIVERY_COMPONENTS, ENROLMENT_COMPONENTS,
 };
 use lotsa_core::protocol::{
-    device_id, idempotency_key, ConfirmationFacts, DeviceStatus, EnrolmentAnswer, EnrolmentRequest,
-    Envelope, Problem, ProblemType, ReceiptFacts, WithdrawalMessage, IDEMPOTENCY_KEY_HEADER, JSON,
-    NONCE_WINDOW_SECS, PROBLEM_JSON,
+    device_id, idempotency_key, open_payload, ConfirmationFacts, DeviceStatus, EnrolmentAnswer,
+    EnrolmentRequest, Envelope, Problem, ProblemType, ReceiptFacts, WithdrawalMessage,
+    IDEMPOTENCY_KEY_HEADER, JSON, NONCE_WINDOW_SECS, PROBLEM_JSON,
 };
+use lotsa_core::referral::HandoverPayload;
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 
@@ -27,6 +28,29 @@ pub struct ClinicKeys {
     pub receipt_key_id: String,
     /// The receipt key.
     pub receipt: SigningKey,
+}
+
+impl ClinicKeys {
+    /// A stored referral, opened in memory with the key it is sealed to (for staff reading it;
+    /// the plain text is never written anywhere).
+    pub fn open(
+        &self,
+        handover_id: &str,
+        held: &StoredHandover,
+    ) -> Result<HandoverPayload, ProblemType> {
+        let (_, pair) = self
+            .hpke
+            .iter()
+            .find(|(kid, _)| *kid == held.clinic_key_id)
+            .ok_or(ProblemType::UnknownClinicKey)?;
+        let binding = SealBinding {
+            handover_id,
+            program_id: &held.program_id,
+            clinic_key_id: &held.clinic_key_id,
+            schema_version: held.payload_schema_version,
+        };
+        open_payload(pair, &binding, &held.sealed)
+    }
 }
 
 /// An answer: status, media type and body.

@@ -11,6 +11,7 @@ use crate::storage::{Storage, StorageError};
 use chrono::{DateTime, Duration, Utc};
 use lotsa_core::crypto::PublicKey;
 use lotsa_core::program::Clinic;
+use lotsa_core::referral::HandoverPayload;
 use std::net::SocketAddr;
 use std::path::Path;
 
@@ -157,6 +158,17 @@ impl LocalClinic {
         self.storage()?
             .add_enrolment_code(code_hash(&code), until)?;
         Ok(code)
+    }
+
+    /// A referral it holds, opened with its key as staff would read it (`None`: not held).
+    pub fn read(&self, handover_id: &str) -> Result<Option<HandoverPayload>, ServeError> {
+        let Some(held) = self.storage()?.handover(handover_id)? else {
+            return Ok(None);
+        };
+        let keys = self.home.load()?.keys;
+        keys.open(handover_id, &held)
+            .map(Some)
+            .map_err(|kind| ServeError::Unreadable(kind.code().to_string()))
     }
 
     /// Its database, opened beside the service (as the administrator's commands open it).

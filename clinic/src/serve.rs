@@ -34,6 +34,9 @@ pub enum ServeError {
     /// The database.
     #[error(transparent)]
     Storage(#[from] StorageError),
+    /// A stored referral does not open with the clinic's keys (the problem code).
+    #[error("a stored referral does not open: {0}")]
+    Unreadable(String),
     /// The TLS key and certificate do not make a configuration.
     #[error("the TLS certificate and key are not usable: {0}")]
     Tls(String),

@@ -25,8 +25,8 @@ pub use problem::{Disposition, Problem, ProblemType};
 pub use receipt::{ConfirmationFacts, Receipt, ReceiptFacts, WithdrawalConfirmation};
 pub use signature::{ReceivedSignature, SignatureError};
 pub use wire::{
-    AuditHead, DeviceStatus, EnrolmentAnswer, EnrolmentRequest, Envelope, QueueCounts,
-    WithdrawalMessage,
+    open_payload, AuditHead, DeviceStatus, EnrolmentAnswer, EnrolmentRequest, Envelope,
+    QueueCounts, WithdrawalMessage,
 };
 
 /// The path prefix of every endpoint: a clinic's API lives at `{endpoint}/v1/…`.

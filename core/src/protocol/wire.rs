@@ -23,6 +23,34 @@ pub const ENROLMENT_SCHEMA: &str = "lotsa.enrolment/1";
 /// `schema` of a device's queue-health report.
 pub const DEVICE_STATUS_SCHEMA: &str = "lotsa.device-status/1";
 
+/// Opens sealed referral bytes with the clinic key pair their binding names, in memory: they
+/// open with exactly that binding ([`ProblemType::DoesNotOpen`]), are a handover of the schema
+/// its version names ([`ProblemType::PayloadInvalid`]), and name the binding's handover and
+/// program ([`ProblemType::EnvelopeMismatch`]). The clinic opens a received envelope this way,
+/// and a stored referral when staff read it.
+pub fn open_payload(
+    key: &ClinicKeyPair,
+    binding: &SealBinding<'_>,
+    sealed: &[u8],
+) -> Result<HandoverPayload, ProblemType> {
+    let sealed = Sealed::from_bytes(sealed).map_err(|_| ProblemType::MalformedBody)?;
+    if binding.schema_version != crate::referral::PAYLOAD_SCHEMA_VERSION {
+        return Err(ProblemType::PayloadInvalid);
+    }
+    let mut plain =
+        open_from_device(key, binding, &sealed).map_err(|_| ProblemType::DoesNotOpen)?;
+    let payload = serde_json::from_slice::<HandoverPayload>(&plain);
+    crate::crypto::wipe(&mut plain);
+    let payload = payload.map_err(|_| ProblemType::PayloadInvalid)?;
+    if payload.schema != HANDOVER_SCHEMA {
+        return Err(ProblemType::PayloadInvalid);
+    }
+    if payload.handover_id != binding.handover_id || payload.program_id != binding.program_id {
+        return Err(ProblemType::EnvelopeMismatch);
+    }
+    Ok(payload)
+}
+
 /// A sealed referral as it travels: the clear metadata the clinic needs to pick its key and to
 /// open the payload (the same values are bound into the seal, so edited metadata does not open),
 /// and the sealed bytes (`enc ‖ ciphertext`, see [`crate::crypto::seal`]) in base64.
@@ -113,23 +141,8 @@ impl Envelope {
     ) -> Result<HandoverPayload, ProblemType> {
         let sealed = self
             .sealed_bytes()
-            .ok()
-            .and_then(|b| Sealed::from_bytes(&b).ok())
-            .ok_or(ProblemType::MalformedBody)?;
-        if self.payload_schema_version != crate::referral::PAYLOAD_SCHEMA_VERSION {
-            return Err(ProblemType::PayloadInvalid);
-        }
-        let mut plain = open_from_device(key, &self.binding(), &sealed)
-            .map_err(|_| ProblemType::DoesNotOpen)?;
-        let payload = serde_json::from_slice::<HandoverPayload>(&plain);
-        crate::crypto::wipe(&mut plain);
-        let payload = payload.map_err(|_| ProblemType::PayloadInvalid)?;
-        if payload.schema != HANDOVER_SCHEMA {
-            return Err(ProblemType::PayloadInvalid);
-        }
-        if payload.handover_id != self.handover_id || payload.program_id != self.program_id {
-            return Err(ProblemType::EnvelopeMismatch);
-        }
+            .map_err(|_| ProblemType::MalformedBody)?;
+        let payload = open_payload(key, &self.binding(), &sealed)?;
         let age = now - payload.consent.given_at.with_timezone(&chrono::Utc);
         if age > chrono::Duration::days(super::MAX_DELIVERY_AGE_DAYS) {
             return Err(ProblemType::ReferralTooOld);
