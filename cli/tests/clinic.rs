@@ -843,7 +843,7 @@ fn a_phone_killed_during_sync_at_random_moments_still_delivers_every_referral_ex
     let ids: Vec<String> = (0..REFERRALS).map(|_| phone.referral()).collect();
     let sync = ["sync", "--lease-secs", "1", "--backoff-base-ms", "100"];
 
-    // Each run leases one item at a time: a kill leaves at most one leased, for a second.
+    // A kill leaves at most one batch leased, for a second (the lease is one second).
     // `LOTSA_SYNC_KILLS` sets how many (12 in a plain `cargo test`; the test script asks more).
     let wanted: usize = std::env::var("LOTSA_SYNC_KILLS")
         .ok()

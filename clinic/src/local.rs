@@ -25,6 +25,7 @@ pub struct LocalClinic {
     running: Option<Running>,
     served: Option<(String, PublicKey)>,
     limits: Limits,
+    device_rate: DeviceRate,
 }
 
 impl LocalClinic {
@@ -80,6 +81,7 @@ impl LocalClinic {
             running: None,
             served: None,
             limits: Limits::default(),
+            device_rate: DeviceRate::default(),
         })
     }
 
@@ -110,6 +112,13 @@ impl LocalClinic {
         self.resume()
     }
 
+    /// Serves from now on with another per-device budget (a benchmark's one phone sends more
+    /// than a phone's backlog ever holds).
+    pub fn set_device_rate(&mut self, rate: DeviceRate) -> Result<(), ServeError> {
+        self.device_rate = rate;
+        self.resume()
+    }
+
     /// Stops serving (the port is released: a device now finds the clinic unreachable).
     pub fn stop(&mut self) {
         if let Some(running) = self.running.take() {
@@ -130,7 +139,7 @@ impl LocalClinic {
             trust,
             Utc::now(),
             self.limits.clone(),
-            DeviceRate::default(),
+            self.device_rate,
         )?;
         let listener = match self.listener.take() {
             Some(l) => l,

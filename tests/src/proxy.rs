@@ -28,6 +28,8 @@ pub enum Fault {
     DropResponse,
     /// Hold the clinic's answer back this long before forwarding it.
     Delay(std::time::Duration),
+    /// Hold back every answer on the connection this long (a slow link, request after request).
+    SlowAnswers(std::time::Duration),
 }
 
 struct Shared {
@@ -155,6 +157,8 @@ fn copy(
 ) {
     let mut buf = [0u8; 16 * 1024];
     let mut delayed = false;
+    // How much the device had sent when the last answer was held back.
+    let mut answered_up_to = 0;
     loop {
         match from.read(&mut buf) {
             Ok(0) | Err(_) => break,
@@ -175,6 +179,13 @@ fn copy(
                     Fault::Delay(d) if request_sent && !delayed => {
                         std::thread::sleep(d);
                         delayed = true;
+                    }
+                    Fault::SlowAnswers(d) if request_sent => {
+                        let sent = device_sent.map_or(0, |s| s.load(Ordering::SeqCst));
+                        if sent > answered_up_to {
+                            std::thread::sleep(d);
+                            answered_up_to = sent;
+                        }
                     }
                     _ => {}
                 }

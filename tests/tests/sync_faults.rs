@@ -232,3 +232,73 @@ fn a_2xx_with_no_receipt_erases_nothing_and_a_clinic_failure_is_retried() {
     assert_eq!(f.sync(Trigger::Manual).delivered, vec![id]);
     assert_eq!(f.held(), 1);
 }
+
+#[test]
+fn on_a_slow_link_a_run_gives_back_the_rest_of_its_batch_before_its_lease_runs_out_and_no_item_goes_twice(
+) {
+    let mut f = field_behind_proxy("slow-link");
+    f.enrol();
+    let ids: Vec<String> = (0..6).map(|_| f.referral()).collect();
+    // Every answer takes 400 ms; a lease lasts 2 s and a request may take 1.5 s: a run can send
+    // about two items of a batch under one lease, then must lease the rest again.
+    f.proxy
+        .as_ref()
+        .unwrap()
+        .next(&[Fault::SlowAnswers(Duration::from_millis(400)); 32]);
+    let slow = sync::SyncOptions {
+        lease: Duration::from_secs(2),
+        timeouts: sync::Timeouts {
+            connect: Duration::from_secs(1),
+            request: Duration::from_millis(1500),
+        },
+        ..options()
+    };
+    let path = f.dir.0.join("device.sqlite");
+    let vault: std::sync::Arc<dyn lotsa_core::crypto::vault::KeyVault> = f.vault.clone();
+    let bundle = &f.bundle;
+    let open = || {
+        lotsa_core::store::Store::open(
+            &path,
+            vault.clone(),
+            std::sync::Arc::new(lotsa_core::clock::SystemClock),
+        )
+        .unwrap()
+    };
+    let reports: Vec<sync::SyncReport> = std::thread::scope(|scope| {
+        // The foreground app syncs once; the background job keeps looking for what is due.
+        let foreground = scope.spawn(|| vec![sync::sync(&mut open(), bundle, &slow).unwrap()]);
+        let background = scope.spawn(|| {
+            let mut store = open();
+            let mut reports = Vec::new();
+            let started = std::time::Instant::now();
+            while started.elapsed() < Duration::from_secs(10) {
+                let report = sync::sync(&mut store, bundle, &slow).unwrap();
+                let all_settled = report.next_due.is_none();
+                reports.push(report);
+                if all_settled {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            reports
+        });
+        let mut all = foreground.join().unwrap();
+        all.extend(background.join().unwrap());
+        all
+    });
+    let mut sent: Vec<String> = reports.iter().flat_map(|r| r.delivered.clone()).collect();
+    sent.sort();
+    let mut expected = ids.clone();
+    expected.sort();
+    assert_eq!(sent, expected, "each item delivered once");
+    for r in &reports {
+        assert!(
+            r.already_delivered.is_empty() && r.retrying.is_empty() && r.failed.is_empty(),
+            "no item was sent by both runs: {r:?}"
+        );
+    }
+    assert_eq!(f.held(), 6);
+    for id in &ids {
+        assert_eq!(f.state(id), ItemState::Delivered);
+    }
+}

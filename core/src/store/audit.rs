@@ -139,11 +139,8 @@ pub(crate) fn append(
     program_id: Option<&str>,
 ) -> Result<(), StoreError> {
     let last: Option<(i64, Vec<u8>)> = tx
-        .query_row(
-            "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1",
-            [],
-            |r| Ok((r.get("seq")?, r.get("hash")?)),
-        )
+        .prepare_cached("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")?
+        .query_row([], |r| Ok((r.get("seq")?, r.get("hash")?)))
         .optional()?;
     let (seq, prev) = match last {
         Some((s, h)) => (s + 1, h),
@@ -158,20 +155,20 @@ pub(crate) fn append(
         program_id: program_id.map(str::to_string),
     };
     let hash = entry_hash(&prev, &entry);
-    tx.execute(
+    tx.prepare_cached(
         "INSERT INTO audit (seq, id, at, kind, subject, program_id, prev_hash, hash)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-        params![
-            entry.seq,
-            entry.id,
-            entry.at,
-            entry.kind,
-            entry.subject,
-            entry.program_id,
-            prev,
-            hash.to_vec()
-        ],
-    )?;
+    )?
+    .execute(params![
+        entry.seq,
+        entry.id,
+        entry.at,
+        entry.kind,
+        entry.subject,
+        entry.program_id,
+        prev,
+        hash.to_vec()
+    ])?;
     Ok(())
 }
 

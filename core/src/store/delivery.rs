@@ -176,12 +176,13 @@ impl Store {
 
     /// Whether the current device key is enrolled at a clinic endpoint.
     pub fn is_enrolled(&self, endpoint: &str) -> Result<bool, StoreError> {
-        Ok(self.conn.query_row(
-            "SELECT EXISTS (SELECT 1 FROM enrolments e JOIN device_key k ON k.device_id = e.device_id
-                            WHERE e.endpoint = ?1) AS enrolled",
-            [endpoint],
-            |r| r.get("enrolled"),
-        )?)
+        Ok(self
+            .conn
+            .prepare_cached(
+                "SELECT EXISTS (SELECT 1 FROM enrolments e JOIN device_key k ON k.device_id = e.device_id
+                                WHERE e.endpoint = ?1) AS enrolled",
+            )?
+            .query_row([endpoint], |r| r.get("enrolled"))?)
     }
 
     /// Records that the clinic at `endpoint` enrolled `device_id`; items that were waiting for
@@ -210,27 +211,34 @@ impl Store {
         head_of(&self.conn)
     }
 
-    /// Leases the next item due now after `after` (a position in the queue: queued minute, id),
-    /// oldest first, for `lease_secs`: one item at a time, so a run killed mid-request leaves at
-    /// most one item leased, and its lease runs out. A withdrawal is due only once its referral
-    /// has settled. An item's first lease fixes the audit head it is sent with, every time.
-    pub fn lease_next(
+    /// Leases the items due now after `after` (a position in the queue: queued minute, id),
+    /// oldest first, for `lease_secs`, in one short transaction: at most `max_items`, and no more
+    /// payload bytes than `max_bytes` (but always at least one item). A run killed mid-batch
+    /// leaves those items leased until the lease runs out; sent again, the clinic answers with
+    /// the same receipt. A withdrawal is due only once its referral has settled. An item's first
+    /// lease fixes the audit head it is sent with, every time. A payload that no longer matches
+    /// its digest is flagged damaged and kept, never leased.
+    pub fn lease_batch(
         &mut self,
         owner: &str,
         lease_secs: i64,
         after: Option<&(i64, String)>,
-    ) -> Result<Option<Leased>, StoreError> {
-        let (after_at, after_id) = after
+        max_items: usize,
+        max_bytes: usize,
+    ) -> Result<Vec<Leased>, StoreError> {
+        let (mut after_at, mut after_id) = after
             .map(|(at, id)| (*at, id.clone()))
             .unwrap_or((i64::MIN, String::new()));
         loop {
-            let leased: Option<(Leased, Option<String>)> = self.write(|c| {
+            let leased: Vec<(Leased, Option<String>)> = self.write(|c| {
                 let now = c.now();
-                let found = c
-                    .query_row(
+                let mut found = Vec::new();
+                let mut bytes = 0;
+                {
+                    let mut stmt = c.prepare_cached(
                         "SELECT o.id, o.kind, o.program_id, o.clinic_key_id, o.payload,
                                 o.payload_sha256, o.attempts, o.head_seq, o.head_hash, o.queued_at
-                         FROM outbox o
+                         FROM outbox o INDEXED BY outbox_queue
                          WHERE ((o.state = 'pending' AND o.next_attempt_at <= ?1)
                                 OR (o.state = 'sending' AND o.lease_until < ?1))
                            AND o.payload IS NOT NULL
@@ -238,167 +246,105 @@ impl Store {
                            AND (o.kind = 'referral' OR NOT EXISTS (
                                 SELECT 1 FROM outbox r WHERE r.id = o.refers_to
                                   AND r.state IN ('pending', 'sending')))
-                         ORDER BY o.queued_at, o.id LIMIT 1",
-                        params![now, after_at, after_id],
-                        |r| {
-                            let id: String = r.get("id")?;
-                            let queued_at: i64 = r.get("queued_at")?;
-                            Ok((
-                                Leased {
-                                    position: (queued_at, id.clone()),
-                                    id,
-                                    kind: r.get("kind")?,
-                                    program_id: r.get("program_id")?,
-                                    clinic_key_id: r.get("clinic_key_id")?,
-                                    payload: r.get("payload")?,
-                                    attempts: r.get("attempts")?,
-                                    audit_head: stored_head(
-                                        r.get("head_seq")?,
-                                        r.get("head_hash")?,
-                                    )
-                                    .unwrap_or(AuditHead {
-                                        seq: 0,
-                                        sha256: [0; 32],
-                                    }),
-                                },
-                                r.get::<_, Option<String>>("payload_sha256")?,
-                                r.get::<_, Option<i64>>("head_seq")?.is_some(),
-                            ))
-                        },
-                    )
-                    .optional()?;
-                let Some((mut item, digest, has_head)) = found else {
-                    return Ok(None);
-                };
-                if !has_head {
-                    item.audit_head = head_of(c)?;
+                         ORDER BY o.queued_at, o.id LIMIT ?4",
+                    )?;
+                    let limit = i64::try_from(max_items.max(1)).unwrap_or(i64::MAX);
+                    let mut rows = stmt.query(params![now, after_at, after_id, limit])?;
+                    while let Some(r) = rows.next()? {
+                        let id: String = r.get("id")?;
+                        let queued_at: i64 = r.get("queued_at")?;
+                        let payload: Vec<u8> = r.get("payload")?;
+                        bytes += payload.len();
+                        if !found.is_empty() && bytes > max_bytes {
+                            break;
+                        }
+                        let head = stored_head(r.get("head_seq")?, r.get("head_hash")?);
+                        found.push((
+                            Leased {
+                                position: (queued_at, id.clone()),
+                                id,
+                                kind: r.get("kind")?,
+                                program_id: r.get("program_id")?,
+                                clinic_key_id: r.get("clinic_key_id")?,
+                                payload,
+                                attempts: r.get("attempts")?,
+                                audit_head: head.unwrap_or(AuditHead {
+                                    seq: 0,
+                                    sha256: [0; 32],
+                                }),
+                            },
+                            r.get::<_, Option<String>>("payload_sha256")?,
+                            head.is_some(),
+                        ));
+                    }
                 }
-                c.execute(
-                    "UPDATE outbox SET state = 'sending', lease_owner = ?2, lease_until = ?3,
-                            head_seq = ?4, head_hash = ?5
-                     WHERE id = ?1",
-                    params![
+                let mut current_head = None;
+                let mut leased = Vec::with_capacity(found.len());
+                for (mut item, digest, has_head) in found {
+                    if !has_head {
+                        item.audit_head = match current_head {
+                            Some(head) => head,
+                            None => *current_head.insert(head_of(c)?),
+                        };
+                    }
+                    c.prepare_cached(
+                        "UPDATE outbox SET state = 'sending', lease_owner = ?2, lease_until = ?3,
+                                head_seq = ?4, head_hash = ?5
+                         WHERE id = ?1",
+                    )?
+                    .execute(params![
                         item.id,
                         owner,
                         now + lease_secs,
                         item.audit_head.seq as i64,
                         item.audit_head.sha256.to_vec()
-                    ],
-                )?;
-                Ok(Some((item, digest)))
+                    ])?;
+                    leased.push((item, digest));
+                }
+                Ok(leased)
             })?;
-            let Some((item, digest)) = leased else {
-                return Ok(None);
+            let Some((last, _)) = leased.last() else {
+                return Ok(Vec::new());
             };
-            if digest.as_deref() == Some(crate::crypto::sha256_hex(&item.payload).as_str()) {
-                return Ok(Some(item));
+            (after_at, after_id) = last.position.clone();
+            let mut sound = Vec::with_capacity(leased.len());
+            for (item, digest) in leased {
+                if digest.as_deref() == Some(crate::crypto::sha256_hex(&item.payload).as_str()) {
+                    sound.push(item);
+                } else {
+                    // Flagged damaged and kept, never sent.
+                    let _ = self.sealed_payload(&item.id);
+                }
             }
-            // Flagged damaged and kept, never sent; the next one is looked at.
-            let _ = self.sealed_payload(&item.id);
+            if !sound.is_empty() {
+                return Ok(sound);
+            }
         }
     }
 
-    /// Records how an attempt ended, if `owner` still holds the item's lease (a withdrawal or a
-    /// cancel while it was in flight has settled it already; then only a receipt is kept).
+    /// Records how an attempt ended (see [`Store::settle_all`]).
     pub fn settle(&mut self, id: &str, owner: &str, how: Settled) -> Result<(), StoreError> {
-        let erasing = matches!(how, Settled::Delivered { .. } | Settled::WithdrawnAtClinic);
+        self.settle_all(owner, vec![(id.to_string(), how)])
+    }
+
+    /// Records how each attempt of a batch ended, in one transaction (and, when receipts erase
+    /// payloads, one checkpoint), for the items `owner` still holds the lease of (a withdrawal
+    /// or a cancel while one was in flight has settled it already; then only its receipt is
+    /// kept). A crash before this commits loses only receipts, which a resend fetches again.
+    pub fn settle_all(
+        &mut self,
+        owner: &str,
+        outcomes: Vec<(String, Settled)>,
+    ) -> Result<(), StoreError> {
+        if outcomes.is_empty() {
+            return Ok(());
+        }
+        let erasing = outcomes
+            .iter()
+            .any(|(_, how)| matches!(how, Settled::Delivered { .. } | Settled::WithdrawnAtClinic));
         let change = |c: &mut super::Change<'_>| -> Result<(), StoreError> {
-            let held: Option<(String, ItemKind)> = c
-                .query_row(
-                    "SELECT program_id, kind FROM outbox
-                     WHERE id = ?1 AND state = 'sending' AND lease_owner = ?2",
-                    params![id, owner],
-                    |r| Ok((r.get("program_id")?, r.get("kind")?)),
-                )
-                .optional()?;
-            if let Settled::Delivered { receipt } = &how {
-                c.execute(
-                    "INSERT INTO receipts (handover_id, receipt, received_at) VALUES (?1, ?2, ?3)
-                     ON CONFLICT (handover_id) DO NOTHING",
-                    params![id, receipt, c.now()],
-                )?;
-            }
-            let Some((program_id, _kind)) = held else {
-                return Ok(());
-            };
-            let clear = "lease_owner = NULL, lease_until = NULL";
-            match &how {
-                Settled::Delivered { .. } => {
-                    c.execute(
-                        &format!(
-                            "UPDATE outbox SET state = 'delivered', payload = NULL, {clear},
-                                    last_error_code = NULL, last_error_text = NULL,
-                                    failure_kind = NULL, attempts = attempts + 1 WHERE id = ?1"
-                        ),
-                        [id],
-                    )?;
-                    c.audit(Event::Delivered, Some(id), Some(&program_id))?;
-                    c.erases();
-                }
-                Settled::WithdrawnAtClinic => {
-                    c.execute(
-                        &format!(
-                            "UPDATE outbox SET state = 'withdrawn', payload = NULL, {clear},
-                                    last_error_code = 'withdrawn_at_clinic',
-                                    last_error_text = 'the clinic says it was withdrawn there',
-                                    attempts = attempts + 1 WHERE id = ?1"
-                        ),
-                        [id],
-                    )?;
-                    c.audit(Event::WithdrawnAtClinic, Some(id), Some(&program_id))?;
-                    c.erases();
-                }
-                Settled::Failed { code, text } => {
-                    c.execute(
-                        &format!(
-                            "UPDATE outbox SET state = 'failed', {clear}, last_error_code = ?2,
-                                    last_error_text = ?3, failure_kind = 'clinic',
-                                    attempts = attempts + 1 WHERE id = ?1"
-                        ),
-                        params![id, code, text],
-                    )?;
-                }
-                Settled::Retry {
-                    at,
-                    code,
-                    text,
-                    network,
-                } => {
-                    c.execute(
-                        &format!(
-                            "UPDATE outbox SET state = 'pending', {clear}, next_attempt_at = ?2,
-                                    last_error_code = ?3, last_error_text = ?4, failure_kind = ?5,
-                                    attempts = attempts + 1 WHERE id = ?1"
-                        ),
-                        params![
-                            id,
-                            at,
-                            code,
-                            text,
-                            if *network { "network" } else { "clinic" }
-                        ],
-                    )?;
-                }
-                Settled::Released { reason: None } => {
-                    c.execute(
-                        &format!("UPDATE outbox SET state = 'pending', {clear} WHERE id = ?1"),
-                        [id],
-                    )?;
-                }
-                Settled::Released {
-                    reason: Some((code, text)),
-                } => {
-                    // Waiting for the app (an enrolment, a bundle): not due again for a while, so
-                    // a scheduler does not spin; enrolling makes it due at once.
-                    c.execute(
-                        &format!(
-                            "UPDATE outbox SET state = 'pending', {clear}, last_error_code = ?2,
-                                    last_error_text = ?3,
-                                    next_attempt_at = max(next_attempt_at, ?4) WHERE id = ?1"
-                        ),
-                        params![id, code, text, c.now() + WAITING_RECHECK_SECS],
-                    )?;
-                }
+            for (id, how) in &outcomes {
+                settle_one(c, id, owner, how)?;
             }
             Ok(())
         };
@@ -467,6 +413,112 @@ impl Store {
             },
         }
     }
+}
+
+/// One attempt's end, inside a batch's transaction (see [`Store::settle_all`]).
+fn settle_one(
+    c: &mut super::Change<'_>,
+    id: &str,
+    owner: &str,
+    how: &Settled,
+) -> Result<(), StoreError> {
+    let held: Option<(String, ItemKind)> = c
+        .prepare_cached(
+            "SELECT program_id, kind FROM outbox
+             WHERE id = ?1 AND state = 'sending' AND lease_owner = ?2",
+        )?
+        .query_row(params![id, owner], |r| {
+            Ok((r.get("program_id")?, r.get("kind")?))
+        })
+        .optional()?;
+    if let Settled::Delivered { receipt } = how {
+        c.prepare_cached(
+            "INSERT INTO receipts (handover_id, receipt, received_at) VALUES (?1, ?2, ?3)
+             ON CONFLICT (handover_id) DO NOTHING",
+        )?
+        .execute(params![id, receipt, c.now()])?;
+    }
+    let Some((program_id, _kind)) = held else {
+        return Ok(());
+    };
+    let clear = "lease_owner = NULL, lease_until = NULL";
+    match how {
+        Settled::Delivered { .. } => {
+            c.prepare_cached(&format!(
+                "UPDATE outbox SET state = 'delivered', payload = NULL, {clear},
+                        last_error_code = NULL, last_error_text = NULL,
+                        failure_kind = NULL, attempts = attempts + 1 WHERE id = ?1"
+            ))?
+            .execute([id])?;
+            c.audit(Event::Delivered, Some(id), Some(&program_id))?;
+            c.erases();
+        }
+        Settled::WithdrawnAtClinic => {
+            c.execute(
+                &format!(
+                    "UPDATE outbox SET state = 'withdrawn', payload = NULL, {clear},
+                            last_error_code = 'withdrawn_at_clinic',
+                            last_error_text = 'the clinic says it was withdrawn there',
+                            attempts = attempts + 1 WHERE id = ?1"
+                ),
+                [id],
+            )?;
+            c.audit(Event::WithdrawnAtClinic, Some(id), Some(&program_id))?;
+            c.erases();
+        }
+        Settled::Failed { code, text } => {
+            c.execute(
+                &format!(
+                    "UPDATE outbox SET state = 'failed', {clear}, last_error_code = ?2,
+                            last_error_text = ?3, failure_kind = 'clinic',
+                            attempts = attempts + 1 WHERE id = ?1"
+                ),
+                params![id, code, text],
+            )?;
+        }
+        Settled::Retry {
+            at,
+            code,
+            text,
+            network,
+        } => {
+            c.execute(
+                &format!(
+                    "UPDATE outbox SET state = 'pending', {clear}, next_attempt_at = ?2,
+                            last_error_code = ?3, last_error_text = ?4, failure_kind = ?5,
+                            attempts = attempts + 1 WHERE id = ?1"
+                ),
+                params![
+                    id,
+                    at,
+                    code,
+                    text,
+                    if *network { "network" } else { "clinic" }
+                ],
+            )?;
+        }
+        Settled::Released { reason: None } => {
+            c.prepare_cached(&format!(
+                "UPDATE outbox SET state = 'pending', {clear} WHERE id = ?1"
+            ))?
+            .execute([id])?;
+        }
+        Settled::Released {
+            reason: Some((code, text)),
+        } => {
+            // Waiting for the app (an enrolment, a bundle): not due again for a while, so a
+            // scheduler does not spin; enrolling makes it due at once.
+            c.execute(
+                &format!(
+                    "UPDATE outbox SET state = 'pending', {clear}, last_error_code = ?2,
+                            last_error_text = ?3,
+                            next_attempt_at = max(next_attempt_at, ?4) WHERE id = ?1"
+                ),
+                params![id, code, text, c.now() + WAITING_RECHECK_SECS],
+            )?;
+        }
+    }
+    Ok(())
 }
 
 fn head_of(conn: &rusqlite::Connection) -> Result<AuditHead, StoreError> {

@@ -438,14 +438,20 @@ impl Store {
     }
 
     /// The write path for a change that erases or withdraws: on a full disk it must still go
-    /// through (a withdrawn consent must not stay deliverable), so the space reserve beside the
-    /// database is released just before it and made again after.
+    /// through (a withdrawn consent must not stay deliverable), so when the disk is full the
+    /// space reserve beside the database is released and the change tried again; the reserve
+    /// is made again after (a stat when it is there).
     pub(crate) fn write_erasing<T>(
         &mut self,
-        change: impl FnOnce(&mut Change<'_>) -> Result<T, StoreError>,
+        mut change: impl FnMut(&mut Change<'_>) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        self.reserve.release();
-        let result = self.write_inner(change);
+        let result = match self.write_inner(&mut change) {
+            Err(StoreError::StorageFull) => {
+                self.reserve.release();
+                self.write_inner(&mut change)
+            }
+            other => other,
+        };
         self.reserve.make();
         result
     }

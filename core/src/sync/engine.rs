@@ -1,8 +1,9 @@
 //! The delivery engine: one `sync` run sends what is due, acts on each answer exactly as the
 //! protocol's status table says, and reports. The store's lock is never held while a request is
-//! on the wire: items are leased in one short transaction and each result is settled in another,
-//! so a crash at any moment leaves every item pending (its lease runs out), delivered (a verified
-//! receipt was kept) or settled otherwise, never lost.
+//! on the wire: a batch of items is leased in one short transaction and the batch's results are
+//! settled together in another (one commit and one checkpoint for many receipts), so a crash at
+//! any moment leaves every item pending (its lease runs out; a resend gets the original receipt),
+//! delivered (a verified receipt was kept) or settled otherwise, never lost.
 
 use super::transport::{Timeouts, Transport, TransportError};
 use crate::crypto::seal::SealBinding;
@@ -21,6 +22,12 @@ use crate::store::{
 use serde::Serialize;
 use std::collections::{BTreeSet, HashMap};
 use std::time::{Duration, Instant};
+
+/// The most items one lease takes (their receipts are recorded in one transaction).
+const BATCH_ITEMS: usize = 64;
+
+/// The most payload bytes one lease takes (the phone holds a batch in memory while sending it).
+const BATCH_BYTES: usize = 1 << 20;
 
 /// Why a sync runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -327,16 +334,24 @@ pub fn sync(
     }
     let owner = new_nonce().map_err(|e| SyncError::Store(StoreError::Crypto(e)))?;
     let lease = i64::try_from(options.lease.as_secs()).unwrap_or(120);
-    let Some(first) = store.lease_next(&owner, lease, None)? else {
+    let lease_batch = |store: &mut Store, after: Option<&(i64, String)>| {
+        store.lease_batch(&owner, lease, after, BATCH_ITEMS, BATCH_BYTES)
+    };
+    let first = lease_batch(store, None)?;
+    if first.is_empty() {
         return Ok(SyncReport {
             next_due: store.next_due()?,
             ..SyncReport::default()
         });
-    };
+    }
     let me = match identity(store) {
         Ok(me) => me,
         Err(e) => {
-            store.settle(&first.id, &owner, Settled::Released { reason: None })?;
+            let released = first
+                .into_iter()
+                .map(|item| (item.id, Settled::Released { reason: None }))
+                .collect();
+            store.settle_all(&owner, released)?;
             return Err(e);
         }
     };
@@ -352,20 +367,40 @@ pub fn sync(
         reached: BTreeSet::new(),
         report: SyncReport::default(),
         ends: started + options.deadline,
+        settled: Vec::new(),
     };
-    let mut next = Some(first);
-    while let Some(item) = next.take() {
-        let left = options.deadline.saturating_sub(started.elapsed());
-        // `request` bounds a whole exchange, connection included.
-        if left < options.timeouts.request {
-            run.report.stopped_at_deadline = true;
-            run.store
-                .settle(&item.id, &owner, Settled::Released { reason: None })?;
+    let mut batch = first;
+    let mut after: Option<(i64, String)> = None;
+    loop {
+        let leased_at = Instant::now();
+        for (i, item) in batch.into_iter().enumerate() {
+            let left = options.deadline.saturating_sub(started.elapsed());
+            // `request` bounds a whole exchange, connection included. After the batch's first
+            // item, the lease must outlast the next exchange, or the rest is leased again.
+            let lease_left = options.lease.saturating_sub(leased_at.elapsed());
+            let out_of_time = left < options.timeouts.request;
+            if out_of_time || (i > 0 && lease_left < options.timeouts.request) {
+                run.report.stopped_at_deadline |= out_of_time;
+                run.settle(&item.id, Settled::Released { reason: None });
+                continue;
+            }
+            after = Some(item.position.clone());
+            if let Err(e) = run.attempt(item) {
+                // What was settled before the failure is kept; the rest waits for its lease.
+                let _ = run.flush();
+                return Err(e);
+            }
+        }
+        run.flush()?;
+        if options.deadline.saturating_sub(started.elapsed()) < options.timeouts.request {
+            let now = run.store.now_unix();
+            run.report.stopped_at_deadline |= run.store.next_due()?.is_some_and(|due| due <= now);
             break;
         }
-        let position = item.position.clone();
-        run.attempt(item)?;
-        next = run.store.lease_next(&owner, lease, Some(&position))?;
+        batch = lease_batch(run.store, after.as_ref())?;
+        if batch.is_empty() {
+            break;
+        }
     }
     run.report_queue()?;
     let reached: Vec<String> = run.reached.iter().cloned().collect();
@@ -432,9 +467,22 @@ struct Run<'a> {
     report: SyncReport,
     /// When the run must be over.
     ends: Instant,
+    /// How the attempts of the current batch ended, recorded together by [`Run::flush`].
+    settled: Vec<(String, Settled)>,
 }
 
 impl Run<'_> {
+    /// Records an attempt's end with the batch's others.
+    fn settle(&mut self, id: &str, how: Settled) {
+        self.settled.push((id.to_string(), how));
+    }
+
+    /// The batch's ends, in one transaction.
+    fn flush(&mut self) -> Result<(), SyncError> {
+        let settled = std::mem::take(&mut self.settled);
+        Ok(self.store.settle_all(self.owner, settled)?)
+    }
+
     fn note(item: &Leased, code: &str, text: impl Into<String>) -> ItemNote {
         ItemNote {
             id: item.id.clone(),
@@ -448,13 +496,12 @@ impl Run<'_> {
         self.report
             .waiting
             .push(Self::note(item, code, text.clone()));
-        self.store.settle(
+        self.settle(
             &item.id,
-            self.owner,
             Settled::Released {
                 reason: Some((code.to_string(), text)),
             },
-        )?;
+        );
         Ok(())
     }
 
@@ -471,16 +518,15 @@ impl Run<'_> {
         self.report
             .retrying
             .push(Self::note(item, code, text.clone()));
-        self.store.settle(
+        self.settle(
             &item.id,
-            self.owner,
             Settled::Retry {
                 at,
                 code: code.to_string(),
                 text,
                 network,
             },
-        )?;
+        );
         Ok(())
     }
 
@@ -491,11 +537,8 @@ impl Run<'_> {
         };
         let clinic: Clinic = program.clinic.clone();
         if self.clock_off || self.blocked.contains(&clinic.endpoint) {
-            return Ok(self.store.settle(
-                &item.id,
-                self.owner,
-                Settled::Released { reason: None },
-            )?);
+            self.settle(&item.id, Settled::Released { reason: None });
+            return Ok(());
         }
         if !self.store.is_enrolled(&clinic.endpoint)? {
             self.action(&clinic, "not_enrolled");
@@ -552,13 +595,12 @@ impl Run<'_> {
             Disposition::Delivered => match self.verify(&item, &clinic, &reply.body) {
                 Ok(()) => {
                     let id = item.id.clone();
-                    self.store.settle(
+                    self.settle(
                         &item.id,
-                        self.owner,
                         Settled::Delivered {
                             receipt: reply.body,
                         },
-                    )?;
+                    );
                     if reply.status == 201 {
                         self.report.delivered.push(id);
                     } else {
@@ -570,18 +612,16 @@ impl Run<'_> {
             },
             Disposition::WithdrawnAtClinic => {
                 self.report.withdrawn_at_clinic.push(item.id.clone());
-                Ok(self
-                    .store
-                    .settle(&item.id, self.owner, Settled::WithdrawnAtClinic)?)
+                self.settle(&item.id, Settled::WithdrawnAtClinic);
+                Ok(())
             }
             Disposition::ItemFails => {
                 let (code, text) = problem_of(reply.status, &reply.body);
                 self.report
                     .failed
                     .push(Self::note(&item, &code, text.clone()));
-                Ok(self
-                    .store
-                    .settle(&item.id, self.owner, Settled::Failed { code, text })?)
+                self.settle(&item.id, Settled::Failed { code, text });
+                Ok(())
             }
             Disposition::DeviceLevel => {
                 let (code, text) = problem_of(reply.status, &reply.body);
