@@ -12,9 +12,11 @@
 //! - [`storage`]: the database behind one narrow interface (embedded SQLite with group commit),
 //!   so that a server database can follow;
 //! - [`backup`]: encrypted backup and restore of the whole directory;
-//! - [`local`]: a clinic on this machine, in-process (the demo's clinics, the device's sync tests).
+//! - [`local`]: a clinic on this machine, in-process (the demo's clinics, the device's sync tests);
+//! - [`deadline`]: when a referred person must have been phoned (hours, or Swedish bank days).
 
 pub mod backup;
+pub mod deadline;
 pub mod home;
 pub mod intake;
 pub mod local;
