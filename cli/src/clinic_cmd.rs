@@ -12,7 +12,7 @@ use lotsa_clinic::intake::{code_hash, new_enrolment_code, DeviceRate};
 use lotsa_clinic::serve::prepare;
 use lotsa_clinic::server::{start, Limits};
 use lotsa_clinic::storage::Storage;
-use lotsa_clinic::{backup, serve};
+use lotsa_clinic::{backup, serve, staff};
 use serde_json::json;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -88,6 +88,11 @@ pub enum ClinicCommand {
         /// The device id (from `devices`).
         device: String,
     },
+    /// Staff accounts for the worklist.
+    Staff {
+        #[command(subcommand)]
+        command: StaffCommand,
+    },
     /// Add a new HPKE key for sealing; old keys stay to open what was sealed to them.
     RotateKey {
         /// The clinic's directory.
@@ -119,6 +124,50 @@ pub enum ClinicCommand {
         #[arg(long)]
         passphrase_file: Option<PathBuf>,
     },
+}
+
+#[derive(Subcommand)]
+pub enum StaffCommand {
+    /// Add an account; its one-time initial password is printed once and must be changed at
+    /// the first login.
+    Add {
+        /// The clinic's directory.
+        #[arg(long)]
+        dir: PathBuf,
+        /// The login name: 1 to 64 of a-z, 0-9, '.', '_', '-'.
+        name: String,
+    },
+    /// List the accounts (never their passwords).
+    List {
+        /// The clinic's directory.
+        #[arg(long)]
+        dir: PathBuf,
+    },
+    /// Disable an account at once: it can no longer log in.
+    Disable {
+        /// The clinic's directory.
+        #[arg(long)]
+        dir: PathBuf,
+        /// The login name.
+        name: String,
+    },
+}
+
+fn staff_failed(e: staff::StaffError) -> Failure {
+    let code = match &e {
+        staff::StaffError::BadName => "bad_name",
+        staff::StaffError::Exists => "staff_exists",
+        staff::StaffError::Unknown => "unknown_staff",
+        staff::StaffError::Crypto(_) => "random",
+        staff::StaffError::Storage(_) => "storage",
+    };
+    let failure = Failure::other(code, e.to_string());
+    match e {
+        staff::StaffError::BadName | staff::StaffError::Exists | staff::StaffError::Unknown => {
+            failure.on_field("name")
+        }
+        _ => failure,
+    }
 }
 
 fn failed(code: &str) -> impl Fn(&dyn std::fmt::Display) -> Failure + '_ {
@@ -291,6 +340,7 @@ pub fn run(ctx: &Ctx, cmd: ClinicCommand) -> CmdResult {
                 ctx.line(format!("revoked {device}: its next request is refused"))
             }
         }
+        ClinicCommand::Staff { command } => staff_cmd(ctx, command, now.timestamp()),
         ClinicCommand::RotateKey { dir } => {
             let home = Home::new(&dir);
             let key = home.rotate_key(now).map_err(|e| failed("rotate_key")(&e))?;
@@ -414,4 +464,58 @@ async fn stop_signal() {
         }
     }
     let _ = tokio::signal::ctrl_c().await;
+}
+
+fn staff_cmd(ctx: &Ctx, command: StaffCommand, now: i64) -> CmdResult {
+    match command {
+        StaffCommand::Add { dir, name } => {
+            let (name, password) = staff::add(&storage(&dir)?, &name, now).map_err(staff_failed)?;
+            if ctx.json {
+                return ctx.print_json(&json!({"added": name, "initial_password": password}));
+            }
+            ctx.line(format!(
+                "added {name}; initial password (shown once, to be changed at the first login): {password}"
+            ))
+        }
+        StaffCommand::List { dir } => {
+            let members = storage(&dir)?.staff().map_err(|e| failed("storage")(&e))?;
+            if ctx.json {
+                let list: Vec<_> = members
+                    .iter()
+                    .map(|m| {
+                        json!({"name": m.name, "created_at": stamp(m.created_at),
+                               "last_login_at": m.last_login_at.map(stamp),
+                               "disabled_at": m.disabled_at.map(stamp),
+                               "must_change_password": m.must_change_password})
+                    })
+                    .collect();
+                return ctx.print_json(&json!({ "staff": list }));
+            }
+            let rows: Vec<Vec<String>> = members
+                .iter()
+                .map(|m| {
+                    let state = match (m.disabled_at, m.must_change_password) {
+                        (Some(_), _) => "disabled",
+                        (None, true) => "initial password",
+                        (None, false) => "active",
+                    };
+                    vec![
+                        m.name.clone(),
+                        stamp(m.created_at),
+                        m.last_login_at.map(stamp).unwrap_or_else(|| "never".into()),
+                        state.to_string(),
+                    ]
+                })
+                .collect();
+            ctx.table(&["NAME", "ADDED", "LAST LOGIN", "STATE"], &rows)
+        }
+        StaffCommand::Disable { dir, name } => {
+            let name = staff::disable(&storage(&dir)?, &name, now).map_err(staff_failed)?;
+            if ctx.json {
+                ctx.print_json(&json!({"disabled": name}))
+            } else {
+                ctx.line(format!("disabled {name}: it can no longer log in"))
+            }
+        }
+    }
 }

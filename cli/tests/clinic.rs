@@ -919,3 +919,96 @@ fn a_phone_killed_during_sync_at_random_moments_still_delivers_every_referral_ex
     assert!(report["bundle_updated"].is_string(), "{report}");
     assert_eq!(std::fs::read_to_string(&phone.bundle).unwrap(), served);
 }
+
+#[test]
+fn staff_accounts_are_added_with_a_one_time_password_listed_without_it_and_disabled() {
+    let site = Site::new();
+    let added = ok_json(&lotsa(&[
+        "--json",
+        "clinic",
+        "staff",
+        "add",
+        "--dir",
+        site.d(),
+        "Anna.B",
+    ]));
+    assert_eq!(added["added"], "anna.b");
+    let password = added["initial_password"].as_str().unwrap().to_string();
+    assert_eq!(password.len(), 19, "{password}");
+
+    // The password is kept only as its argon2id hash, and only it matches.
+    let storage = lotsa_clinic::storage::Storage::open(&site.dir.join("clinic.db")).unwrap();
+    let (member, hash) = storage.staff_login("anna.b").unwrap().unwrap();
+    assert!(member.must_change_password && member.disabled_at.is_none());
+    assert!(hash.starts_with("$argon2id$") && !hash.contains(&password));
+    assert!(lotsa_clinic::staff::password_matches(&hash, &password));
+    for file in ["clinic.db", "clinic.db-wal"] {
+        let bytes = std::fs::read(site.dir.join(file)).unwrap_or_default();
+        assert!(
+            !bytes
+                .windows(password.len())
+                .any(|w| w == password.as_bytes()),
+            "{file}"
+        );
+    }
+
+    // A taken name and a bad one are refused, naming the field; nothing changes.
+    for (name, code) in [("anna.b", "staff_exists"), ("Anna B", "bad_name")] {
+        let out = lotsa(&["--json", "clinic", "staff", "add", "--dir", site.d(), name]);
+        assert_eq!(out.status.code(), Some(1));
+        let error: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(
+            (
+                error["error"]["code"].as_str(),
+                error["error"]["field"].as_str()
+            ),
+            (Some(code), Some("name"))
+        );
+        assert!(!String::from_utf8_lossy(&out.stdout).contains("Anna B"));
+    }
+
+    let listed = ok_json(&lotsa(&[
+        "--json",
+        "clinic",
+        "staff",
+        "list",
+        "--dir",
+        site.d(),
+    ]));
+    assert_eq!(listed["staff"].as_array().unwrap().len(), 1);
+    assert_eq!(listed["staff"][0]["name"], "anna.b");
+    assert_eq!(listed["staff"][0]["must_change_password"], true);
+    assert!(!listed.to_string().contains(&password) && !listed.to_string().contains("argon2"));
+
+    let disabled = ok_json(&lotsa(&[
+        "--json",
+        "clinic",
+        "staff",
+        "disable",
+        "--dir",
+        site.d(),
+        "anna.b",
+    ]));
+    assert_eq!(disabled["disabled"], "anna.b");
+    let listed = ok_json(&lotsa(&[
+        "--json",
+        "clinic",
+        "staff",
+        "list",
+        "--dir",
+        site.d(),
+    ]));
+    assert!(listed["staff"][0]["disabled_at"].is_string());
+    let unknown = lotsa(&[
+        "--json",
+        "clinic",
+        "staff",
+        "disable",
+        "--dir",
+        site.d(),
+        "nobody",
+    ]);
+    assert_eq!(unknown.status.code(), Some(1));
+    let text = lotsa(&["clinic", "staff", "list", "--dir", site.d()]);
+    assert!(String::from_utf8_lossy(&text.stdout).contains("disabled"));
+}

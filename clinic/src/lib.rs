@@ -13,7 +13,8 @@
 //!   so that a server database can follow;
 //! - [`backup`]: encrypted backup and restore of the whole directory;
 //! - [`local`]: a clinic on this machine, in-process (the demo's clinics, the device's sync tests);
-//! - [`deadline`]: when a referred person must have been phoned (hours, or Swedish bank days).
+//! - [`deadline`]: when a referred person must have been phoned (hours, or Swedish bank days);
+//! - [`staff`]: the accounts of the people who phone back (argon2id password hashes).
 
 pub mod backup;
 pub mod deadline;
@@ -22,5 +23,6 @@ pub mod intake;
 pub mod local;
 pub mod serve;
 pub mod server;
+pub mod staff;
 pub mod storage;
 pub mod tls;

@@ -91,6 +91,17 @@ CREATE INDEX nonces_seen ON nonces (seen_at);
 ALTER TABLE devices ADD COLUMN last_seen_at INTEGER;
 ALTER TABLE devices ADD COLUMN backlog TEXT;
 "#,
+    r#"
+-- v3: staff accounts (the password as an argon2id PHC string only).
+CREATE TABLE staff (
+    name          TEXT PRIMARY KEY NOT NULL,
+    password_hash TEXT NOT NULL,
+    must_change   INTEGER NOT NULL,   -- 1 until the initial password is replaced
+    created_at    INTEGER NOT NULL,
+    last_login_at INTEGER,
+    disabled_at   INTEGER
+) WITHOUT ROWID;
+"#,
 ];
 
 /// A stored referral, as the intake needs it to answer a repeat.
@@ -145,6 +156,21 @@ pub struct DeviceRecord {
     pub last_seen_at: Option<i64>,
     /// Its queue as it last reported it (the `lotsa.device-status/1` body).
     pub backlog: Option<String>,
+}
+
+/// One staff account, as the administrator lists it (never its hash).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StaffMember {
+    /// The login name.
+    pub name: String,
+    /// When it was added (unix seconds).
+    pub created_at: i64,
+    /// When it last logged in, if ever.
+    pub last_login_at: Option<i64>,
+    /// When it was disabled, if it was.
+    pub disabled_at: Option<i64>,
+    /// Whether the initial password is still to be replaced.
+    pub must_change_password: bool,
 }
 
 /// What storing a referral did.
@@ -235,6 +261,16 @@ fn migrate(conn: &mut Connection, target: i64) -> Result<(), StorageError> {
         tx.commit()?;
     }
     Ok(())
+}
+
+fn staff_member(r: &rusqlite::Row<'_>) -> rusqlite::Result<StaffMember> {
+    Ok(StaffMember {
+        name: r.get("name")?,
+        created_at: r.get("created_at")?,
+        last_login_at: r.get("last_login_at")?,
+        disabled_at: r.get("disabled_at")?,
+        must_change_password: r.get::<_, i64>("must_change")? != 0,
+    })
 }
 
 /// Creates a database at an earlier schema version (for the upgrade tests of every version).
@@ -498,6 +534,58 @@ impl Storage {
             .execute(
                 params![device_id, now],
             )?;
+            Ok(n == 1)
+        })
+    }
+
+    /// Adds a staff account with its password hash, to be changed at the first login; false if
+    /// the name is taken.
+    pub fn add_staff(&self, name: &str, hash: &str, now: i64) -> Result<bool, StorageError> {
+        let (name, hash) = (name.to_string(), hash.to_string());
+        self.write(move |c| {
+            let n = c
+                .prepare_cached(
+                    "INSERT OR IGNORE INTO staff (name, password_hash, must_change, created_at)
+                     VALUES (?1, ?2, 1, ?3)",
+                )?
+                .execute(params![name, hash, now])?;
+            Ok(n == 1)
+        })
+    }
+
+    /// Every staff account, by name.
+    pub fn staff(&self) -> Result<Vec<StaffMember>, StorageError> {
+        let conn = self.reader();
+        let mut stmt = conn.prepare(
+            "SELECT name, created_at, last_login_at, disabled_at, must_change FROM staff
+             ORDER BY name",
+        )?;
+        let rows = stmt.query_map([], staff_member)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// One account and its password hash, for a login.
+    pub fn staff_login(&self, name: &str) -> Result<Option<(StaffMember, String)>, StorageError> {
+        Ok(self
+            .reader()
+            .prepare_cached(
+                "SELECT name, created_at, last_login_at, disabled_at, must_change, password_hash
+                 FROM staff WHERE name = ?1",
+            )?
+            .query_row([name], |r| Ok((staff_member(r)?, r.get("password_hash")?)))
+            .optional()?)
+    }
+
+    /// Disables an account at once; false if there is none of that name (disabling twice keeps
+    /// the first time).
+    pub fn disable_staff(&self, name: &str, now: i64) -> Result<bool, StorageError> {
+        let name = name.to_string();
+        self.write(move |c| {
+            let n = c
+                .prepare_cached(
+                    "UPDATE staff SET disabled_at = coalesce(disabled_at, ?2) WHERE name = ?1",
+                )?
+                .execute(params![name, now])?;
             Ok(n == 1)
         })
     }
