@@ -9,6 +9,7 @@
 //!   clinic.db              the database (crate::storage)
 //!   keys/hpke/<id>.key     HPKE secret keys, old ones kept to open what was sealed to them
 //!   keys/receipt.key       the receipt signing key
+//!   keys/access-log.key    the HMAC key of the access log's phone hashes (made when first needed)
 //!   tls/cert.pem, key.pem  the server certificate chain and key (made, or IT's own)
 //!   tls/ca.pem, ca.key     the development CA, when init made one
 //!   tls/backup-key.pem     a spare server key whose pin is already in the bundle
@@ -25,6 +26,8 @@ use std::path::{Path, PathBuf};
 
 /// First line of an HPKE secret key file.
 const HPKE_HEADER: &str = "lotsa-x25519-secret-v1";
+/// First line of the access log's HMAC key file.
+const HMAC_HEADER: &str = "lotsa-hmac-sha256-v1";
 /// First line of a receipt key file (the same form as `lotsa program keygen`'s key).
 const ED25519_HEADER: &str = "lotsa-ed25519-pkcs8-v1";
 /// How long a new HPKE key is used for sealing.
@@ -357,12 +360,36 @@ impl Home {
         })
     }
 
+    /// The key of the access log's keyed phone hashes (HMAC-SHA256), made on first use: the log
+    /// can then answer "who looked at my data?" for a number long after the referral is erased,
+    /// without keeping the number. It is in every backup; without it those hashes mean nothing.
+    pub fn access_log_key(&self) -> Result<[u8; 32], HomeError> {
+        let path = self.dir.join("keys").join("access-log.key");
+        if !path.exists() {
+            let mut key = [0u8; 32];
+            ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut key)
+                .map_err(|_| HomeError::Random)?;
+            let text = format!("{HMAC_HEADER}\n{}\n", b64(&key));
+            match write_private(&path, text.as_bytes()) {
+                // Made meanwhile by the service or another command: read that one.
+                Err(_) if path.exists() => {}
+                other => other?,
+            }
+        }
+        secret_line(&read(&path)?, HMAC_HEADER)
+            .and_then(|b| <[u8; 32]>::try_from(b.as_slice()).ok())
+            .ok_or_else(|| invalid(&path, "access log key"))
+    }
+
     /// The files a backup carries, relative to the directory (the database is copied apart).
     pub fn key_files(&self) -> Result<Vec<PathBuf>, HomeError> {
         let mut files = vec![
             PathBuf::from("clinic.json"),
             PathBuf::from("keys/receipt.key"),
         ];
+        if self.dir.join("keys").join("access-log.key").exists() {
+            files.push(PathBuf::from("keys/access-log.key"));
+        }
         let hpke = self.hpke_dir();
         let mut names: Vec<_> = std::fs::read_dir(&hpke)
             .map_err(io(&hpke))?

@@ -14,7 +14,8 @@
 //! - [`backup`]: encrypted backup and restore of the whole directory;
 //! - [`local`]: a clinic on this machine, in-process (the demo's clinics, the device's sync tests);
 //! - [`deadline`]: when a referred person must have been phoned (hours, or Swedish bank days);
-//! - [`staff`]: the accounts of the people who phone back (argon2id password hashes).
+//! - [`staff`]: the accounts of the people who phone back (argon2id password hashes);
+//! - [`worklist`]: the referrals waiting for a first call, claims, call outcomes, the access log.
 
 pub mod backup;
 pub mod deadline;
@@ -26,3 +27,4 @@ pub mod server;
 pub mod staff;
 pub mod storage;
 pub mod tls;
+pub mod worklist;

@@ -102,6 +102,41 @@ CREATE TABLE staff (
     disabled_at   INTEGER
 ) WITHOUT ROWID;
 "#,
+    r#"
+-- v4: the worklist. Who is about to phone whom (claims, which expire); every attempt with its
+-- outcome and reason; the first contact once settled; the access log (staff, referral, time and
+-- a keyed hash of the phone number, never the number). No column holds clear personal data.
+CREATE TABLE claims (
+    handover_id TEXT PRIMARY KEY NOT NULL,
+    staff       TEXT NOT NULL,
+    until       INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE attempts (
+    handover_id TEXT NOT NULL,
+    seq         INTEGER NOT NULL,
+    at          INTEGER NOT NULL,
+    staff       TEXT NOT NULL,
+    outcome     TEXT NOT NULL,
+    reason      TEXT NOT NULL,
+    PRIMARY KEY (handover_id, seq)
+) WITHOUT ROWID;
+CREATE TABLE first_contacts (
+    handover_id TEXT PRIMARY KEY NOT NULL,
+    outcome     TEXT NOT NULL,
+    at          INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE access_log (
+    seq         INTEGER PRIMARY KEY,
+    at          INTEGER NOT NULL,
+    staff       TEXT NOT NULL,
+    handover_id TEXT,
+    action      TEXT NOT NULL,
+    phone_hmac  BLOB
+);
+CREATE INDEX access_log_handover ON access_log (handover_id);
+CREATE INDEX access_log_phone ON access_log (phone_hmac);
+CREATE INDEX access_log_staff ON access_log (staff, at);
+"#,
 ];
 
 /// A stored referral, as the intake needs it to answer a repeat.
@@ -171,6 +206,71 @@ pub struct StaffMember {
     pub disabled_at: Option<i64>,
     /// Whether the initial password is still to be replaced.
     pub must_change_password: bool,
+}
+
+/// A referral still waiting for its first call, as stored (sealed).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Waiting {
+    /// The handover id.
+    pub handover_id: String,
+    /// The stored referral.
+    pub held: StoredHandover,
+    /// When it arrived (unix seconds).
+    pub received_at: i64,
+    /// Who holds a claim on it, until when (the claim may have run out).
+    pub claim: Option<(String, i64)>,
+    /// Attempts so far, oldest first.
+    pub attempts: Vec<Attempt>,
+}
+
+/// One call attempt or action on a referral.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attempt {
+    /// When (unix seconds).
+    pub at: i64,
+    /// Who.
+    pub staff: String,
+    /// The action's code (`contacted`, `not_reached`, …).
+    pub outcome: String,
+    /// Its reason code.
+    pub reason: String,
+}
+
+/// What a claim found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Claimed {
+    /// This staff member holds it now, until then.
+    Yours(i64),
+    /// Someone else holds an unexpired claim.
+    Theirs(String),
+    /// Not held, or its first contact is settled: nothing to claim.
+    NotWaiting,
+}
+
+/// One line of the access log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessEntry {
+    /// When (unix seconds).
+    pub at: i64,
+    /// Who.
+    pub staff: String,
+    /// Which referral, if one.
+    pub handover_id: Option<String>,
+    /// What (`view`, `claim`, `contacted`, `login`, …).
+    pub action: String,
+    /// HMAC-SHA256 of the person's phone number under the clinic's access-log key.
+    pub phone_hmac: Option<Vec<u8>>,
+}
+
+/// What the access log is searched by (all given must match).
+#[derive(Debug, Clone, Default)]
+pub struct AccessFilter {
+    /// One referral.
+    pub handover_id: Option<String>,
+    /// One staff member.
+    pub staff: Option<String>,
+    /// One phone number's keyed hash.
+    pub phone_hmac: Option<Vec<u8>>,
 }
 
 /// What storing a referral did.
@@ -260,6 +360,47 @@ fn migrate(conn: &mut Connection, target: i64) -> Result<(), StorageError> {
         tx.pragma_update(None, "user_version", i as i64 + 1)?;
         tx.commit()?;
     }
+    Ok(())
+}
+
+fn attempts_of(conn: &Connection, handover_id: &str) -> rusqlite::Result<Vec<Attempt>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT at, staff, outcome, reason FROM attempts WHERE handover_id = ?1 ORDER BY seq",
+    )?;
+    let rows = stmt.query_map([handover_id], |r| {
+        Ok(Attempt {
+            at: r.get("at")?,
+            staff: r.get("staff")?,
+            outcome: r.get("outcome")?,
+            reason: r.get("reason")?,
+        })
+    })?;
+    rows.collect()
+}
+
+fn is_waiting(c: &Connection, handover_id: &str) -> rusqlite::Result<bool> {
+    c.prepare_cached(
+        "SELECT EXISTS (SELECT 1 FROM handovers WHERE handover_id = ?1)
+                AND NOT EXISTS (SELECT 1 FROM first_contacts WHERE handover_id = ?1) AS waiting",
+    )?
+    .query_row([handover_id], |r| r.get("waiting"))
+}
+
+fn holds_claim(c: &Connection, handover_id: &str, staff: &str, now: i64) -> rusqlite::Result<bool> {
+    c.prepare_cached(
+        "SELECT EXISTS (SELECT 1 FROM claims WHERE handover_id = ?1 AND staff = ?2 AND until > ?3)
+         AS holds",
+    )?
+    .query_row(params![handover_id, staff, now], |r| r.get("holds"))
+}
+
+fn append_attempt(c: &Connection, handover_id: &str, a: &Attempt) -> rusqlite::Result<()> {
+    c.prepare_cached(
+        "INSERT INTO attempts (handover_id, seq, at, staff, outcome, reason)
+         VALUES (?1, (SELECT coalesce(max(seq), 0) + 1 FROM attempts WHERE handover_id = ?1),
+                 ?2, ?3, ?4, ?5)",
+    )?
+    .execute(params![handover_id, a.at, a.staff, a.outcome, a.reason])?;
     Ok(())
 }
 
@@ -590,6 +731,228 @@ impl Storage {
         })
     }
 
+    /// The referrals waiting for a first call (held, first contact not settled), oldest first,
+    /// with their claims and attempts.
+    pub fn waiting(&self) -> Result<Vec<Waiting>, StorageError> {
+        let conn = self.reader();
+        let mut stmt = conn.prepare_cached(
+            "SELECT h.handover_id, h.device_id, h.program_id, h.clinic_key_id,
+                    h.payload_schema_version, h.sealed, h.receipt, h.received_at,
+                    c.staff, c.until
+             FROM handovers h LEFT JOIN claims c ON c.handover_id = h.handover_id
+             WHERE NOT EXISTS (SELECT 1 FROM first_contacts f WHERE f.handover_id = h.handover_id)
+             ORDER BY h.received_at, h.handover_id",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            let staff: Option<String> = r.get("staff")?;
+            let until: Option<i64> = r.get("until")?;
+            Ok(Waiting {
+                handover_id: r.get("handover_id")?,
+                held: StoredHandover {
+                    device_id: r.get("device_id")?,
+                    program_id: r.get("program_id")?,
+                    clinic_key_id: r.get("clinic_key_id")?,
+                    payload_schema_version: r.get("payload_schema_version")?,
+                    sealed: r.get("sealed")?,
+                    receipt: r.get("receipt")?,
+                },
+                received_at: r.get("received_at")?,
+                claim: staff.zip(until),
+                attempts: Vec::new(),
+            })
+        })?;
+        let mut waiting: Vec<Waiting> = rows.collect::<Result<_, _>>()?;
+        for w in &mut waiting {
+            w.attempts = attempts_of(&conn, &w.handover_id)?;
+        }
+        Ok(waiting)
+    }
+
+    /// The attempts on a referral, oldest first.
+    pub fn attempts(&self, handover_id: &str) -> Result<Vec<Attempt>, StorageError> {
+        Ok(attempts_of(&self.reader(), handover_id)?)
+    }
+
+    /// The settled first contact of a referral: its outcome and time.
+    pub fn first_contact(&self, handover_id: &str) -> Result<Option<(String, i64)>, StorageError> {
+        Ok(self
+            .reader()
+            .prepare_cached("SELECT outcome, at FROM first_contacts WHERE handover_id = ?1")?
+            .query_row([handover_id], |r| Ok((r.get("outcome")?, r.get("at")?)))
+            .optional()?)
+    }
+
+    /// Claims a waiting referral for `staff` until `until`, atomically: an unexpired claim by
+    /// someone else wins; one's own claim is extended.
+    pub fn claim(
+        &self,
+        handover_id: &str,
+        staff: &str,
+        now: i64,
+        until: i64,
+    ) -> Result<Claimed, StorageError> {
+        let (id, staff) = (handover_id.to_string(), staff.to_string());
+        self.write(move |c| {
+            if !is_waiting(c, &id)? {
+                return Ok(Claimed::NotWaiting);
+            }
+            let held: Option<(String, i64)> = c
+                .prepare_cached("SELECT staff, until FROM claims WHERE handover_id = ?1")?
+                .query_row([&id], |r| Ok((r.get("staff")?, r.get("until")?)))
+                .optional()?;
+            if let Some((other, their_until)) = held {
+                if other != staff && their_until > now {
+                    return Ok(Claimed::Theirs(other));
+                }
+            }
+            c.prepare_cached(
+                "INSERT INTO claims (handover_id, staff, until) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (handover_id) DO UPDATE SET staff = ?2, until = ?3",
+            )?
+            .execute(params![id, staff, until])?;
+            Ok(Claimed::Yours(until))
+        })
+    }
+
+    /// Gives a claim up (only the one holding it can); false if `staff` did not hold it.
+    pub fn release(&self, handover_id: &str, staff: &str) -> Result<bool, StorageError> {
+        let (id, staff) = (handover_id.to_string(), staff.to_string());
+        self.write(move |c| {
+            let n = c
+                .prepare_cached("DELETE FROM claims WHERE handover_id = ?1 AND staff = ?2")?
+                .execute(params![id, staff])?;
+            Ok(n == 1)
+        })
+    }
+
+    /// Hands an unexpired claim of `staff` to `to`, until `until`; false if `staff` did not hold
+    /// it.
+    pub fn reassign(
+        &self,
+        handover_id: &str,
+        staff: &str,
+        to: &str,
+        now: i64,
+        until: i64,
+    ) -> Result<bool, StorageError> {
+        let (id, staff, to) = (handover_id.to_string(), staff.to_string(), to.to_string());
+        self.write(move |c| {
+            let n = c
+                .prepare_cached(
+                    "UPDATE claims SET staff = ?3, until = ?5
+                     WHERE handover_id = ?1 AND staff = ?2 AND until > ?4",
+                )?
+                .execute(params![id, staff, to, now, until])?;
+            Ok(n == 1)
+        })
+    }
+
+    /// Records an attempt by the staff member who holds the referral's unexpired claim; with
+    /// `settles`, the first contact is settled with that outcome and the claim ends; without,
+    /// the claim ends too (someone may try again later). False if `staff` did not hold it.
+    pub fn record_attempt(
+        &self,
+        handover_id: &str,
+        attempt: Attempt,
+        settles: Option<&str>,
+    ) -> Result<bool, StorageError> {
+        let id = handover_id.to_string();
+        let settles = settles.map(str::to_string);
+        self.write(move |c| {
+            if !holds_claim(c, &id, &attempt.staff, attempt.at)? || !is_waiting(c, &id)? {
+                return Ok(false);
+            }
+            append_attempt(c, &id, &attempt)?;
+            if let Some(outcome) = &settles {
+                c.prepare_cached(
+                    "INSERT INTO first_contacts (handover_id, outcome, at) VALUES (?1, ?2, ?3)",
+                )?
+                .execute(params![id, outcome, attempt.at])?;
+            }
+            c.prepare_cached("DELETE FROM claims WHERE handover_id = ?1")?
+                .execute([&id])?;
+            Ok(true)
+        })
+    }
+
+    /// The person withdrew by phone, to the staff member holding the claim: the referral is
+    /// erased and a tombstone kept, as for a withdrawal the phone sends; the attempt stays.
+    /// False if `staff` did not hold it.
+    pub fn withdraw_by_phone(
+        &self,
+        handover_id: &str,
+        attempt: Attempt,
+    ) -> Result<bool, StorageError> {
+        let id = handover_id.to_string();
+        self.write(move |c| {
+            if !holds_claim(c, &id, &attempt.staff, attempt.at)? || !is_waiting(c, &id)? {
+                return Ok(false);
+            }
+            append_attempt(c, &id, &attempt)?;
+            c.prepare_cached(
+                "INSERT OR IGNORE INTO tombstones (handover_id, device_id, at)
+                 SELECT handover_id, device_id, ?2 FROM handovers WHERE handover_id = ?1",
+            )?
+            .execute(params![id, attempt.at])?;
+            c.prepare_cached("DELETE FROM handovers WHERE handover_id = ?1")?
+                .execute([&id])?;
+            c.prepare_cached(
+                "INSERT INTO first_contacts (handover_id, outcome, at) VALUES (?1, 'withdrawn', ?2)",
+            )?
+            .execute(params![id, attempt.at])?;
+            c.prepare_cached("DELETE FROM claims WHERE handover_id = ?1")?
+                .execute([&id])?;
+            Ok(true)
+        })
+    }
+
+    /// Adds lines to the access log, in one write.
+    pub fn log_access(&self, entries: Vec<AccessEntry>) -> Result<(), StorageError> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        self.write(move |c| {
+            let mut stmt = c.prepare_cached(
+                "INSERT INTO access_log (at, staff, handover_id, action, phone_hmac)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?;
+            for e in &entries {
+                stmt.execute(params![
+                    e.at,
+                    e.staff,
+                    e.handover_id,
+                    e.action,
+                    e.phone_hmac
+                ])?;
+            }
+            Ok(())
+        })
+    }
+
+    /// The access log lines that match, oldest first.
+    pub fn access_log(&self, filter: &AccessFilter) -> Result<Vec<AccessEntry>, StorageError> {
+        let conn = self.reader();
+        let mut stmt = conn.prepare_cached(
+            "SELECT at, staff, handover_id, action, phone_hmac FROM access_log
+             WHERE (?1 IS NULL OR handover_id = ?1) AND (?2 IS NULL OR staff = ?2)
+               AND (?3 IS NULL OR phone_hmac = ?3)
+             ORDER BY seq",
+        )?;
+        let rows = stmt.query_map(
+            params![filter.handover_id, filter.staff, filter.phone_hmac],
+            |r| {
+                Ok(AccessEntry {
+                    at: r.get("at")?,
+                    staff: r.get("staff")?,
+                    handover_id: r.get("handover_id")?,
+                    action: r.get("action")?,
+                    phone_hmac: r.get("phone_hmac")?,
+                })
+            },
+        )?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     /// Keeps a nonce for the replay window (in the next batch; nobody waits for it), and forgets
     /// those older than the window.
     pub fn remember_nonce(
@@ -726,6 +1089,8 @@ impl Storage {
                 return Ok(false);
             }
             c.prepare_cached("DELETE FROM handovers WHERE handover_id = ?1")?
+                .execute([&w.handover_id])?;
+            c.prepare_cached("DELETE FROM claims WHERE handover_id = ?1")?
                 .execute([&w.handover_id])?;
             c.prepare_cached(
                 "INSERT OR IGNORE INTO tombstones (handover_id, device_id, at) VALUES (?1, ?2, ?3)",

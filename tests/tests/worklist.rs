@@ -1,0 +1,278 @@
+//! The clinic's worklist fed by real deliveries: a phone records and syncs referrals to a clinic
+//! on loopback, and staff members list, claim and settle them through `lotsa_clinic::worklist`.
+//! Every look and every action lands in the access log with a keyed hash of the phone number and
+//! never the number.
+
+use chrono::{Duration, Utc};
+use lotsa_clinic::deadline::{deadline, Urgency};
+use lotsa_clinic::intake::ClinicKeys;
+use lotsa_clinic::storage::AccessFilter;
+use lotsa_clinic::worklist::{phone_hmac, Action, Worklist, WorklistError, CLAIM_SECS};
+use lotsa_core::program::CallbackWithin;
+use lotsa_core::sync::Trigger;
+use lotsa_tests::field::{field, Field};
+
+/// The clinic's side of a field: its keys and access-log key, loaded from its directory.
+struct Clinic {
+    keys: ClinicKeys,
+    log_key: [u8; 32],
+}
+
+impl Clinic {
+    fn of(f: &Field) -> Clinic {
+        let home = f.clinic.home();
+        Clinic {
+            keys: home.load().unwrap().keys,
+            log_key: home.access_log_key().unwrap(),
+        }
+    }
+}
+
+/// A field with `n` referrals delivered to its clinic.
+fn delivered(name: &str, n: usize) -> (Field, Vec<String>) {
+    let mut f = field(name);
+    f.enrol();
+    let ids: Vec<String> = (0..n).map(|_| f.referral()).collect();
+    let report = f.sync(Trigger::Manual);
+    assert_eq!(report.delivered.len(), n, "{report:?}");
+    (f, ids)
+}
+
+#[test]
+fn delivered_referrals_wait_by_deadline_opened_for_staff_and_each_look_is_logged_without_the_number(
+) {
+    let (f, ids) = delivered("worklist-list", 2);
+    let c = Clinic::of(&f);
+    let storage = f.clinic.storage().unwrap();
+    let list = Worklist {
+        storage: &storage,
+        keys: &c.keys,
+        bundle: &f.bundle,
+        log_key: &c.log_key,
+    };
+    let now = Utc::now();
+    let entries = list.waiting("anna", now).unwrap();
+    assert_eq!(entries.len(), 2);
+    for e in &entries {
+        assert!(ids.contains(&e.handover_id));
+        assert_eq!(e.payload.contact.name.as_deref(), Some("Kim Testsson"));
+        assert_eq!(e.payload.contact.phone.as_deref(), Some("+46701234567"));
+        assert_eq!(e.program_name, "Lots för livet");
+        // Two working days from the consent, not from the arrival.
+        assert_eq!(
+            e.deadline,
+            deadline(e.consented_at, CallbackWithin::WorkingDays(2))
+        );
+        assert_eq!(e.urgency, Urgency::InTime);
+        assert!(e.claimed_by.is_none() && e.attempts.is_empty());
+    }
+    assert!(entries[0].deadline <= entries[1].deadline);
+
+    let log = storage.access_log(&AccessFilter::default()).unwrap();
+    assert_eq!(log.len(), 2);
+    let hash = phone_hmac(&c.log_key, "+46701234567");
+    for line in &log {
+        assert_eq!(
+            (line.staff.as_str(), line.action.as_str()),
+            ("anna", "view")
+        );
+        assert_eq!(line.phone_hmac.as_deref(), Some(hash.as_slice()));
+    }
+    // The database files hold no clear phone number or name.
+    let db = f.clinic.home().database();
+    for suffix in ["", "-wal"] {
+        let bytes = std::fs::read(format!("{}{suffix}", db.display())).unwrap_or_default();
+        for clear in ["+46701234567", "Kim Testsson"] {
+            assert!(
+                !bytes.windows(clear.len()).any(|w| w == clear.as_bytes()),
+                "{clear} in clinic.db{suffix}"
+            );
+        }
+    }
+}
+
+#[test]
+fn two_staff_members_never_claim_the_same_referral_and_a_claim_runs_out() {
+    let (f, ids) = delivered("worklist-claim", 2);
+    let c = Clinic::of(&f);
+    let storage = f.clinic.storage().unwrap();
+    let list = Worklist {
+        storage: &storage,
+        keys: &c.keys,
+        bundle: &f.bundle,
+        log_key: &c.log_key,
+    };
+    let now = Utc::now();
+    list.claim("anna", &ids[0], now).unwrap();
+    assert!(matches!(
+        list.claim("bertil", &ids[0], now),
+        Err(WorklistError::ClaimedBy(who)) if who == "anna"
+    ));
+    // Bertil cannot record a call on Anna's referral.
+    assert!(matches!(
+        list.record("bertil", &ids[0], Action::Contacted, "talked", now),
+        Err(WorklistError::NotClaimed)
+    ));
+    let shown = list.waiting("bertil", now).unwrap();
+    let first = shown.iter().find(|e| e.handover_id == ids[0]).unwrap();
+    assert_eq!(
+        first.claimed_by.as_ref().map(|(w, _)| w.as_str()),
+        Some("anna")
+    );
+
+    // Anna reaches the person: the referral leaves the list, and nobody can claim it again.
+    list.record(
+        "anna",
+        &ids[0],
+        Action::Contacted,
+        "appointment_booked",
+        now,
+    )
+    .unwrap();
+    assert!(matches!(
+        list.claim("bertil", &ids[0], now),
+        Err(WorklistError::NotWaiting)
+    ));
+    let left: Vec<String> = list
+        .waiting("anna", now)
+        .unwrap()
+        .into_iter()
+        .map(|e| e.handover_id)
+        .collect();
+    assert_eq!(left, vec![ids[1].clone()]);
+    assert_eq!(
+        storage.first_contact(&ids[0]).unwrap().map(|(o, _)| o),
+        Some("contacted".to_string())
+    );
+
+    // A claim runs out: after it, a colleague may take the referral.
+    list.claim("anna", &ids[1], now).unwrap();
+    let later = now + Duration::seconds(CLAIM_SECS + 1);
+    list.claim("bertil", &ids[1], later).unwrap();
+    // Released and reassigned, only by the one holding it.
+    assert!(matches!(
+        list.release("anna", &ids[1], later),
+        Err(WorklistError::NotClaimed)
+    ));
+    list.reassign("bertil", &ids[1], "cecilia", later).unwrap();
+    list.record("cecilia", &ids[1], Action::Declined, "not_now", later)
+        .unwrap();
+    assert!(list.waiting("anna", later).unwrap().is_empty());
+    // A reason that does not go with the action is refused, and nothing is recorded.
+    assert!(matches!(
+        list.record("cecilia", &ids[1], Action::Contacted, "no_answer", later),
+        Err(WorklistError::BadReason)
+    ));
+    let actions: Vec<String> = storage
+        .access_log(&AccessFilter {
+            handover_id: Some(ids[1].clone()),
+            ..AccessFilter::default()
+        })
+        .unwrap()
+        .into_iter()
+        .map(|e| format!("{}:{}", e.staff, e.action))
+        .collect();
+    assert!(
+        actions.contains(&"bertil:reassign".to_string()),
+        "{actions:?}"
+    );
+    assert!(
+        actions.contains(&"cecilia:declined".to_string()),
+        "{actions:?}"
+    );
+}
+
+#[test]
+fn not_reached_keeps_the_referral_until_the_program_gives_up() {
+    let (f, ids) = delivered("worklist-unreached", 1);
+    let c = Clinic::of(&f);
+    let storage = f.clinic.storage().unwrap();
+    let list = Worklist {
+        storage: &storage,
+        keys: &c.keys,
+        bundle: &f.bundle,
+        log_key: &c.log_key,
+    };
+    let id = &ids[0];
+    // Lots för livet gives up after five unanswered calls.
+    for attempt in 1..=5 {
+        let at = Utc::now() + Duration::hours(attempt);
+        list.claim("anna", id, at).unwrap();
+        list.record("anna", id, Action::NotReached, "no_answer", at)
+            .unwrap();
+        let waiting = list.waiting("anna", at).unwrap();
+        if attempt < 5 {
+            assert_eq!(waiting.len(), 1, "attempt {attempt}");
+            assert_eq!(waiting[0].attempts.len(), attempt as usize);
+        } else {
+            assert!(waiting.is_empty(), "given up after the fifth");
+        }
+    }
+    assert_eq!(
+        storage.first_contact(id).unwrap().map(|(o, _)| o),
+        Some("never_reached".to_string())
+    );
+    let history = storage.attempts(id).unwrap();
+    assert_eq!(history.len(), 5);
+    assert!(history
+        .iter()
+        .all(|a| a.outcome == "not_reached" && a.reason == "no_answer" && a.staff == "anna"));
+}
+
+#[test]
+fn a_withdrawal_by_phone_or_from_the_phone_erases_the_referral_and_the_log_still_answers_for_the_number(
+) {
+    let (mut f, ids) = delivered("worklist-withdraw", 2);
+    let c = Clinic::of(&f);
+    let now = Utc::now();
+    {
+        let storage = f.clinic.storage().unwrap();
+        let list = Worklist {
+            storage: &storage,
+            keys: &c.keys,
+            bundle: &f.bundle,
+            log_key: &c.log_key,
+        };
+        list.waiting("anna", now).unwrap();
+        list.claim("anna", &ids[0], now).unwrap();
+        list.record("anna", &ids[0], Action::WithdrewByPhone, "withdrew", now)
+            .unwrap();
+        assert!(storage.handover(&ids[0]).unwrap().is_none(), "erased");
+        assert!(storage.tombstone(&ids[0]).unwrap().is_some(), "tombstone");
+        assert_eq!(list.waiting("anna", now).unwrap().len(), 1);
+    }
+    // The officer's phone sends the other person's withdrawal: gone from the list at once.
+    f.store.withdraw(&ids[1], None).unwrap();
+    let report = f.sync(Trigger::Manual);
+    assert_eq!(report.delivered.len(), 1, "{report:?}");
+    let storage = f.clinic.storage().unwrap();
+    let list = Worklist {
+        storage: &storage,
+        keys: &c.keys,
+        bundle: &f.bundle,
+        log_key: &c.log_key,
+    };
+    assert!(list.waiting("anna", now).unwrap().is_empty());
+    assert!(matches!(
+        list.claim("anna", &ids[1], now),
+        Err(WorklistError::NotWaiting)
+    ));
+
+    // "Who looked at my data?" is answered from the number, after both referrals are erased.
+    let seen = storage
+        .access_log(&AccessFilter {
+            phone_hmac: Some(phone_hmac(&c.log_key, "+46701234567")),
+            ..AccessFilter::default()
+        })
+        .unwrap();
+    let lines: Vec<String> = seen
+        .iter()
+        .map(|e| format!("{}:{}", e.staff, e.action))
+        .collect();
+    assert!(lines.contains(&"anna:view".to_string()), "{lines:?}");
+    assert!(
+        lines.contains(&"anna:withdrew_by_phone".to_string()),
+        "{lines:?}"
+    );
+    assert!(seen.iter().all(|e| e.handover_id.is_some()));
+}
