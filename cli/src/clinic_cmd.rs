@@ -93,6 +93,22 @@ pub enum ClinicCommand {
         #[command(subcommand)]
         command: StaffCommand,
     },
+    /// Who looked at or acted on referrals: by referral, staff member or the person's phone
+    /// number (matched by its keyed hash; the number itself is never stored).
+    AccessLog {
+        /// The clinic's directory.
+        #[arg(long)]
+        dir: PathBuf,
+        /// One referral's handover id.
+        #[arg(long)]
+        referral: Option<String>,
+        /// One staff member's login name.
+        #[arg(long)]
+        staff: Option<String>,
+        /// The person's phone number, in any form people type it.
+        #[arg(long)]
+        phone: Option<String>,
+    },
     /// Add a new HPKE key for sealing; old keys stay to open what was sealed to them.
     RotateKey {
         /// The clinic's directory.
@@ -341,6 +357,55 @@ pub fn run(ctx: &Ctx, cmd: ClinicCommand) -> CmdResult {
             }
         }
         ClinicCommand::Staff { command } => staff_cmd(ctx, command, now.timestamp()),
+        ClinicCommand::AccessLog {
+            dir,
+            referral,
+            staff: name,
+            phone,
+        } => {
+            let phone_hmac = match phone {
+                Some(p) => {
+                    let number = lotsa_core::referral::normalize_phone(&p)
+                        .map_err(|e| Failure::from_reason(&e, ctx.lang).on_field("phone"))?;
+                    let key = Home::new(&dir)
+                        .access_log_key()
+                        .map_err(|e| failed("clinic")(&e))?;
+                    Some(lotsa_clinic::worklist::phone_hmac(&key, &number))
+                }
+                None => None,
+            };
+            let staff_name = match name {
+                Some(n) => Some(staff::normalize_name(&n).map_err(staff_failed)?),
+                None => None,
+            };
+            let filter = lotsa_clinic::storage::AccessFilter {
+                handover_id: referral,
+                staff: staff_name,
+                phone_hmac,
+            };
+            let lines = storage(&dir)?
+                .access_log(&filter)
+                .map_err(|e| failed("storage")(&e))?;
+            if ctx.json {
+                let list: Vec<_> = lines
+                    .iter()
+                    .map(|l| json!({"at": stamp(l.at), "staff": l.staff, "referral": l.handover_id, "action": l.action}))
+                    .collect();
+                return ctx.print_json(&json!({ "access_log": list }));
+            }
+            let rows: Vec<Vec<String>> = lines
+                .iter()
+                .map(|l| {
+                    vec![
+                        stamp(l.at),
+                        l.staff.clone(),
+                        l.handover_id.clone().unwrap_or_default(),
+                        l.action.clone(),
+                    ]
+                })
+                .collect();
+            ctx.table(&["AT", "STAFF", "REFERRAL", "ACTION"], &rows)
+        }
         ClinicCommand::RotateKey { dir } => {
             let home = Home::new(&dir);
             let key = home.rotate_key(now).map_err(|e| failed("rotate_key")(&e))?;

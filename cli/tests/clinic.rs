@@ -1012,3 +1012,65 @@ fn staff_accounts_are_added_with_a_one_time_password_listed_without_it_and_disab
     let text = lotsa(&["clinic", "staff", "list", "--dir", site.d()]);
     assert!(String::from_utf8_lossy(&text.stdout).contains("disabled"));
 }
+
+#[test]
+fn the_access_log_answers_by_referral_staff_member_or_the_number_as_people_type_it() {
+    let site = Site::new();
+    let home = lotsa_clinic::home::Home::new(&site.dir);
+    let key = home.access_log_key().unwrap();
+    let storage = lotsa_clinic::storage::Storage::open(&home.database()).unwrap();
+    let line = |staff: &str, referral: &str, action: &str, phone: &str| {
+        lotsa_clinic::storage::AccessEntry {
+            at: 1_800_000_000,
+            staff: staff.into(),
+            handover_id: Some(referral.into()),
+            action: action.into(),
+            phone_hmac: Some(lotsa_clinic::worklist::phone_hmac(&key, phone)),
+        }
+    };
+    storage
+        .log_access(vec![
+            line("anna", "r-1", "view", "+46701234567"),
+            line("bertil", "r-1", "contacted", "+46701234567"),
+            line("anna", "r-2", "view", "+46731112233"),
+        ])
+        .unwrap();
+    drop(storage);
+    let query = |args: &[&str]| -> Vec<String> {
+        let mut all = vec!["--json", "clinic", "access-log", "--dir", site.d()];
+        all.extend_from_slice(args);
+        ok_json(&lotsa(&all))["access_log"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| format!("{}:{}:{}", l["staff"], l["referral"], l["action"]).replace('"', ""))
+            .collect()
+    };
+    assert_eq!(
+        query(&["--phone", "070-123 45 67"]),
+        ["anna:r-1:view", "bertil:r-1:contacted"]
+    );
+    assert_eq!(
+        query(&["--staff", "Anna"]),
+        ["anna:r-1:view", "anna:r-2:view"]
+    );
+    assert_eq!(query(&["--referral", "r-2"]), ["anna:r-2:view"]);
+    assert!(query(&["--phone", "08-123 456 78"]).is_empty());
+    // A number that is not one is refused, naming the field, without repeating it.
+    let bad = lotsa(&[
+        "--json",
+        "clinic",
+        "access-log",
+        "--dir",
+        site.d(),
+        "--phone",
+        "12ab",
+    ]);
+    assert_eq!(bad.status.code(), Some(1));
+    let error: Value = serde_json::from_slice(&bad.stdout).unwrap();
+    assert_eq!(error["error"]["field"], "phone");
+    assert!(!String::from_utf8_lossy(&bad.stdout).contains("12ab"));
+    // The database holds no number in clear.
+    let db = std::fs::read(home.database()).unwrap_or_default();
+    assert!(!db.windows(12).any(|w| w == b"+46701234567"));
+}
