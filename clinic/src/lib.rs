@@ -15,15 +15,19 @@
 //! - [`local`]: a clinic on this machine, in-process (the demo's clinics, the device's sync tests);
 //! - [`deadline`]: when a referred person must have been phoned (hours, or Swedish bank days);
 //! - [`staff`]: the accounts of the people who phone back (argon2id password hashes);
-//! - [`worklist`]: the referrals waiting for a first call, claims, call outcomes, the access log.
+//! - [`worklist`]: the referrals waiting for a first call, claims, call outcomes, the access log;
+//! - [`sessions`]: staff logins, session cookies, CSRF tokens, throttling of failed logins;
+//! - [`pages`]: the staff pages (login, the worklist), server-rendered HTML in Swedish or English.
 
 pub mod backup;
 pub mod deadline;
 pub mod home;
 pub mod intake;
 pub mod local;
+pub mod pages;
 pub mod serve;
 pub mod server;
+pub mod sessions;
 pub mod staff;
 pub mod storage;
 pub mod tls;

@@ -115,10 +115,18 @@ pub fn prepare(
     let tls =
         tls_config(loaded.chain, loaded.tls_key).map_err(|e| ServeError::Tls(e.to_string()))?;
     let storage = Storage::open(&home.database())?;
-    let intake = Intake::new(storage, loaded.keys, programs, now)?.with_device_rate(rate);
+    let intake = Arc::new(Intake::new(storage, loaded.keys, programs, now)?.with_device_rate(rate));
+    let staff = crate::pages::StaffSite {
+        intake: intake.clone(),
+        keys: home.load()?.keys,
+        bundle: bundle.clone(),
+        log_key: home.access_log_key()?,
+        sessions: crate::sessions::Sessions::default(),
+    };
     Ok(Ready {
         service: Service {
-            intake: Arc::new(intake),
+            staff: Some(Arc::new(staff)),
+            intake,
             bundle: Arc::new(bundle_text.to_string()),
             endpoint: ours.endpoint.clone(),
             limits,

@@ -64,6 +64,8 @@ pub struct Service {
     pub endpoint: String,
     /// The limits.
     pub limits: Limits,
+    /// The staff pages, when this listener serves them (at `/staff`).
+    pub staff: Option<Arc<crate::pages::StaffSite>>,
 }
 
 #[derive(Clone)]
@@ -300,7 +302,10 @@ async fn accept_loop(
         limits: limits.clone(),
         slots: Arc::new(Semaphore::new(limits.max_in_flight)),
     };
-    let app = router(shared, &prefix);
+    let app = match service.staff {
+        Some(site) => router(shared, &prefix).merge(crate::pages::routes(site)),
+        None => router(shared, &prefix),
+    };
     let acceptor = TlsAcceptor::from(tls);
     let (closing, closed) = tokio::sync::watch::channel(false);
     let mut connections = tokio::task::JoinSet::new();

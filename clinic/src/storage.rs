@@ -717,6 +717,30 @@ impl Storage {
             .optional()?)
     }
 
+    /// Notes a successful login.
+    pub fn record_login(&self, name: &str, now: i64) -> Result<(), StorageError> {
+        let name = name.to_string();
+        self.write(move |c| {
+            c.prepare_cached("UPDATE staff SET last_login_at = ?2 WHERE name = ?1")?
+                .execute(params![name, now])?;
+            Ok(())
+        })
+    }
+
+    /// Replaces an account's password hash (the initial password is then spent).
+    pub fn set_password(&self, name: &str, hash: &str) -> Result<bool, StorageError> {
+        let (name, hash) = (name.to_string(), hash.to_string());
+        self.write(move |c| {
+            let n = c
+                .prepare_cached(
+                    "UPDATE staff SET password_hash = ?2, must_change = 0
+                     WHERE name = ?1 AND disabled_at IS NULL",
+                )?
+                .execute(params![name, hash])?;
+            Ok(n == 1)
+        })
+    }
+
     /// Disables an account at once; false if there is none of that name (disabling twice keeps
     /// the first time).
     pub fn disable_staff(&self, name: &str, now: i64) -> Result<bool, StorageError> {
