@@ -64,6 +64,13 @@ pub enum ClinicCommand {
         /// Requests per minute one device may make after its burst.
         #[arg(long, default_value_t = DeviceRate::default().per_minute)]
         device_rate: u32,
+        /// A program to run when referrals are new, due soon or overdue (counts only: in
+        /// LOTSA_NEW, LOTSA_DUE_SOON, LOTSA_OVERDUE and as JSON on stdin).
+        #[arg(long)]
+        notify_command: Option<PathBuf>,
+        /// How often the counts are taken for --notify-command, in minutes.
+        #[arg(long, default_value_t = 15, value_parser = clap::value_parser!(u64).range(1..=1440))]
+        notify_every_minutes: u64,
     },
     /// Issue a one-time enrolment code for one phone (shown once).
     EnrolCode {
@@ -252,6 +259,8 @@ pub fn run(ctx: &Ctx, cmd: ClinicCommand) -> CmdResult {
             bind,
             max_in_flight,
             device_rate,
+            notify_command,
+            notify_every_minutes,
         } => {
             let trust = read_trust(ctx, &trust)?;
             let bundle = ctx.read_file(&bundle).map_err(|f| f.on_field("bundle"))?;
@@ -263,8 +272,12 @@ pub fn run(ctx: &Ctx, cmd: ClinicCommand) -> CmdResult {
                 burst: device_rate,
                 per_minute: device_rate,
             };
-            let ready = prepare(&Home::new(&dir), &bundle, &trust, now, limits, rate)
+            let mut ready = prepare(&Home::new(&dir), &bundle, &trust, now, limits, rate)
                 .map_err(|e| failed("serve")(&e))?;
+            ready.service.notify = notify_command.map(|command| lotsa_clinic::notify::Notifier {
+                command,
+                every: std::time::Duration::from_secs(notify_every_minutes * 60),
+            });
             serve_until_signal(ctx, ready, bind)
         }
         ClinicCommand::EnrolCode { dir, valid_hours } => {

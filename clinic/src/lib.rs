@@ -17,13 +17,15 @@
 //! - [`staff`]: the accounts of the people who phone back (argon2id password hashes);
 //! - [`worklist`]: the referrals waiting for a first call, claims, call outcomes, the access log;
 //! - [`sessions`]: staff logins, session cookies, CSRF tokens, throttling of failed logins;
-//! - [`pages`]: the staff pages (login, the worklist), server-rendered HTML in Swedish or English.
+//! - [`pages`]: the staff pages (login, the worklist), server-rendered HTML in Swedish or English;
+//! - [`notify`]: counts of new, due-soon and overdue referrals handed to IT's command.
 
 pub mod backup;
 pub mod deadline;
 pub mod home;
 pub mod intake;
 pub mod local;
+pub mod notify;
 pub mod pages;
 pub mod serve;
 pub mod server;

@@ -126,6 +126,7 @@ pub fn prepare(
     Ok(Ready {
         service: Service {
             staff: Some(Arc::new(staff)),
+            notify: None,
             intake,
             bundle: Arc::new(bundle_text.to_string()),
             endpoint: ours.endpoint.clone(),

@@ -66,6 +66,8 @@ pub struct Service {
     pub limits: Limits,
     /// The staff pages, when this listener serves them (at `/staff`).
     pub staff: Option<Arc<crate::pages::StaffSite>>,
+    /// The notification of waiting referrals, when IT configured one.
+    pub notify: Option<crate::notify::Notifier>,
 }
 
 #[derive(Clone)]
@@ -302,6 +304,10 @@ async fn accept_loop(
         limits: limits.clone(),
         slots: Arc::new(Semaphore::new(limits.max_in_flight)),
     };
+    let notifying = match (&service.staff, service.notify) {
+        (Some(site), Some(notifier)) => Some(crate::notify::spawn(site.clone(), notifier)),
+        _ => None,
+    };
     let app = match service.staff {
         Some(site) => router(shared, &prefix).merge(crate::pages::routes(site)),
         None => router(shared, &prefix),
@@ -348,6 +354,9 @@ async fn accept_loop(
         });
     }
     drop(listener);
+    if let Some(task) = notifying {
+        task.abort();
+    }
     let _ = closing.send(true);
     let drain = async { while connections.join_next().await.is_some() {} };
     if tokio::time::timeout(limits.request_timeout, drain)

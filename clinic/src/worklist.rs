@@ -130,7 +130,46 @@ pub struct Worklist<'a> {
     pub log_key: &'a [u8; 32],
 }
 
+/// How many referrals wait, for a notification: no names, no numbers.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counts {
+    /// Arrived since the last notification.
+    pub new: usize,
+    /// In the last quarter of their promise.
+    pub due_soon: usize,
+    /// Past their deadline.
+    pub overdue: usize,
+}
+
 impl Worklist<'_> {
+    /// How many referrals waiting for a first call are new since `since` (unix seconds), due
+    /// soon and overdue. Opened in memory only to read the consent's time; nobody sees them, so
+    /// nothing goes into the access log.
+    pub fn counts(&self, since: i64, now: DateTime<Utc>) -> Result<Counts, WorklistError> {
+        let mut counts = Counts::default();
+        for w in self.storage.waiting()? {
+            let payload = self
+                .keys
+                .open(&w.handover_id, &w.held)
+                .map_err(|kind| WorklistError::Unreadable(kind.code().to_string()))?;
+            let promise = self
+                .bundle
+                .program(&payload.program_id)
+                .and_then(|p| p.callback_within)
+                .unwrap_or(DEFAULT_PROMISE);
+            let consented = payload.consent.given_at.with_timezone(&Utc);
+            if w.received_at > since {
+                counts.new += 1;
+            }
+            match urgency(consented, promise, now) {
+                Urgency::DueSoon => counts.due_soon += 1,
+                Urgency::Overdue => counts.overdue += 1,
+                Urgency::InTime => {}
+            }
+        }
+        Ok(counts)
+    }
+
     /// The referrals waiting for a first call, soonest deadline first, opened for `staff`;
     /// each shown one is logged as viewed.
     pub fn waiting(&self, staff: &str, now: DateTime<Utc>) -> Result<Vec<Entry>, WorklistError> {

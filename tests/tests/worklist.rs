@@ -276,3 +276,85 @@ fn a_withdrawal_by_phone_or_from_the_phone_erases_the_referral_and_the_log_still
     );
     assert!(seen.iter().all(|e| e.handover_id.is_some()));
 }
+
+#[test]
+fn the_on_call_notification_carries_counts_and_nothing_else() {
+    let (f, _) = delivered("worklist-notify", 2);
+    let signed = lotsa_tests::field::bundle_for(f.clinic.clinic(), &f.admin, Utc::now());
+    let ready = lotsa_clinic::serve::prepare(
+        f.clinic.home(),
+        &signed,
+        &f.admin.public_key(),
+        Utc::now(),
+        lotsa_clinic::server::Limits::default(),
+        lotsa_clinic::intake::DeviceRate::default(),
+    )
+    .unwrap();
+    let site = ready.service.staff.unwrap();
+    let out = f.dir.0.join("told.txt");
+    let script = f.dir.0.join("page-oncall.sh");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\n{{ env | grep '^LOTSA_' | sort; cat; echo; }} >> '{}'\n",
+            out.display()
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let notifier = lotsa_clinic::notify::Notifier {
+        command: script.clone(),
+        every: std::time::Duration::from_secs(60),
+    };
+    use lotsa_clinic::notify::{run_once, Sent};
+    use lotsa_clinic::worklist::Counts;
+    let now = Utc::now();
+    let sent = run_once(&site, &notifier, 0, now).unwrap();
+    assert_eq!(
+        sent,
+        Sent::Told(Counts {
+            new: 2,
+            due_soon: 0,
+            overdue: 0
+        })
+    );
+    // Ten days later nobody has called: both overdue, none new since the last round.
+    let later = now + Duration::days(10);
+    let sent = run_once(&site, &notifier, now.timestamp() + 1, later).unwrap();
+    assert_eq!(
+        sent,
+        Sent::Told(Counts {
+            new: 0,
+            due_soon: 0,
+            overdue: 2
+        })
+    );
+    let told = std::fs::read_to_string(&out).unwrap();
+    assert!(
+        told.contains("LOTSA_NEW=2") && told.contains("LOTSA_OVERDUE=2"),
+        "{told}"
+    );
+    assert!(
+        told.contains("\"schema\":\"lotsa.worklist-counts/1\""),
+        "{told}"
+    );
+    for personal in ["Kim", "+4670", "070", "19900412"] {
+        assert!(!told.contains(personal), "{personal} in {told}");
+    }
+    // Nobody looked: counting for a notification is not a view.
+    let storage = f.clinic.storage().unwrap();
+    assert!(storage
+        .access_log(&AccessFilter::default())
+        .unwrap()
+        .is_empty());
+    // A command that fails is reported, so the next round tries again.
+    let failing = lotsa_clinic::notify::Notifier {
+        command: "/bin/false".into(),
+        ..notifier
+    };
+    assert!(matches!(
+        run_once(&site, &failing, 0, now).unwrap(),
+        Sent::CommandFailed(_)
+    ));
+}
