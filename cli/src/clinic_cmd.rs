@@ -71,6 +71,16 @@ pub enum ClinicCommand {
         /// How often the counts are taken for --notify-command, in minutes.
         #[arg(long, default_value_t = 15, value_parser = clap::value_parser!(u64).range(1..=1440))]
         notify_every_minutes: u64,
+        /// Serve the staff pages on this address only (not on the devices' listener), with the
+        /// certificate given by --staff-tls-cert and --staff-tls-key.
+        #[arg(long, requires_all = ["staff_tls_cert", "staff_tls_key"])]
+        staff_bind: Option<SocketAddr>,
+        /// The staff listener's certificate chain (PEM), one that staff browsers trust.
+        #[arg(long, requires = "staff_bind")]
+        staff_tls_cert: Option<PathBuf>,
+        /// The private key of --staff-tls-cert (PEM).
+        #[arg(long, requires = "staff_bind")]
+        staff_tls_key: Option<PathBuf>,
     },
     /// Issue a one-time enrolment code for one phone (shown once).
     EnrolCode {
@@ -261,6 +271,9 @@ pub fn run(ctx: &Ctx, cmd: ClinicCommand) -> CmdResult {
             device_rate,
             notify_command,
             notify_every_minutes,
+            staff_bind,
+            staff_tls_cert,
+            staff_tls_key,
         } => {
             let trust = read_trust(ctx, &trust)?;
             let bundle = ctx.read_file(&bundle).map_err(|f| f.on_field("bundle"))?;
@@ -272,13 +285,20 @@ pub fn run(ctx: &Ctx, cmd: ClinicCommand) -> CmdResult {
                 burst: device_rate,
                 per_minute: device_rate,
             };
-            let mut ready = prepare(&Home::new(&dir), &bundle, &trust, now, limits, rate)
+            let ready = prepare(&Home::new(&dir), &bundle, &trust, now, limits, rate)
                 .map_err(|e| failed("serve")(&e))?;
-            ready.service.notify = notify_command.map(|command| lotsa_clinic::notify::Notifier {
+            let notify = notify_command.map(|command| lotsa_clinic::notify::Notifier {
                 command,
                 every: std::time::Duration::from_secs(notify_every_minutes * 60),
             });
-            serve_until_signal(ctx, ready, bind)
+            let staff = match (staff_bind, staff_tls_cert, staff_tls_key) {
+                (Some(addr), Some(cert), Some(key)) => Some((
+                    addr,
+                    serve::staff_tls(&cert, &key).map_err(|e| failed("staff_tls")(&e))?,
+                )),
+                _ => None,
+            };
+            serve_until_signal(ctx, ready, bind, staff, notify)
         }
         ClinicCommand::EnrolCode { dir, valid_hours } => {
             let storage = storage(&dir)?;
@@ -488,7 +508,13 @@ fn passphrase(ctx: &Ctx, file: Option<&Path>) -> Result<String, Failure> {
     Ok(text.lines().next().unwrap_or("").to_string())
 }
 
-fn serve_until_signal(ctx: &Ctx, ready: serve::Ready, bind: SocketAddr) -> CmdResult {
+fn serve_until_signal(
+    ctx: &Ctx,
+    mut ready: serve::Ready,
+    bind: SocketAddr,
+    staff: Option<(SocketAddr, serve::TlsConfig)>,
+    notify: Option<lotsa_clinic::notify::Notifier>,
+) -> CmdResult {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -521,8 +547,40 @@ fn serve_until_signal(ctx: &Ctx, ready: serve::Ready, bind: SocketAddr) -> CmdRe
                 s.hpke_key_ids.join(", ")
             ))?;
         }
+        let notifying = match (notify, ready.service.staff.clone()) {
+            (Some(notifier), Some(site)) => Some(lotsa_clinic::notify::spawn(site, notifier)),
+            _ => None,
+        };
+        // With a staff listener of their own, the devices' listener serves no staff page.
+        let staff_running = match (staff, ready.service.staff.clone()) {
+            (Some((staff_addr, tls)), Some(site)) => {
+                ready.service.staff = None;
+                let listener = tokio::net::TcpListener::bind(staff_addr)
+                    .await
+                    .map_err(|e| {
+                        Failure::other(
+                            "bind",
+                            format!("cannot listen on {staff_addr}: {}", e.kind()),
+                        )
+                    })?;
+                let at = listener.local_addr().unwrap_or(staff_addr);
+                if ctx.json {
+                    ctx.print_json(&json!({"staff_pages": format!("https://{at}/staff/login")}))?;
+                } else {
+                    ctx.line(format!("staff pages on https://{at}/staff/login"))?;
+                }
+                Some(lotsa_clinic::server::start_staff(listener, tls, site))
+            }
+            _ => None,
+        };
         let running = start(listener, ready.tls, ready.service);
         stop_signal().await;
+        if let Some(task) = notifying {
+            task.abort();
+        }
+        if let Some(staff) = staff_running {
+            staff.stop().await;
+        }
         running.stop().await;
         Ok(())
     })

@@ -1074,3 +1074,61 @@ fn the_access_log_answers_by_referral_staff_member_or_the_number_as_people_type_
     let db = std::fs::read(home.database()).unwrap_or_default();
     assert!(!db.windows(12).any(|w| w == b"+46701234567"));
 }
+
+#[test]
+fn with_a_staff_listener_of_their_own_the_staff_pages_leave_the_devices_listener() {
+    let site = Site::new();
+    let staff_port = free_port();
+    let mut args = site.serve_args();
+    let cert = site.dir.join("tls").join("cert.pem");
+    let key = site.dir.join("tls").join("key.pem");
+    args.extend([
+        "--staff-bind".into(),
+        format!("127.0.0.1:{staff_port}"),
+        "--staff-tls-cert".into(),
+        cert.display().to_string(),
+        "--staff-tls-key".into(),
+        key.display().to_string(),
+    ]);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_lotsa"))
+        .args(&args)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut lines = Vec::new();
+    for _ in 0..2 {
+        let mut line = String::new();
+        out.read_line(&mut line).unwrap();
+        lines.push(serde_json::from_str::<Value>(&line).unwrap());
+    }
+    assert_eq!(
+        lines[1]["staff_pages"],
+        format!("https://127.0.0.1:{staff_port}/staff/login")
+    );
+    let get = |port: u16, path: &str| -> u16 {
+        let client = support::http_client(&site.dir, ([127, 0, 0, 1], port).into());
+        site.rt.block_on(async {
+            client
+                .get(format!("https://localhost:{port}{path}"))
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        })
+    };
+    assert_eq!(get(staff_port, "/staff/login"), 200);
+    assert_eq!(
+        get(site.port, "/staff/login"),
+        404,
+        "not on the devices' listener"
+    );
+    assert_eq!(get(site.port, "/lots-for-livet/v1/health"), 200);
+    assert_eq!(
+        get(staff_port, "/lots-for-livet/v1/health"),
+        404,
+        "no device API there"
+    );
+    sigkill(Some(child));
+}

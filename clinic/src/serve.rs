@@ -126,7 +126,6 @@ pub fn prepare(
     Ok(Ready {
         service: Service {
             staff: Some(Arc::new(staff)),
-            notify: None,
             intake,
             bundle: Arc::new(bundle_text.to_string()),
             endpoint: ours.endpoint.clone(),
@@ -135,4 +134,23 @@ pub fn prepare(
         tls,
         summary,
     })
+}
+
+/// A TLS configuration for a listener.
+pub type TlsConfig = Arc<rustls::ServerConfig>;
+
+/// The staff listener's TLS configuration from IT's certificate chain and key (PEM files): a
+/// certificate the staff's browsers trust, not the devices' pinned one.
+pub fn staff_tls(cert: &std::path::Path, key: &std::path::Path) -> Result<TlsConfig, ServeError> {
+    let read = |p: &std::path::Path| {
+        std::fs::read(p).map_err(|e| {
+            ServeError::Home(HomeError::Io {
+                path: p.display().to_string(),
+                reason: e.kind().to_string(),
+            })
+        })
+    };
+    let chain = tls::certificates(&read(cert)?, cert)?;
+    let key = tls::private_key(&read(key)?, key)?;
+    tls_config(chain, key).map_err(|e| ServeError::Tls(e.to_string()))
 }

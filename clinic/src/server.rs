@@ -66,8 +66,6 @@ pub struct Service {
     pub limits: Limits,
     /// The staff pages, when this listener serves them (at `/staff`).
     pub staff: Option<Arc<crate::pages::StaffSite>>,
-    /// The notification of waiting referrals, when IT configured one.
-    pub notify: Option<crate::notify::Notifier>,
 }
 
 #[derive(Clone)]
@@ -304,14 +302,48 @@ async fn accept_loop(
         limits: limits.clone(),
         slots: Arc::new(Semaphore::new(limits.max_in_flight)),
     };
-    let notifying = match (&service.staff, service.notify) {
-        (Some(site), Some(notifier)) => Some(crate::notify::spawn(site.clone(), notifier)),
-        _ => None,
-    };
     let app = match service.staff {
         Some(site) => router(shared, &prefix).merge(crate::pages::routes(site)),
         None => router(shared, &prefix),
     };
+    serve_app(listener, tls, app, limits, stopped).await;
+}
+
+/// Starts serving only the staff pages on their own listener (`--staff-bind`), with their own
+/// certificate, in the current tokio runtime; every other path is 404.
+pub fn start_staff(
+    listener: TcpListener,
+    tls: Arc<rustls::ServerConfig>,
+    site: Arc<crate::pages::StaffSite>,
+) -> Running {
+    let addr = listener
+        .local_addr()
+        .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)));
+    let (stop, stopped) = tokio::sync::oneshot::channel();
+    let app = crate::pages::routes(site).fallback(|| async { StatusCode::NOT_FOUND });
+    let done = tokio::spawn(serve_app(
+        listener,
+        tls,
+        app,
+        Arc::new(Limits::default()),
+        stopped,
+    ));
+    Running {
+        addr,
+        stop: Some(stop),
+        done,
+    }
+}
+
+/// Accepts TLS connections and serves `app` on each until `stopped`, then lets the requests in
+/// progress finish (up to the request timeout).
+async fn serve_app(
+    listener: TcpListener,
+    tls: Arc<rustls::ServerConfig>,
+    app: Router,
+    limits: Arc<Limits>,
+    stopped: impl Future<Output = Result<(), tokio::sync::oneshot::error::RecvError>>,
+) {
     let acceptor = TlsAcceptor::from(tls);
     let (closing, closed) = tokio::sync::watch::channel(false);
     let mut connections = tokio::task::JoinSet::new();
@@ -354,9 +386,6 @@ async fn accept_loop(
         });
     }
     drop(listener);
-    if let Some(task) = notifying {
-        task.abort();
-    }
     let _ = closing.send(true);
     let drain = async { while connections.join_next().await.is_some() {} };
     if tokio::time::timeout(limits.request_timeout, drain)
