@@ -71,6 +71,10 @@ pub enum ClinicCommand {
         /// How often the counts are taken for --notify-command, in minutes.
         #[arg(long, default_value_t = 15, value_parser = clap::value_parser!(u64).range(1..=1440))]
         notify_every_minutes: u64,
+        /// Years the access log is kept (it outlives the referrals it names).
+        #[arg(long, default_value_t = lotsa_clinic::worklist::ACCESS_LOG_YEARS,
+              value_parser = clap::value_parser!(u32).range(1..=50))]
+        access_log_years: u32,
         /// Serve the staff pages on this address only (not on the devices' listener), with the
         /// certificate given by --staff-tls-cert and --staff-tls-key.
         #[arg(long, requires_all = ["staff_tls_cert", "staff_tls_key"])]
@@ -271,6 +275,7 @@ pub fn run(ctx: &Ctx, cmd: ClinicCommand) -> CmdResult {
             device_rate,
             notify_command,
             notify_every_minutes,
+            access_log_years,
             staff_bind,
             staff_tls_cert,
             staff_tls_key,
@@ -298,7 +303,7 @@ pub fn run(ctx: &Ctx, cmd: ClinicCommand) -> CmdResult {
                 )),
                 _ => None,
             };
-            serve_until_signal(ctx, ready, bind, staff, notify)
+            serve_until_signal(ctx, ready, bind, staff, notify, access_log_years)
         }
         ClinicCommand::EnrolCode { dir, valid_hours } => {
             let storage = storage(&dir)?;
@@ -514,6 +519,7 @@ fn serve_until_signal(
     bind: SocketAddr,
     staff: Option<(SocketAddr, serve::TlsConfig)>,
     notify: Option<lotsa_clinic::notify::Notifier>,
+    access_log_years: u32,
 ) -> CmdResult {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -547,6 +553,8 @@ fn serve_until_signal(
                 s.hpke_key_ids.join(", ")
             ))?;
         }
+        let housekeeping =
+            lotsa_clinic::housekeeping::spawn(ready.service.intake.clone(), access_log_years);
         let notifying = match (notify, ready.service.staff.clone()) {
             (Some(notifier), Some(site)) => Some(lotsa_clinic::notify::spawn(site, notifier)),
             _ => None,
@@ -575,6 +583,7 @@ fn serve_until_signal(
         };
         let running = start(listener, ready.tls, ready.service);
         stop_signal().await;
+        housekeeping.abort();
         if let Some(task) = notifying {
             task.abort();
         }

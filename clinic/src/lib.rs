@@ -18,11 +18,13 @@
 //! - [`worklist`]: the referrals waiting for a first call, claims, call outcomes, the access log;
 //! - [`sessions`]: staff logins, session cookies, CSRF tokens, throttling of failed logins;
 //! - [`pages`]: the staff pages (login, the worklist), server-rendered HTML in Swedish or English;
-//! - [`notify`]: counts of new, due-soon and overdue referrals handed to IT's command.
+//! - [`notify`]: counts of new, due-soon and overdue referrals handed to IT's command;
+//! - [`housekeeping`]: what the service does on its own every hour (the access log's period).
 
 pub mod backup;
 pub mod deadline;
 pub mod home;
+pub mod housekeeping;
 pub mod intake;
 pub mod local;
 pub mod notify;

@@ -953,6 +953,14 @@ impl Storage {
         })
     }
 
+    /// Forgets access log lines older than `before` (unix seconds); how many.
+    pub fn prune_access_log(&self, before: i64) -> Result<usize, StorageError> {
+        self.write(move |c| {
+            Ok(c.prepare_cached("DELETE FROM access_log WHERE at < ?1")?
+                .execute([before])?)
+        })
+    }
+
     /// The access log lines that match, oldest first.
     pub fn access_log(&self, filter: &AccessFilter) -> Result<Vec<AccessEntry>, StorageError> {
         let conn = self.reader();

@@ -388,6 +388,19 @@ impl Worklist<'_> {
     }
 }
 
+/// How long the access log is kept unless the service is told otherwise: five years, longer
+/// than any referral, so that a person can ask who looked at their data after it is erased.
+pub const ACCESS_LOG_YEARS: u32 = 5;
+
+/// Forgets the access log lines older than `years` (365-day years) before `now`; how many.
+pub fn prune_access_log(
+    storage: &Storage,
+    years: u32,
+    now: DateTime<Utc>,
+) -> Result<usize, StorageError> {
+    storage.prune_access_log(now.timestamp() - i64::from(years) * 365 * 86_400)
+}
+
 /// The access log's keyed hash of a phone number (E.164, as the payload carries it).
 pub fn phone_hmac(key: &[u8; 32], phone: &str) -> Vec<u8> {
     let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, key);

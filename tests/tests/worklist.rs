@@ -358,3 +358,39 @@ fn the_on_call_notification_carries_counts_and_nothing_else() {
         Sent::CommandFailed(_)
     ));
 }
+
+#[test]
+fn the_access_log_is_kept_five_years_and_then_forgotten() {
+    let f = field("worklist-log-years");
+    let storage = f.clinic.storage().unwrap();
+    let now = Utc::now();
+    let year = 365 * 86_400;
+    let line = |age_secs: i64, referral: &str| lotsa_clinic::storage::AccessEntry {
+        at: now.timestamp() - age_secs,
+        staff: "anna".into(),
+        handover_id: Some(referral.into()),
+        action: "view".into(),
+        phone_hmac: None,
+    };
+    storage
+        .log_access(vec![
+            line(5 * year + 86_400, "older-than-five-years"),
+            line(5 * year - 86_400, "just-under-five-years"),
+            line(3600, "this-morning"),
+        ])
+        .unwrap();
+    let pruned = lotsa_clinic::worklist::prune_access_log(
+        &storage,
+        lotsa_clinic::worklist::ACCESS_LOG_YEARS,
+        now,
+    )
+    .unwrap();
+    assert_eq!(pruned, 1);
+    let left: Vec<String> = storage
+        .access_log(&AccessFilter::default())
+        .unwrap()
+        .into_iter()
+        .filter_map(|l| l.handover_id)
+        .collect();
+    assert_eq!(left, ["just-under-five-years", "this-morning"]);
+}
