@@ -435,6 +435,15 @@ async fn worklist_page(
         code = lang.code(),
         out = esc(lang.pick("Logga ut", "Log out")),
     );
+    let colleagues: Vec<String> = site
+        .intake
+        .storage()
+        .staff()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|m| m.disabled_at.is_none() && m.name != session.staff)
+        .map(|m| m.name)
+        .collect();
     if entries.is_empty() {
         body.push_str(&format!(
             "<p>{}</p>",
@@ -443,7 +452,7 @@ async fn worklist_page(
     } else {
         body.push_str("<ol class=\"worklist\">");
         for e in &entries {
-            body.push_str(&entry_html(e, &session, lang));
+            body.push_str(&entry_html(e, &session, &colleagues, lang));
         }
         body.push_str("</ol>");
     }
@@ -477,7 +486,7 @@ fn action_label(a: Action, lang: Lang) -> &'static str {
     }
 }
 
-fn entry_html(e: &Entry, session: &Session, lang: Lang) -> String {
+fn entry_html(e: &Entry, session: &Session, colleagues: &[String], lang: Lang) -> String {
     let c = &e.payload.contact;
     let dash = "—".to_string();
     let name = c
@@ -530,7 +539,7 @@ fn entry_html(e: &Entry, session: &Session, lang: Lang) -> String {
                 "<p>{mine}</p><form method=\"post\" action=\"/staff/referrals/{id}/record\">{hidden}\
                  <label for=\"outcome-{id}\">{what}</label><select id=\"outcome-{id}\" name=\"outcome\">{options}</select>\
                  <button type=\"submit\">{save}</button></form>\
-                 <form method=\"post\" action=\"/staff/referrals/{id}/release\">{hidden}<button type=\"submit\">{release}</button></form>",
+                 <form method=\"post\" action=\"/staff/referrals/{id}/release\">{hidden}<button type=\"submit\">{release}</button></form>{handover}",
                 mine = esc(&lang.pick(
                     format!("Du ringer (till {})", local(*until)),
                     format!("You are calling (until {})", local(*until)),
@@ -538,6 +547,7 @@ fn entry_html(e: &Entry, session: &Session, lang: Lang) -> String {
                 what = esc(lang.pick("Hur gick samtalet?", "How did the call go?")),
                 save = esc(lang.pick("Spara", "Save")),
                 release = esc(lang.pick("Släpp", "Release")),
+                handover = reassign_form(&id, &hidden, colleagues, lang),
             )
         }
         Some((who, _)) => format!(
@@ -606,11 +616,30 @@ fn entry_html(e: &Entry, session: &Session, lang: Lang) -> String {
     )
 }
 
+/// Hands one's claim to a colleague (only when there is one).
+fn reassign_form(id: &str, hidden: &str, colleagues: &[String], lang: Lang) -> String {
+    if colleagues.is_empty() {
+        return String::new();
+    }
+    let options: String = colleagues
+        .iter()
+        .map(|c| format!("<option value=\"{0}\">{0}</option>", esc(c)))
+        .collect();
+    format!(
+        "<form method=\"post\" action=\"/staff/referrals/{id}/reassign\">{hidden}\
+         <label for=\"to-{id}\">{l}</label><select id=\"to-{id}\" name=\"to\">{options}</select>\
+         <button type=\"submit\">{b}</button></form>",
+        l = esc(lang.pick("Lämna över till", "Hand over to")),
+        b = esc(lang.pick("Lämna över", "Hand over")),
+    )
+}
+
 #[derive(Deserialize)]
 struct ActForm {
     csrf: String,
     lang: Option<String>,
     outcome: Option<String>,
+    to: Option<String>,
 }
 
 async fn act(
@@ -639,6 +668,10 @@ async fn act(
     let done = match verb.as_str() {
         "claim" => list.claim(&session.staff, id, now).map(|_| ()),
         "release" => list.release(&session.staff, id, now),
+        "reassign" => match f.to.as_deref().map(crate::staff::normalize_name) {
+            Some(Ok(to)) => list.reassign(&session.staff, id, &to, now),
+            _ => Err(WorklistError::BadReason),
+        },
         "record" => {
             let parsed = f
                 .outcome
@@ -671,6 +704,12 @@ async fn act(
             lang,
             "Ta remissen först (eller ditt anspråk har gått ut)",
             "Claim the referral first (or your claim ran out)",
+        ),
+        Err(WorklistError::NoSuchColleague) => refused(
+            StatusCode::BAD_REQUEST,
+            lang,
+            "Ingen aktiv kollega har det namnet",
+            "No active colleague has that name",
         ),
         Err(WorklistError::BadReason) => refused(
             StatusCode::BAD_REQUEST,

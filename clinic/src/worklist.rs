@@ -84,6 +84,9 @@ pub enum WorklistError {
     /// The staff member does not hold the claim (it ran out, or was never taken).
     #[error("claim the referral before recording a call")]
     NotClaimed,
+    /// The colleague to hand over to has no active account.
+    #[error("no active staff account has that name")]
+    NoSuchColleague,
     /// The reason code is not one of the action's.
     #[error("that reason does not go with that action")]
     BadReason,
@@ -253,6 +256,13 @@ impl Worklist<'_> {
         to: &str,
         now: DateTime<Utc>,
     ) -> Result<(), WorklistError> {
+        let active = self
+            .storage
+            .staff_login(to)?
+            .is_some_and(|(m, _)| m.disabled_at.is_none());
+        if !active {
+            return Err(WorklistError::NoSuchColleague);
+        }
         let t = now.timestamp();
         if !self
             .storage

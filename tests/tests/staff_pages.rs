@@ -329,3 +329,51 @@ fn the_staff_pages_are_never_served_over_plain_http() {
     );
     assert!(!String::from_utf8_lossy(&answer).contains("<html"));
 }
+
+#[test]
+fn a_claim_is_handed_over_to_a_colleague_from_the_page() {
+    let mut f = field("staff-handover");
+    f.enrol();
+    let id = f.referral();
+    assert_eq!(f.sync(Trigger::Manual).delivered.len(), 1);
+    let storage = f.clinic.storage().unwrap();
+    let now = Utc::now().timestamp();
+    let mut ready = Vec::new();
+    for name in ["anna", "bertil"] {
+        let (_, initial) = lotsa_clinic::staff::add(&storage, name, now).unwrap();
+        let mut b = Browser::new(&f);
+        b.login(name, &initial);
+        let token = csrf(&b.get("/staff/password").text().unwrap());
+        let chosen = format!("{name}-eget-losenord");
+        b.post(
+            "/staff/password",
+            &[("csrf", &token), ("new", &chosen), ("again", &chosen)],
+        );
+        ready.push(b);
+    }
+    let (anna, bertil) = (&ready[0], &ready[1]);
+    let token = csrf(&anna.get("/staff/worklist").text().unwrap());
+    anna.post(&format!("/staff/referrals/{id}/claim"), &[("csrf", &token)]);
+    let page = anna.get("/staff/worklist").text().unwrap();
+    assert!(page.contains("Lämna över till") && page.contains("<option value=\"bertil\">"));
+    let r = anna.post(
+        &format!("/staff/referrals/{id}/reassign"),
+        &[("csrf", &token), ("to", "nobody")],
+    );
+    assert_eq!(r.status().as_u16(), 400);
+    let r = anna.post(
+        &format!("/staff/referrals/{id}/reassign"),
+        &[("csrf", &token), ("to", "bertil")],
+    );
+    assert_eq!(r.status().as_u16(), 303);
+    assert!(anna
+        .get("/staff/worklist")
+        .text()
+        .unwrap()
+        .contains("bertil ringer"));
+    assert!(bertil
+        .get("/staff/worklist")
+        .text()
+        .unwrap()
+        .contains("Du ringer"));
+}

@@ -154,6 +154,11 @@ fn two_staff_members_never_claim_the_same_referral_and_a_claim_runs_out() {
         list.release("anna", &ids[1], later),
         Err(WorklistError::NotClaimed)
     ));
+    assert!(matches!(
+        list.reassign("bertil", &ids[1], "cecilia", later),
+        Err(WorklistError::NoSuchColleague)
+    ));
+    lotsa_clinic::staff::add(&storage, "cecilia", later.timestamp()).unwrap();
     list.reassign("bertil", &ids[1], "cecilia", later).unwrap();
     list.record("cecilia", &ids[1], Action::Declined, "not_now", later)
         .unwrap();
