@@ -158,6 +158,16 @@ fn refused(status: StatusCode, lang: Lang, sv: &str, en: &str) -> Response {
     )
 }
 
+/// A state-changing request without this origin, a live session or the right CSRF token.
+fn forbidden(lang: Lang) -> Response {
+    refused(
+        StatusCode::FORBIDDEN,
+        lang,
+        "Begäran vägrades",
+        "Request refused",
+    )
+}
+
 async fn style() -> Response {
     let mut r = STYLE.into_response();
     r.headers_mut()
@@ -350,12 +360,7 @@ async fn change_password(
 ) -> Response {
     let lang = lang_of(f.lang.as_deref());
     let Some((token, session)) = checked(&site, &headers, &f.csrf) else {
-        return refused(
-            StatusCode::FORBIDDEN,
-            lang,
-            "Begäran vägrades",
-            "Request refused",
-        );
+        return forbidden(lang);
     };
     if f.new != f.again {
         let e = lang.pick("Lösenorden är inte lika.", "The passwords differ.");
@@ -650,12 +655,7 @@ async fn act(
 ) -> Response {
     let lang = lang_of(f.lang.as_deref());
     let Some((_, session)) = checked(&site, &headers, &f.csrf) else {
-        return refused(
-            StatusCode::FORBIDDEN,
-            lang,
-            "Begäran vägrades",
-            "Request refused",
-        );
+        return forbidden(lang);
     };
     if session.must_change_password {
         return see_other(&format!("/staff/password{}", lang_param(lang)));
@@ -739,12 +739,7 @@ async fn logout(
 ) -> Response {
     let lang = lang_of(f.lang.as_deref());
     let Some((token, _)) = checked(&site, &headers, &f.csrf) else {
-        return refused(
-            StatusCode::FORBIDDEN,
-            lang,
-            "Begäran vägrades",
-            "Request refused",
-        );
+        return forbidden(lang);
     };
     site.sessions.logout(&token);
     let mut r = see_other(&format!("/staff/login{}", lang_param(lang)));

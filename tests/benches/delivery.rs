@@ -25,8 +25,6 @@ use lotsa_core::referral::{DraftUpdate, PAYLOAD_SCHEMA_VERSION};
 use lotsa_core::store::Store;
 use lotsa_core::sync::{self, SyncOptions, Timeouts, Trigger};
 use lotsa_tests::field::bundle_for;
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::CertificateDer;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
@@ -304,17 +302,7 @@ fn baseline(
     head: &lotsa_core::protocol::AuditHead,
     envelopes: &[(String, Vec<u8>)],
 ) -> f64 {
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
-        roots.add(cert.unwrap()).unwrap();
-    }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_protocol_versions(&[&rustls::version::TLS13])
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    let config = lotsa_tests::field::trusting(ca_pem);
     let client = reqwest::blocking::Client::builder()
         .tls_backend_preconfigured(config)
         .timeout(Duration::from_secs(15))

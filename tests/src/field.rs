@@ -216,3 +216,21 @@ impl Field {
         self.clinic.storage().unwrap().handover_count().unwrap()
     }
 }
+
+/// A TLS 1.3 client configuration (HTTP/1.1, ring) that trusts only a clinic's CA (PEM): what a
+/// plain HTTP client in a test or a benchmark uses to reach it.
+pub fn trusting(ca_pem: &str) -> rustls::ClientConfig {
+    use rustls::pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls::pki_types::CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    config
+}

@@ -8,12 +8,9 @@ use chrono::Utc;
 use lotsa_clinic::pages::SESSION_COOKIE;
 use lotsa_clinic::storage::AccessFilter;
 use lotsa_core::sync::Trigger;
-use lotsa_tests::field::{field, Field};
+use lotsa_tests::field::{field, trusting, Field};
 use reqwest::blocking::{Client, Response};
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::CertificateDer;
 use std::io::{Read, Write};
-use std::sync::Arc;
 
 struct Browser {
     client: Client,
@@ -23,18 +20,7 @@ struct Browser {
 
 impl Browser {
     fn new(f: &Field) -> Browser {
-        let ca = f.clinic.clinic().tls.ca_pem.clone().unwrap();
-        let mut roots = rustls::RootCertStore::empty();
-        for cert in CertificateDer::pem_slice_iter(ca.as_bytes()) {
-            roots.add(cert.unwrap()).unwrap();
-        }
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let mut config = rustls::ClientConfig::builder_with_provider(provider)
-            .with_protocol_versions(&[&rustls::version::TLS13])
-            .unwrap()
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        let config = trusting(f.clinic.clinic().tls.ca_pem.as_deref().unwrap());
         let client = Client::builder()
             .tls_backend_preconfigured(config)
             .redirect(reqwest::redirect::Policy::none())

@@ -6,7 +6,7 @@
 use chrono::{Duration, Utc};
 use lotsa_clinic::deadline::{deadline, Urgency};
 use lotsa_clinic::intake::ClinicKeys;
-use lotsa_clinic::storage::AccessFilter;
+use lotsa_clinic::storage::{AccessFilter, Storage};
 use lotsa_clinic::worklist::{phone_hmac, Action, Worklist, WorklistError, CLAIM_SECS};
 use lotsa_core::program::CallbackWithin;
 use lotsa_core::sync::Trigger;
@@ -19,6 +19,16 @@ struct Clinic {
 }
 
 impl Clinic {
+    /// The worklist of this clinic over `storage`, for the phone's bundle.
+    fn list<'a>(&'a self, storage: &'a Storage, f: &'a Field) -> Worklist<'a> {
+        Worklist {
+            storage,
+            keys: &self.keys,
+            bundle: &f.bundle,
+            log_key: &self.log_key,
+        }
+    }
+
     fn of(f: &Field) -> Clinic {
         let home = f.clinic.home();
         Clinic {
@@ -44,12 +54,7 @@ fn delivered_referrals_wait_by_deadline_opened_for_staff_and_each_look_is_logged
     let (f, ids) = delivered("worklist-list", 2);
     let c = Clinic::of(&f);
     let storage = f.clinic.storage().unwrap();
-    let list = Worklist {
-        storage: &storage,
-        keys: &c.keys,
-        bundle: &f.bundle,
-        log_key: &c.log_key,
-    };
+    let list = c.list(&storage, &f);
     let now = Utc::now();
     let entries = list.waiting("anna", now).unwrap();
     assert_eq!(entries.len(), 2);
@@ -96,12 +101,7 @@ fn two_staff_members_never_claim_the_same_referral_and_a_claim_runs_out() {
     let (f, ids) = delivered("worklist-claim", 2);
     let c = Clinic::of(&f);
     let storage = f.clinic.storage().unwrap();
-    let list = Worklist {
-        storage: &storage,
-        keys: &c.keys,
-        bundle: &f.bundle,
-        log_key: &c.log_key,
-    };
+    let list = c.list(&storage, &f);
     let now = Utc::now();
     list.claim("anna", &ids[0], now).unwrap();
     assert!(matches!(
@@ -192,12 +192,7 @@ fn not_reached_keeps_the_referral_until_the_program_gives_up() {
     let (f, ids) = delivered("worklist-unreached", 1);
     let c = Clinic::of(&f);
     let storage = f.clinic.storage().unwrap();
-    let list = Worklist {
-        storage: &storage,
-        keys: &c.keys,
-        bundle: &f.bundle,
-        log_key: &c.log_key,
-    };
+    let list = c.list(&storage, &f);
     let id = &ids[0];
     // Lots för livet gives up after five unanswered calls.
     for attempt in 1..=5 {
@@ -232,12 +227,7 @@ fn a_withdrawal_by_phone_or_from_the_phone_erases_the_referral_and_the_log_still
     let now = Utc::now();
     {
         let storage = f.clinic.storage().unwrap();
-        let list = Worklist {
-            storage: &storage,
-            keys: &c.keys,
-            bundle: &f.bundle,
-            log_key: &c.log_key,
-        };
+        let list = c.list(&storage, &f);
         list.waiting("anna", now).unwrap();
         list.claim("anna", &ids[0], now).unwrap();
         list.record("anna", &ids[0], Action::WithdrewByPhone, "withdrew", now)
@@ -251,12 +241,7 @@ fn a_withdrawal_by_phone_or_from_the_phone_erases_the_referral_and_the_log_still
     let report = f.sync(Trigger::Manual);
     assert_eq!(report.delivered.len(), 1, "{report:?}");
     let storage = f.clinic.storage().unwrap();
-    let list = Worklist {
-        storage: &storage,
-        keys: &c.keys,
-        bundle: &f.bundle,
-        log_key: &c.log_key,
-    };
+    let list = c.list(&storage, &f);
     assert!(list.waiting("anna", now).unwrap().is_empty());
     assert!(matches!(
         list.claim("anna", &ids[1], now),
