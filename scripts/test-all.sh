@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# All of Lotsa's tests, on a fresh machine of this kind: installs what the binding and interop
-# tests need (pytest and the interop libraries from PyPI, Maven artifacts from Maven Central), then
+# All of Lotsa's tests, on a fresh machine of this kind: installs what the binding, interop and
+# browser tests need (pytest, the interop libraries and playwright from PyPI, Maven artifacts from
+# Maven Central, Chromium from Debian, axe-core from npm), then
 # runs, in order,
 #   1. what CI cannot see: the repository stands alone (no reference to a folder beside it, no
 #      issue-tracker pointers, every relative Markdown link resolves inside the repository),
@@ -8,6 +9,8 @@
 #      OpenAPI document checked with Python's own libraries (pyhpke, http-message-signatures,
 #      cryptography, jsonschema), no Lotsa code, and a device written from PROTOCOL.md alone
 #      against the running clinic service (`lotsa clinic serve`, built first),
+#   2b. the browser tests of the clinic's staff pages (tests/browser): Debian's Chromium (installed
+#      with apt-get when missing) driven by playwright, axe-core from npm at WCAG 2.1 AA,
 #   3. what CI cannot see either: no OpenSSL, aws-lc or native-tls anywhere in the dependency tree,
 #   4. cargo fmt --check, cargo clippy -D warnings and cargo doc -D warnings (the code stays clean),
 #   5. the Rust suites (core unit + property tests, the SIGKILL crash tests with their long budgets,
@@ -39,6 +42,9 @@ trap 'end_step; printf "\ntotal: %d s\n" $((SECONDS - started))' EXIT
 step "setup: test tools for the bindings"
 bash .ci/bindings-setup.sh
 
+step "setup: Chromium, playwright and axe-core for the browser tests"
+bash .ci/browser-setup.sh
+
 step "the repository stands alone (links, references, no folder beside it)"
 python3 scripts/stands-alone.py
 
@@ -48,6 +54,9 @@ python3 -c 'import pytest' \
 # The independent device talks to `lotsa clinic serve`: the binary it starts.
 cargo build -p lotsa --locked --quiet
 python3 -m pytest tests/interop
+
+step "browser tests of the staff pages (Debian's headless Chromium through playwright, axe-core at WCAG 2.1 AA; screenshots in tests/browser/artifacts)"
+python3 -m pytest tests/browser
 
 step "no OpenSSL, aws-lc or native-tls in the dependency tree"
 cargo tree --workspace --target all -e normal --locked -i ring >/dev/null \

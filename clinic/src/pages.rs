@@ -105,7 +105,7 @@ fn secure(mut response: Response) -> Response {
             "default-src 'none'; style-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
         ),
         (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
-        (header::REFERRER_POLICY, "no-referrer"),
+        (header::REFERRER_POLICY, "same-origin"),
         (header::X_FRAME_OPTIONS, "DENY"),
         (
             header::STRICT_TRANSPORT_SECURITY,
@@ -491,6 +491,40 @@ fn action_label(a: Action, lang: Lang) -> &'static str {
     }
 }
 
+/// What a consent's data item is called on the page.
+fn field_label(f: lotsa_core::program::Field, lang: Lang) -> &'static str {
+    use lotsa_core::program::Field;
+    match f {
+        Field::Name => lang.pick("namn", "name"),
+        Field::Phone => lang.pick("telefon", "phone"),
+        Field::Language => lang.pick("språk", "language"),
+        Field::BestTime => lang.pick("bästa tid", "best time"),
+        Field::Note => lang.pick("anteckning", "note"),
+        Field::Personnummer => lang.pick("personnummer", "personnummer"),
+        Field::BirthDate => lang.pick("födelsedatum", "date of birth"),
+        Field::Kommunkod => lang.pick("kommun", "municipality"),
+    }
+}
+
+/// What a reason code is called on the page (the code is what is stored).
+fn reason_label(code: &str, lang: Lang) -> &'static str {
+    match code {
+        "talked" => lang.pick("pratade", "talked"),
+        "appointment_booked" => lang.pick("tid bokad", "appointment booked"),
+        "referred_on" => lang.pick("hänvisad vidare", "referred on"),
+        "no_answer" => lang.pick("inget svar", "no answer"),
+        "voicemail" => lang.pick("röstbrevlåda", "voicemail"),
+        "phone_off" => lang.pick("telefonen avstängd", "phone off"),
+        "wrong_number" => lang.pick("fel nummer", "wrong number"),
+        "not_now" => lang.pick("inte nu", "not now"),
+        "not_interested" => lang.pick("inte intresserad", "not interested"),
+        "other_help" => lang.pick("får hjälp på annat håll", "gets help elsewhere"),
+        "called_us" => lang.pick("ringde oss", "called us"),
+        "withdrew" => lang.pick("återkallade", "withdrew"),
+        _ => lang.pick("annat", "other"),
+    }
+}
+
 fn entry_html(e: &Entry, session: &Session, colleagues: &[String], lang: Lang) -> String {
     let c = &e.payload.contact;
     let dash = "—".to_string();
@@ -508,7 +542,7 @@ fn entry_html(e: &Entry, session: &Session, colleagues: &[String], lang: Lang) -
         .consent
         .data_items
         .iter()
-        .map(|f| f.as_str())
+        .map(|f| field_label(*f, lang))
         .collect();
     let script = &e.payload.consent.script;
     let provisional = if e.payload.eligibility.provisional {
@@ -532,10 +566,11 @@ fn entry_html(e: &Entry, session: &Session, colleagues: &[String], lang: Lang) -
                 options.push_str(&format!("<optgroup label=\"{}\">", esc(action_label(a, lang))));
                 for r in a.reasons() {
                     options.push_str(&format!(
-                        "<option value=\"{0}:{1}\">{2}: {1}</option>",
+                        "<option value=\"{}:{}\">{}: {}</option>",
                         a.code(),
                         r,
-                        esc(action_label(a, lang))
+                        esc(action_label(a, lang)),
+                        esc(reason_label(r, lang))
                     ));
                 }
                 options.push_str("</optgroup>");
@@ -574,12 +609,13 @@ fn entry_html(e: &Entry, session: &Session, colleagues: &[String], lang: Lang) -
                 let when = chrono::DateTime::from_timestamp(a.at, 0)
                     .map(local)
                     .unwrap_or_default();
+                let action = Action::from_code(&a.outcome).map_or("", |x| action_label(x, lang));
                 format!(
                     "<li>{} {} {}: {}</li>",
                     esc(&when),
                     esc(&a.staff),
-                    esc(&a.outcome),
-                    esc(&a.reason)
+                    esc(action),
+                    esc(reason_label(&a.reason, lang))
                 )
             })
             .collect();

@@ -189,6 +189,9 @@ fn a_nurse_logs_in_claims_a_referral_records_the_call_and_logs_out_and_every_for
         ("cache-control", "no-store"),
         ("x-frame-options", "DENY"),
         ("x-content-type-options", "nosniff"),
+        // Not `no-referrer`: under it a browser sends `Origin: null` on every form POST, and the
+        // same-origin check refuses them all (the browser tests found this).
+        ("referrer-policy", "same-origin"),
     ] {
         assert_eq!(r.headers().get(name).unwrap(), value);
     }
