@@ -169,3 +169,75 @@ fn dummy_hash() -> &'static str {
         crate::staff::hash_password(&random_token().unwrap_or_default()).unwrap_or_default()
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn storage(name: &str) -> (Storage, std::path::PathBuf) {
+        let dir =
+            std::env::temp_dir().join(format!("lotsa-sessions-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        (Storage::open(&dir.join("clinic.db")).unwrap(), dir)
+    }
+
+    #[test]
+    fn a_session_ends_after_half_an_hour_unused_and_at_logout_but_use_keeps_it_alive() {
+        let (storage, dir) = storage("idle");
+        let (_, password) = crate::staff::add(&storage, "anna", 1_000).unwrap();
+        let sessions = Sessions::default();
+        let t0 = 2_000_000;
+        let (token, session) = sessions.login(&storage, "anna", &password, t0).unwrap();
+        assert!(session.must_change_password);
+        // Used every 20 minutes for two hours: still alive.
+        let mut t = t0;
+        for _ in 0..6 {
+            t += 20 * 60;
+            assert!(sessions.get(&storage, &token, t).is_some(), "at {t}");
+        }
+        // Then unused for longer than the idle period: gone, and gone for good.
+        assert!(sessions.get(&storage, &token, t + IDLE_SECS + 1).is_none());
+        assert!(sessions.get(&storage, &token, t + 1).is_none());
+        // A fresh one ends at logout; an unknown token is nobody.
+        let (token, _) = sessions.login(&storage, "anna", &password, t).unwrap();
+        sessions.logout(&token);
+        assert!(sessions.get(&storage, &token, t).is_none());
+        assert!(sessions.get(&storage, "not-a-token", t).is_none());
+        // Disabling the account ends its live sessions at their next use.
+        let (token, _) = sessions.login(&storage, "anna", &password, t).unwrap();
+        crate::staff::disable(&storage, "anna", t).unwrap();
+        assert!(sessions.get(&storage, &token, t + 1).is_none());
+        drop(storage);
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn the_throttle_forgets_failures_older_than_its_window() {
+        let (storage, dir) = storage("throttle");
+        let (_, password) = crate::staff::add(&storage, "bertil", 1_000).unwrap();
+        let sessions = Sessions::default();
+        let t0 = 3_000_000;
+        for i in 0..MAX_FAILURES as i64 {
+            assert!(matches!(
+                sessions.login(&storage, "bertil", "wrong", t0 + i),
+                Err(LoginError::Refused)
+            ));
+        }
+        assert!(matches!(
+            sessions.login(&storage, "bertil", &password, t0 + 10),
+            Err(LoginError::Throttled)
+        ));
+        // Another name is not locked by bertil's failures.
+        assert!(matches!(
+            sessions.login(&storage, "nobody", "x", t0 + 10),
+            Err(LoginError::Refused)
+        ));
+        // After the window, the right password works again.
+        assert!(sessions
+            .login(&storage, "bertil", &password, t0 + FAILURE_WINDOW_SECS + 10)
+            .is_ok());
+        drop(storage);
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
