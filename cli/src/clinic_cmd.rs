@@ -553,8 +553,11 @@ fn serve_until_signal(
                 s.hpke_key_ids.join(", ")
             ))?;
         }
-        let housekeeping =
-            lotsa_clinic::housekeeping::spawn(ready.service.intake.clone(), access_log_years);
+        let housekeeping = ready
+            .service
+            .staff
+            .clone()
+            .map(|site| lotsa_clinic::housekeeping::spawn(site, access_log_years));
         let notifying = match (notify, ready.service.staff.clone()) {
             (Some(notifier), Some(site)) => Some(lotsa_clinic::notify::spawn(site, notifier)),
             _ => None,
@@ -583,7 +586,9 @@ fn serve_until_signal(
         };
         let running = start(listener, ready.tls, ready.service);
         stop_signal().await;
-        housekeeping.abort();
+        if let Some(task) = housekeeping {
+            task.abort();
+        }
         if let Some(task) = notifying {
             task.abort();
         }

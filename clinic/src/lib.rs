@@ -19,7 +19,8 @@
 //! - [`sessions`]: staff logins, session cookies, CSRF tokens, throttling of failed logins;
 //! - [`pages`]: the staff pages (login, the worklist), server-rendered HTML in Swedish or English;
 //! - [`notify`]: counts of new, due-soon and overdue referrals handed to IT's command;
-//! - [`housekeeping`]: what the service does on its own every hour (the access log's period).
+//! - [`housekeeping`]: what the service does on its own every hour (retention, the access log);
+//! - [`retention`]: erasing settled referrals past their program's retention, and old tombstones.
 
 pub mod backup;
 pub mod deadline;
@@ -29,6 +30,7 @@ pub mod intake;
 pub mod local;
 pub mod notify;
 pub mod pages;
+pub mod retention;
 pub mod serve;
 pub mod server;
 pub mod sessions;

@@ -137,6 +137,17 @@ CREATE INDEX access_log_handover ON access_log (handover_id);
 CREATE INDEX access_log_phone ON access_log (phone_hmac);
 CREATE INDEX access_log_staff ON access_log (staff, at);
 "#,
+    r#"
+-- v5: what is kept after a referral is erased: anonymous outcome counters per program and ISO
+-- week (contacted_in_time, contacted_late, never_reached, declined, called_first, withdrawn).
+CREATE TABLE outcomes (
+    program_id TEXT NOT NULL,
+    week       TEXT NOT NULL,
+    outcome    TEXT NOT NULL,
+    count      INTEGER NOT NULL,
+    PRIMARY KEY (program_id, week, outcome)
+) WITHOUT ROWID;
+"#,
 ];
 
 /// A stored referral, as the intake needs it to answer a repeat.
@@ -234,6 +245,39 @@ pub struct Attempt {
     pub outcome: String,
     /// Its reason code.
     pub reason: String,
+}
+
+/// How an attempt settles the first contact: the outcome kept with it, and the anonymous
+/// counter it adds to (`contacted_in_time`, `contacted_late`, `never_reached`, `declined`,
+/// `called_first`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Settles {
+    /// The first contact's outcome.
+    pub outcome: &'static str,
+    /// The outcome counter.
+    pub counter: &'static str,
+}
+
+/// One outcome counter: how many referrals of a program ended one way in one ISO week.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutcomeCount {
+    /// The program.
+    pub program_id: String,
+    /// The ISO week (`2026-W49`, Stockholm time).
+    pub week: String,
+    /// The counter.
+    pub outcome: String,
+    /// How many.
+    pub count: i64,
+}
+
+/// What a retention run erased.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Erased {
+    /// Referrals whose retention ran out after their first contact.
+    pub referrals: usize,
+    /// Tombstones past their period.
+    pub tombstones: usize,
 }
 
 /// What a claim found.
@@ -361,6 +405,33 @@ fn migrate(conn: &mut Connection, target: i64) -> Result<(), StorageError> {
         tx.commit()?;
     }
     Ok(())
+}
+
+/// Adds one to a program's outcome counter for the ISO week (Stockholm) of `at`.
+fn count_outcome(
+    c: &Connection,
+    handover_id: &str,
+    outcome: &str,
+    at: i64,
+) -> rusqlite::Result<()> {
+    let week = iso_week(at);
+    c.prepare_cached(
+        "INSERT INTO outcomes (program_id, week, outcome, count)
+         SELECT program_id, ?2, ?3, 1 FROM handovers WHERE handover_id = ?1
+         ON CONFLICT (program_id, week, outcome) DO UPDATE SET count = count + 1",
+    )?
+    .execute(params![handover_id, week, outcome])?;
+    Ok(())
+}
+
+/// The ISO week of a time, on the Stockholm calendar: `2026-W49`.
+pub fn iso_week(at: i64) -> String {
+    use chrono::Datelike;
+    let day = lotsa_core::clock::stockholm_date(
+        chrono::DateTime::from_timestamp(at, 0).unwrap_or_default(),
+    );
+    let week = day.iso_week();
+    format!("{}-W{:02}", week.year(), week.week())
 }
 
 fn attempts_of(conn: &Connection, handover_id: &str) -> rusqlite::Result<Vec<Attempt>> {
@@ -878,20 +949,20 @@ impl Storage {
         &self,
         handover_id: &str,
         attempt: Attempt,
-        settles: Option<&str>,
+        settles: Option<Settles>,
     ) -> Result<bool, StorageError> {
         let id = handover_id.to_string();
-        let settles = settles.map(str::to_string);
         self.write(move |c| {
             if !holds_claim(c, &id, &attempt.staff, attempt.at)? || !is_waiting(c, &id)? {
                 return Ok(false);
             }
             append_attempt(c, &id, &attempt)?;
-            if let Some(outcome) = &settles {
+            if let Some(settles) = &settles {
                 c.prepare_cached(
                     "INSERT INTO first_contacts (handover_id, outcome, at) VALUES (?1, ?2, ?3)",
                 )?
-                .execute(params![id, outcome, attempt.at])?;
+                .execute(params![id, settles.outcome, attempt.at])?;
+                count_outcome(c, &id, settles.counter, attempt.at)?;
             }
             c.prepare_cached("DELETE FROM claims WHERE handover_id = ?1")?
                 .execute([&id])?;
@@ -913,6 +984,7 @@ impl Storage {
                 return Ok(false);
             }
             append_attempt(c, &id, &attempt)?;
+            count_outcome(c, &id, "withdrawn", attempt.at)?;
             c.prepare_cached(
                 "INSERT OR IGNORE INTO tombstones (handover_id, device_id, at)
                  SELECT handover_id, device_id, ?2 FROM handovers WHERE handover_id = ?1",
@@ -951,6 +1023,77 @@ impl Storage {
             }
             Ok(())
         })
+    }
+
+    /// The outcome counters, by program, week and outcome.
+    pub fn outcomes(&self) -> Result<Vec<OutcomeCount>, StorageError> {
+        let conn = self.reader();
+        let mut stmt = conn.prepare_cached(
+            "SELECT program_id, week, outcome, count FROM outcomes ORDER BY program_id, week, outcome",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok(OutcomeCount {
+                program_id: r.get("program_id")?,
+                week: r.get("week")?,
+                outcome: r.get("outcome")?,
+                count: r.get("count")?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// The settled referrals still held: (handover id, program, when settled).
+    pub fn settled(&self) -> Result<Vec<(String, String, i64)>, StorageError> {
+        let conn = self.reader();
+        let mut stmt = conn.prepare_cached(
+            "SELECT h.handover_id, h.program_id, f.at FROM handovers h
+             JOIN first_contacts f ON f.handover_id = h.handover_id ORDER BY f.at",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok((r.get("handover_id")?, r.get("program_id")?, r.get("at")?))
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Erases referrals (their sealed bytes, attempts and first contact; a tombstone stays, so
+    /// a late copy from a phone is refused) and forgets the tombstones made before
+    /// `tombstones_before`, in one write; then checkpoints the WAL so no copy stays there.
+    pub fn erase(
+        &self,
+        handover_ids: Vec<String>,
+        now: i64,
+        tombstones_before: i64,
+    ) -> Result<Erased, StorageError> {
+        let erased = self.write(move |c| {
+            let mut erased = Erased::default();
+            for id in &handover_ids {
+                c.prepare_cached(
+                    "INSERT OR IGNORE INTO tombstones (handover_id, device_id, at)
+                     SELECT handover_id, device_id, ?2 FROM handovers WHERE handover_id = ?1",
+                )?
+                .execute(params![id, now])?;
+                erased.referrals += c
+                    .prepare_cached("DELETE FROM handovers WHERE handover_id = ?1")?
+                    .execute([id])?;
+                for table in ["attempts", "first_contacts", "claims"] {
+                    c.prepare_cached(&format!("DELETE FROM {table} WHERE handover_id = ?1"))?
+                        .execute([id])?;
+                }
+            }
+            erased.tombstones = c
+                .prepare_cached("DELETE FROM tombstones WHERE at < ?1")?
+                .execute([tombstones_before])?;
+            Ok(erased)
+        })?;
+        self.checkpoint()?;
+        Ok(erased)
+    }
+
+    /// Moves everything in the WAL into the database and empties the WAL.
+    pub fn checkpoint(&self) -> Result<(), StorageError> {
+        self.reader()
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+        Ok(())
     }
 
     /// Forgets access log lines older than `before` (unix seconds); how many.
@@ -1119,6 +1262,9 @@ impl Storage {
                 .execute(params![w.withdrawal_id, w.message, w.confirmation])?;
             if n == 0 {
                 return Ok(false);
+            }
+            if held {
+                count_outcome(c, &w.handover_id, "withdrawn", now)?;
             }
             c.prepare_cached("DELETE FROM handovers WHERE handover_id = ?1")?
                 .execute([&w.handover_id])?;

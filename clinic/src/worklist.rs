@@ -8,7 +8,7 @@
 
 use crate::deadline::{deadline, urgency, Urgency};
 use crate::intake::ClinicKeys;
-use crate::storage::{AccessEntry, Attempt, Claimed, Storage, StorageError};
+use crate::storage::{AccessEntry, Attempt, Claimed, Settles, Storage, StorageError};
 use chrono::{DateTime, Utc};
 use lotsa_core::program::{Bundle, CallbackWithin, NeverReachedAfter};
 use lotsa_core::referral::HandoverPayload;
@@ -301,19 +301,43 @@ impl Worklist<'_> {
             outcome: action.code().to_string(),
             reason: reason.to_string(),
         };
+        let settles = |outcome, counter| Some(Settles { outcome, counter });
         let done = match action {
             Action::WithdrewByPhone => self.storage.withdraw_by_phone(handover_id, attempt)?,
             Action::NotReached => {
                 let gives_up = self.gives_up(&payload, handover_id, now)?;
-                self.storage.record_attempt(
-                    handover_id,
-                    attempt,
-                    gives_up.then_some("never_reached"),
-                )?
+                let settled = if gives_up {
+                    settles("never_reached", "never_reached")
+                } else {
+                    None
+                };
+                self.storage.record_attempt(handover_id, attempt, settled)?
             }
-            other => self
-                .storage
-                .record_attempt(handover_id, attempt, Some(other.code()))?,
+            Action::Contacted => {
+                let promise = self
+                    .bundle
+                    .program(&payload.program_id)
+                    .and_then(|p| p.callback_within)
+                    .unwrap_or(DEFAULT_PROMISE);
+                let due = deadline(payload.consent.given_at.with_timezone(&Utc), promise);
+                let counter = if now <= due {
+                    "contacted_in_time"
+                } else {
+                    "contacted_late"
+                };
+                self.storage
+                    .record_attempt(handover_id, attempt, settles("contacted", counter))?
+            }
+            Action::Declined => self.storage.record_attempt(
+                handover_id,
+                attempt,
+                settles("declined", "declined"),
+            )?,
+            Action::CalledUsFirst => self.storage.record_attempt(
+                handover_id,
+                attempt,
+                settles("called_us_first", "called_first"),
+            )?,
         };
         if !done {
             return Err(if self.storage.first_contact(handover_id)?.is_some() {

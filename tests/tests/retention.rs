@@ -1,0 +1,152 @@
+//! The clinic keeps little, briefly: a settled referral is erased when its program's retention
+//! runs out, a withdrawn one at once, tombstones after their period; only anonymous outcome
+//! counters stay. Run with a controlled clock against referrals a real phone delivered.
+
+use chrono::{Duration, Utc};
+use lotsa_clinic::retention;
+use lotsa_clinic::storage::{iso_week, Erased};
+use lotsa_clinic::worklist::{Action, Worklist};
+use lotsa_core::sync::Trigger;
+use lotsa_tests::field::field;
+
+/// Whether `needle` appears in the clinic database or its -wal or -shm file.
+fn in_database_files(db: &std::path::Path, needle: &[u8]) -> bool {
+    ["", "-wal", "-shm"].iter().any(|suffix| {
+        std::fs::read(format!("{}{suffix}", db.display()))
+            .unwrap_or_default()
+            .windows(needle.len())
+            .any(|w| w == needle)
+    })
+}
+
+#[test]
+fn retention_erases_exactly_what_is_due_and_leaves_no_byte_of_it_and_the_counters_stay() {
+    let mut f = field("retention");
+    f.enrol();
+    let ids: Vec<String> = (0..4).map(|_| f.referral()).collect();
+    assert_eq!(f.sync(Trigger::Manual).delivered.len(), 4);
+    let (contacted, declined, waiting, withdrawn) = (&ids[0], &ids[1], &ids[2], &ids[3]);
+    f.store.withdraw(withdrawn, None).unwrap();
+    assert_eq!(f.sync(Trigger::Manual).delivered.len(), 1);
+    let storage = f.clinic.storage().unwrap();
+    let home = f.clinic.home();
+    let keys = home.load().unwrap().keys;
+    let log_key = home.access_log_key().unwrap();
+    let list = Worklist {
+        storage: &storage,
+        keys: &keys,
+        bundle: &f.bundle,
+        log_key: &log_key,
+    };
+    let now = Utc::now();
+    for (id, action, reason) in [
+        (contacted, Action::Contacted, "talked"),
+        (declined, Action::Declined, "not_now"),
+    ] {
+        list.claim("anna", id, now).unwrap();
+        list.record("anna", id, action, reason, now).unwrap();
+    }
+    // Canaries: a run of each settled referral's sealed bytes, there before the erasure.
+    let canaries: Vec<Vec<u8>> = [contacted, declined]
+        .iter()
+        .map(|id| storage.handover(id).unwrap().unwrap().sealed[40..80].to_vec())
+        .collect();
+    let db = home.database();
+    storage.checkpoint().unwrap();
+    assert!(canaries.iter().all(|c| in_database_files(&db, c)));
+
+    // Lots för livet keeps a settled referral 30 days: day 29, nothing goes.
+    let day = |n: i64| now + Duration::days(n);
+    assert_eq!(
+        retention::run(&storage, &f.bundle, day(29)).unwrap(),
+        Erased::default()
+    );
+    assert_eq!(storage.handover_count().unwrap(), 3);
+    // Day 31: the two settled ones go; the one nobody has phoned yet stays.
+    let erased = retention::run(&storage, &f.bundle, day(31)).unwrap();
+    assert_eq!(
+        erased,
+        Erased {
+            referrals: 2,
+            tombstones: 0
+        }
+    );
+    assert_eq!(storage.handover_ids().unwrap(), vec![waiting.clone()]);
+    for id in [contacted, declined] {
+        assert!(
+            storage.tombstone(id).unwrap().is_some(),
+            "a late copy is refused"
+        );
+        assert!(storage.attempts(id).unwrap().is_empty());
+        assert!(storage.first_contact(id).unwrap().is_none());
+    }
+    for canary in &canaries {
+        assert!(
+            !in_database_files(&db, canary),
+            "an erased referral's bytes remain"
+        );
+    }
+    // Day 61: the withdrawal's tombstone (day 0) has had its 60 days; the newer ones stay.
+    let erased = retention::run(&storage, &f.bundle, day(61)).unwrap();
+    assert_eq!(erased.tombstones, 1);
+    assert!(storage.tombstone(withdrawn).unwrap().is_none());
+    assert!(storage.tombstone(contacted).unwrap().is_some());
+    assert_eq!(storage.handover_ids().unwrap(), vec![waiting.clone()]);
+
+    // What stays: anonymous counters for the week.
+    let week = iso_week(now.timestamp());
+    let mut counts: Vec<(String, i64)> = storage
+        .outcomes()
+        .unwrap()
+        .into_iter()
+        .map(|o| {
+            assert_eq!(
+                (o.program_id.as_str(), o.week.as_str()),
+                ("lots-for-livet", week.as_str())
+            );
+            (o.outcome, o.count)
+        })
+        .collect();
+    counts.sort();
+    assert_eq!(
+        counts,
+        vec![
+            ("contacted_in_time".to_string(), 1),
+            ("declined".to_string(), 1),
+            ("withdrawn".to_string(), 1)
+        ]
+    );
+}
+
+#[test]
+fn a_call_after_the_deadline_counts_as_late() {
+    let mut f = field("retention-late");
+    f.enrol();
+    let id = f.referral();
+    assert_eq!(f.sync(Trigger::Manual).delivered.len(), 1);
+    let storage = f.clinic.storage().unwrap();
+    let home = f.clinic.home();
+    let keys = home.load().unwrap().keys;
+    let log_key = home.access_log_key().unwrap();
+    let list = Worklist {
+        storage: &storage,
+        keys: &keys,
+        bundle: &f.bundle,
+        log_key: &log_key,
+    };
+    // Two working days are over long before ten days have passed.
+    let late = Utc::now() + Duration::days(10);
+    list.claim("anna", &id, late).unwrap();
+    list.record("anna", &id, Action::Contacted, "talked", late)
+        .unwrap();
+    let outcomes = storage.outcomes().unwrap();
+    assert_eq!(outcomes.len(), 1);
+    assert_eq!(
+        (
+            outcomes[0].outcome.as_str(),
+            outcomes[0].count,
+            outcomes[0].week.clone()
+        ),
+        ("contacted_late", 1, iso_week(late.timestamp()))
+    );
+}
