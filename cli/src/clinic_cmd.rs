@@ -130,6 +130,24 @@ pub enum ClinicCommand {
         #[arg(long)]
         phone: Option<String>,
     },
+    /// The outcome figures per program and ISO week (cells from 1 to 4 suppressed).
+    Outcomes {
+        /// The clinic's directory.
+        #[arg(long)]
+        dir: PathBuf,
+        /// One program.
+        #[arg(long)]
+        program: Option<String>,
+        /// The first week, as 2026-W49.
+        #[arg(long)]
+        from: Option<String>,
+        /// The last week, as 2026-W52.
+        #[arg(long)]
+        to: Option<String>,
+        /// Comma-separated values with a header line, for a spreadsheet.
+        #[arg(long)]
+        csv: bool,
+    },
     /// Add a new HPKE key for sealing; old keys stay to open what was sealed to them.
     RotateKey {
         /// The clinic's directory.
@@ -395,6 +413,59 @@ pub fn run(ctx: &Ctx, cmd: ClinicCommand) -> CmdResult {
             }
         }
         ClinicCommand::Staff { command } => staff_cmd(ctx, command, now.timestamp()),
+        ClinicCommand::Outcomes {
+            dir,
+            program,
+            from,
+            to,
+            csv,
+        } => {
+            use lotsa_clinic::figures;
+            for (field, week) in [("from", &from), ("to", &to)] {
+                if week.as_deref().is_some_and(|w| !figures::is_week(w)) {
+                    return Err(
+                        Failure::other("bad_week", "a week is written as 2026-W49").on_field(field)
+                    );
+                }
+            }
+            let counts = storage(&dir)?
+                .outcomes()
+                .map_err(|e| failed("storage")(&e))?;
+            let rows = figures::rows(&counts, program.as_deref(), from.as_deref(), to.as_deref());
+            let cells = |r: &figures::Row| -> Vec<String> {
+                let mut line = vec![r.week.clone(), r.program_id.clone()];
+                line.extend(r.cells.iter().map(|c| c.text()));
+                line
+            };
+            if ctx.json {
+                let list: Vec<_> = rows
+                    .iter()
+                    .map(|r| {
+                        let mut row = json!({"week": r.week, "program_id": r.program_id});
+                        for (name, cell) in figures::OUTCOMES.iter().zip(r.cells) {
+                            row[*name] = match cell {
+                                figures::Cell::Count(n) => json!(n),
+                                figures::Cell::Suppressed => json!("suppressed"),
+                            };
+                        }
+                        row
+                    })
+                    .collect();
+                return ctx.print_json(&json!({ "outcomes": list }));
+            }
+            let mut header = vec!["week", "program"];
+            header.extend(figures::OUTCOMES);
+            if csv {
+                ctx.line(header.join(","))?;
+                for r in &rows {
+                    ctx.line(cells(r).join(","))?;
+                }
+                return Ok(());
+            }
+            let header: Vec<String> = header.iter().map(|h| h.to_uppercase()).collect();
+            let header: Vec<&str> = header.iter().map(String::as_str).collect();
+            ctx.table(&header, &rows.iter().map(cells).collect::<Vec<_>>())
+        }
         ClinicCommand::AccessLog {
             dir,
             referral,

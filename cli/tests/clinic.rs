@@ -1132,3 +1132,74 @@ fn with_a_staff_listener_of_their_own_the_staff_pages_leave_the_devices_listener
     );
     sigkill(Some(child));
 }
+
+#[test]
+fn the_outcome_figures_print_as_a_table_csv_or_json_with_small_cells_suppressed() {
+    let site = Site::new();
+    // The counters as the service keeps them (opening the database makes its tables).
+    drop(lotsa_clinic::storage::Storage::open(&site.dir.join("clinic.db")).unwrap());
+    let db = rusqlite::Connection::open(site.dir.join("clinic.db")).unwrap();
+    for (program, week, outcome, n) in [
+        ("lots-for-livet", "2026-W49", "contacted_in_time", 12),
+        ("lots-for-livet", "2026-W49", "contacted_late", 3),
+        ("lots-for-livet", "2026-W50", "contacted_in_time", 5),
+        ("snackan-gislaved", "2026-W49", "declined", 1),
+    ] {
+        db.execute(
+            "INSERT INTO outcomes (program_id, week, outcome, count) VALUES (?1, ?2, ?3, ?4)",
+            rusqlite::params![program, week, outcome, n],
+        )
+        .unwrap();
+    }
+    drop(db);
+    let json = ok_json(&lotsa(&["--json", "clinic", "outcomes", "--dir", site.d()]));
+    let rows = json["outcomes"].as_array().unwrap();
+    assert_eq!(rows.len(), 3);
+    assert_eq!(rows[0]["contacted_in_time"], 12);
+    assert_eq!(rows[0]["contacted_late"], "suppressed");
+    assert_eq!(rows[2]["declined"], "suppressed");
+    let csv = lotsa(&[
+        "clinic",
+        "outcomes",
+        "--dir",
+        site.d(),
+        "--program",
+        "lots-for-livet",
+        "--from",
+        "2026-W50",
+        "--csv",
+    ]);
+    let text = String::from_utf8(csv.stdout).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            "week,program,contacted_in_time,contacted_late,never_reached,declined,called_first,withdrawn",
+            "2026-W50,lots-for-livet,5,0,0,0,0,0"
+        ]
+    );
+    let table =
+        String::from_utf8(lotsa(&["clinic", "outcomes", "--dir", site.d()]).stdout).unwrap();
+    assert!(
+        table.contains("<5") && table.contains("CONTACTED_IN_TIME"),
+        "{table}"
+    );
+    let bad = lotsa(&[
+        "--json",
+        "clinic",
+        "outcomes",
+        "--dir",
+        site.d(),
+        "--from",
+        "49",
+    ]);
+    assert_eq!(bad.status.code(), Some(1));
+    let error: Value = serde_json::from_slice(&bad.stdout).unwrap();
+    assert_eq!(
+        (
+            error["error"]["code"].as_str(),
+            error["error"]["field"].as_str()
+        ),
+        (Some("bad_week"), Some("from"))
+    );
+}

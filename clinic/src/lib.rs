@@ -20,10 +20,12 @@
 //! - [`pages`]: the staff pages (login, the worklist), server-rendered HTML in Swedish or English;
 //! - [`notify`]: counts of new, due-soon and overdue referrals handed to IT's command;
 //! - [`housekeeping`]: what the service does on its own every hour (retention, the access log);
-//! - [`retention`]: erasing settled referrals past their program's retention, and old tombstones.
+//! - [`retention`]: erasing settled referrals past their program's retention, and old tombstones;
+//! - [`figures`]: the outcome counters per program and week, small cells suppressed.
 
 pub mod backup;
 pub mod deadline;
+pub mod figures;
 pub mod home;
 pub mod housekeeping;
 pub mod intake;

@@ -150,3 +150,59 @@ fn a_call_after_the_deadline_counts_as_late() {
         ("contacted_late", 1, iso_week(late.timestamp()))
     );
 }
+
+#[test]
+fn the_figures_of_a_scripted_week_match_what_happened_and_small_cells_are_suppressed() {
+    let mut f = field("figures");
+    f.enrol();
+    let ids: Vec<String> = (0..9).map(|_| f.referral()).collect();
+    // One withdrawn from the phone after delivery.
+    assert_eq!(f.sync(Trigger::Manual).delivered.len(), 9);
+    f.store.withdraw(&ids[8], None).unwrap();
+    assert_eq!(f.sync(Trigger::Manual).delivered.len(), 1);
+    let storage = f.clinic.storage().unwrap();
+    let home = f.clinic.home();
+    let keys = home.load().unwrap().keys;
+    let log_key = home.access_log_key().unwrap();
+    let list = Worklist {
+        storage: &storage,
+        keys: &keys,
+        bundle: &f.bundle,
+        log_key: &log_key,
+    };
+    let now = Utc::now();
+    // Six phoned in time, two declined.
+    for (i, id) in ids[..8].iter().enumerate() {
+        let (action, reason) = if i < 6 {
+            (Action::Contacted, "talked")
+        } else {
+            (Action::Declined, "not_now")
+        };
+        list.claim("anna", id, now).unwrap();
+        list.record("anna", id, action, reason, now).unwrap();
+    }
+    use lotsa_clinic::figures::{rows, Cell};
+    let table = rows(
+        &storage.outcomes().unwrap(),
+        Some("lots-for-livet"),
+        None,
+        None,
+    );
+    assert_eq!(table.len(), 1);
+    assert_eq!(table[0].week, iso_week(now.timestamp()));
+    assert_eq!(
+        table[0].cells,
+        [
+            Cell::Count(6),
+            Cell::Count(0),
+            Cell::Count(0),
+            Cell::Suppressed,
+            Cell::Count(0),
+            Cell::Suppressed
+        ],
+        "6 in time; 2 declined and 1 withdrawn are under 5"
+    );
+    // The raw counters behind them are exact.
+    let raw: i64 = storage.outcomes().unwrap().iter().map(|o| o.count).sum();
+    assert_eq!(raw, 9);
+}
