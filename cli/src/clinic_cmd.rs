@@ -95,11 +95,19 @@ pub enum ClinicCommand {
         #[arg(long, default_value_t = 24, value_parser = clap::value_parser!(u32).range(1..=168))]
         valid_hours: u32,
     },
-    /// List enrolled devices.
+    /// List enrolled devices, with what each last said waits on it; with the served bundle, a
+    /// phone silent on waiting referrals for longer than the shortest callback promise is
+    /// flagged (without it, 24 hours is the promise).
     Devices {
         /// The clinic's directory.
         #[arg(long)]
         dir: PathBuf,
+        /// The signed program bundle the service serves.
+        #[arg(long, requires = "trust")]
+        bundle: Option<PathBuf>,
+        /// The program administrator's public key: a .pub file or the base64 key.
+        #[arg(long, requires = "bundle")]
+        trust: Option<String>,
     },
     /// Revoke a device: its next request is refused (also on the running service).
     Revoke {
@@ -339,21 +347,36 @@ pub fn run(ctx: &Ctx, cmd: ClinicCommand) -> CmdResult {
                 ctx.line(format!("{code}  (one phone, once, until {until})"))
             }
         }
-        ClinicCommand::Devices { dir } => {
+        ClinicCommand::Devices { dir, bundle, trust } => {
+            let home = Home::new(&dir);
+            let served = match (bundle, trust) {
+                (Some(b), Some(t)) => {
+                    let text = ctx.read_file(&b).map_err(|f| f.on_field("bundle"))?;
+                    let key = read_trust(ctx, &t)?;
+                    Some(
+                        lotsa_core::program::verify(&text, &key, now)
+                            .map_err(|e| ctx.fail(&e).on_field("bundle"))?,
+                    )
+                }
+                _ => None,
+            };
+            let endpoint = home.clinic().map_err(|e| failed("clinic")(&e))?.endpoint;
             let devices = storage(&dir)?
                 .devices()
                 .map_err(|e| failed("storage")(&e))?;
+            let devices = lotsa_clinic::backlog::view(devices, served.as_ref(), &endpoint, now);
+            let waiting = |d: &lotsa_clinic::backlog::DeviceView| {
+                d.backlog.as_ref().map(lotsa_clinic::backlog::waiting)
+            };
             if ctx.json {
                 let list: Vec<_> = devices
                     .iter()
                     .map(|d| {
-                        let backlog = d
-                            .backlog
-                            .as_deref()
-                            .and_then(|b| serde_json::from_str::<serde_json::Value>(b).ok());
                         json!({"device_id": d.device_id, "enrolled_at": stamp(d.enrolled_at),
                                "revoked_at": d.revoked_at.map(stamp), "held": d.held,
-                               "last_seen_at": d.last_seen_at.map(stamp), "backlog": backlog})
+                               "last_seen_at": d.last_seen_at.map(stamp),
+                               "backlog": d.backlog, "waiting": waiting(d),
+                               "silent_with_backlog": d.silent_with_backlog})
                     })
                     .collect();
                 return ctx.print_json(&json!({ "devices": list }));
@@ -361,25 +384,14 @@ pub fn run(ctx: &Ctx, cmd: ClinicCommand) -> CmdResult {
             let rows: Vec<Vec<String>> = devices
                 .iter()
                 .map(|d| {
-                    let waiting = d
-                        .backlog
-                        .as_deref()
-                        .and_then(|b| serde_json::from_str::<serde_json::Value>(b).ok())
-                        .map(|b| {
-                            let c = &b["counts"];
-                            (c["pending"].as_u64().unwrap_or(0)
-                                + c["sending"].as_u64().unwrap_or(0)
-                                + c["failed"].as_u64().unwrap_or(0))
-                            .to_string()
-                        })
-                        .unwrap_or_else(|| "-".into());
                     vec![
                         d.device_id.clone(),
                         stamp(d.enrolled_at),
                         d.revoked_at.map(stamp).unwrap_or_else(|| "-".into()),
                         d.held.to_string(),
                         d.last_seen_at.map(stamp).unwrap_or_else(|| "-".into()),
-                        waiting,
+                        waiting(d).map_or_else(|| "-".into(), |n| n.to_string()),
+                        if d.silent_with_backlog { "SILENT" } else { "" }.to_string(),
                     ]
                 })
                 .collect();
@@ -391,6 +403,7 @@ pub fn run(ctx: &Ctx, cmd: ClinicCommand) -> CmdResult {
                     "referrals held",
                     "last report",
                     "waiting on phone",
+                    "flag",
                 ],
                 &rows,
             )

@@ -21,8 +21,10 @@
 //! - [`notify`]: counts of new, due-soon and overdue referrals handed to IT's command;
 //! - [`housekeeping`]: what the service does on its own every hour (retention, the access log);
 //! - [`retention`]: erasing settled referrals past their program's retention, and old tombstones;
-//! - [`figures`]: the outcome counters per program and week, small cells suppressed.
+//! - [`figures`]: the outcome counters per program and week, small cells suppressed;
+//! - [`backlog`]: the phones' reported queues, flagging one silent on waiting referrals.
 
+pub mod backlog;
 pub mod backup;
 pub mod deadline;
 pub mod figures;

@@ -206,3 +206,57 @@ fn the_figures_of_a_scripted_week_match_what_happened_and_small_cells_are_suppre
     let raw: i64 = storage.outcomes().unwrap().iter().map(|o| o.count).sum();
     assert_eq!(raw, 9);
 }
+
+#[test]
+fn a_phone_silent_on_waiting_referrals_past_the_promise_is_flagged() {
+    use lotsa_clinic::backlog::{view, waiting};
+    use lotsa_tests::proxy::Fault;
+    let mut f = lotsa_tests::field::field_behind_proxy("backlog");
+    f.enrol();
+    f.referral();
+    f.referral();
+    // The clinic's answer to the first is lost (it waits on the phone); the second goes through
+    // on a new connection; the phone tells the clinic one is waiting.
+    f.proxy.as_ref().unwrap().next(&[Fault::DropResponse]);
+    let report = f.sync(Trigger::Manual);
+    assert_eq!(
+        (report.retrying.len(), report.delivered.len()),
+        (1, 1),
+        "{report:?}"
+    );
+    let waiting_one = report.retrying[0].id.clone();
+    let storage = f.clinic.storage().unwrap();
+    let endpoint = f.clinic.clinic().endpoint.clone();
+    let now = Utc::now();
+    let devices = view(storage.devices().unwrap(), Some(&f.bundle), &endpoint, now);
+    assert_eq!(devices.len(), 1);
+    let phone = &devices[0];
+    assert!(phone.last_seen_at.is_some());
+    assert!(waiting(phone.backlog.as_ref().unwrap()) >= 1, "{phone:?}");
+    assert!(!phone.silent_with_backlog, "just seen");
+    // Lots för livet promises two working days: a week of silence is past it.
+    let later = now + Duration::days(7);
+    let devices = view(
+        storage.devices().unwrap(),
+        Some(&f.bundle),
+        &endpoint,
+        later,
+    );
+    assert!(devices[0].silent_with_backlog);
+    // Once it has sent everything and reported an empty queue, it is not flagged, however silent.
+    f.store.retry_item(&waiting_one).unwrap();
+    let report = f.sync(Trigger::Manual);
+    assert_eq!(
+        report.already_delivered.len() + report.delivered.len(),
+        1,
+        "{report:?}"
+    );
+    let devices = view(
+        storage.devices().unwrap(),
+        Some(&f.bundle),
+        &endpoint,
+        later,
+    );
+    assert_eq!(waiting(devices[0].backlog.as_ref().unwrap()), 0);
+    assert!(!devices[0].silent_with_backlog);
+}
