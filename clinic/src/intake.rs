@@ -248,6 +248,11 @@ impl Intake {
         &self.storage
     }
 
+    /// Whether this service takes referrals of a program.
+    pub fn serves(&self, program_id: &str) -> bool {
+        self.programs.iter().any(|p| p == program_id)
+    }
+
     /// Runs a storage-using closure, answering 500 on a storage failure.
     fn answer(&self, f: impl FnOnce() -> Result<Answer, Refusal>) -> Answer {
         match f() {

@@ -55,6 +55,8 @@ pub fn routes(site: Site) -> Router {
         .route("/staff/login", get(login_page).post(login))
         .route("/staff/password", get(password_page).post(change_password))
         .route("/staff/worklist", get(worklist_page))
+        .route("/staff/outcomes", get(outcomes_page))
+        .route("/staff/devices", get(devices_page))
         .route("/staff/referrals/{id}/{verb}", post(act))
         .route("/staff/logout", post(logout))
         .with_state(site)
@@ -428,9 +430,10 @@ async fn worklist_page(
         }
     };
     let mut body = format!(
-        "<header><h1>{h}</h1><p>{who}</p><form method=\"post\" action=\"/staff/logout\">\
+        "{nav}<header><h1>{h}</h1><p>{who}</p><form method=\"post\" action=\"/staff/logout\">\
          <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\"><input type=\"hidden\" name=\"lang\" value=\"{code}\">\
          <button type=\"submit\">{out}</button></form></header>",
+        nav = nav(lang),
         h = esc(lang.pick("Väntar på första samtal", "Waiting for a first call")),
         who = esc(&lang.pick(
             format!("Inloggad: {} · {} att ringa", session.staff, entries.len()),
@@ -465,6 +468,235 @@ async fn worklist_page(
         StatusCode::OK,
         lang,
         lang.pick("Arbetslista – Lotsa mottagning", "Worklist – Lotsa clinic"),
+        &body,
+    )
+}
+
+/// The links between the staff pages.
+fn nav(lang: Lang) -> String {
+    let q = lang_param(lang);
+    format!(
+        "<nav aria-label=\"{label}\"><ul class=\"nav\"><li><a href=\"/staff/worklist{q}\">{w}</a></li>\
+         <li><a href=\"/staff/outcomes{q}\">{o}</a></li><li><a href=\"/staff/devices{q}\">{d}</a></li></ul></nav>",
+        label = esc(lang.pick("Sidor", "Pages")),
+        w = esc(lang.pick("Arbetslista", "Worklist")),
+        o = esc(lang.pick("Utfall", "Outcomes")),
+        d = esc(lang.pick("Telefoner", "Phones")),
+    )
+}
+
+/// The session of a page view (not a change): logged in, password chosen; else where to go.
+fn viewer(site: &StaffSite, headers: &HeaderMap, lang: Lang) -> Result<Session, Box<Response>> {
+    let Some((_, session)) = session_of(site, headers) else {
+        return Err(Box::new(see_other(&format!(
+            "/staff/login{}",
+            lang_param(lang)
+        ))));
+    };
+    if session.must_change_password {
+        return Err(Box::new(see_other(&format!(
+            "/staff/password{}",
+            lang_param(lang)
+        ))));
+    }
+    Ok(session)
+}
+
+fn outcome_label(code: &str, lang: Lang) -> &'static str {
+    match code {
+        "contacted_in_time" => lang.pick("nådda i tid", "contacted in time"),
+        "contacted_late" => lang.pick("nådda för sent", "contacted late"),
+        "never_reached" => lang.pick("aldrig nådda", "never reached"),
+        "declined" => lang.pick("tackade nej", "declined"),
+        "called_first" => lang.pick("ringde själva", "called first"),
+        "withdrawn" => lang.pick("återkallade", "withdrawn"),
+        _ => lang.pick("annat", "other"),
+    }
+}
+
+async fn outcomes_page(
+    State(site): State<Site>,
+    headers: HeaderMap,
+    Query(q): Query<LangQuery>,
+) -> Response {
+    use crate::figures::{rows, Cell, OUTCOMES, SUPPRESS_BELOW};
+    let lang = lang_of(q.lang.as_deref());
+    if let Err(go) = viewer(&site, &headers, lang) {
+        return *go;
+    }
+    let Ok(counts) = site.intake.storage().outcomes() else {
+        return refused(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            lang,
+            "Utfallen gick inte att läsa",
+            "The outcomes could not be read",
+        );
+    };
+    let table = rows(&counts, None, None, None);
+    let mut head = format!(
+        "<th scope=\"col\">{}</th><th scope=\"col\">{}</th>",
+        esc(lang.pick("Vecka", "Week")),
+        esc(lang.pick("Program", "Program"))
+    );
+    for o in OUTCOMES {
+        head.push_str(&format!(
+            "<th scope=\"col\">{}</th>",
+            esc(outcome_label(o, lang))
+        ));
+    }
+    let mut body_rows = String::new();
+    let mut chart = String::new();
+    let widest = table
+        .iter()
+        .flat_map(|r| r.cells)
+        .filter_map(|c| match c {
+            Cell::Count(n) => Some(n),
+            Cell::Suppressed => None,
+        })
+        .max()
+        .unwrap_or(0)
+        .max(1);
+    for (i, r) in table.iter().enumerate() {
+        body_rows.push_str(&format!(
+            "<tr><th scope=\"row\">{}</th><td>{}</td>",
+            esc(&r.week),
+            esc(&r.program_id)
+        ));
+        for c in r.cells {
+            body_rows.push_str(&format!("<td>{}</td>", esc(&c.text())));
+        }
+        body_rows.push_str("</tr>");
+        // The chart: contacted in time against all shown, one bar per row (suppressed cells
+        // draw nothing).
+        let in_time = match r.cells[0] {
+            Cell::Count(n) => n,
+            Cell::Suppressed => 0,
+        };
+        let y = i * 28;
+        chart.push_str(&format!(
+            "<text x=\"0\" y=\"{ty}\">{label}</text><rect x=\"180\" y=\"{y}\" height=\"20\" width=\"{w}\" class=\"bar\"></rect>\
+             <text x=\"{tx}\" y=\"{ty}\">{n}</text>",
+            ty = y + 15,
+            label = esc(&format!("{} {}", r.week, r.program_id)),
+            w = 300 * in_time / widest,
+            tx = 186 + 300 * in_time / widest,
+            n = esc(&r.cells[0].text()),
+        ));
+    }
+    let note = lang.pick(
+        format!(
+            "Celler med 1–{} döljs (<{SUPPRESS_BELOW}), som i officiell statistik.",
+            SUPPRESS_BELOW - 1
+        ),
+        format!(
+            "Cells of 1–{} are suppressed (<{SUPPRESS_BELOW}), as official statistics do.",
+            SUPPRESS_BELOW - 1
+        ),
+    );
+    let body = if table.is_empty() {
+        format!(
+            "{}<h1>{}</h1><p>{}</p>",
+            nav(lang),
+            esc(lang.pick("Utfall per vecka", "Outcomes per week")),
+            esc(lang.pick("Inga utfall ännu.", "No outcomes yet."))
+        )
+    } else {
+        format!(
+            "{nav}<h1>{h}</h1><p>{note}</p><div class=\"scroll\"><table><caption>{cap}</caption><thead><tr>{head}</tr></thead><tbody>{body_rows}</tbody></table></div>\
+             <h2>{ch}</h2><svg role=\"img\" aria-labelledby=\"chart-title\" viewBox=\"0 0 560 {height}\" class=\"chart\"><title id=\"chart-title\">{ch}</title>{chart}</svg>",
+            nav = nav(lang),
+            h = esc(lang.pick("Utfall per vecka", "Outcomes per week")),
+            note = esc(&note),
+            cap = esc(lang.pick("Första kontakten per program och vecka", "First contact per program and week")),
+            ch = esc(lang.pick("Nådda i tid", "Contacted in time")),
+            height = table.len() * 28,
+        )
+    };
+    html(
+        StatusCode::OK,
+        lang,
+        lang.pick("Utfall – Lotsa mottagning", "Outcomes – Lotsa clinic"),
+        &body,
+    )
+}
+
+async fn devices_page(
+    State(site): State<Site>,
+    headers: HeaderMap,
+    Query(q): Query<LangQuery>,
+) -> Response {
+    let lang = lang_of(q.lang.as_deref());
+    if let Err(go) = viewer(&site, &headers, lang) {
+        return *go;
+    }
+    let endpoint = site
+        .bundle
+        .programs()
+        .iter()
+        .find(|p| site.intake.serves(&p.id))
+        .map(|p| p.clinic.endpoint.clone())
+        .unwrap_or_default();
+    let Ok(devices) = site.intake.storage().devices() else {
+        return refused(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            lang,
+            "Telefonerna gick inte att läsa",
+            "The phones could not be read",
+        );
+    };
+    let devices = crate::backlog::view(devices, Some(&site.bundle), &endpoint, Utc::now());
+    let mut rows = String::new();
+    for d in &devices {
+        let waiting = d.backlog.as_ref().map_or_else(
+            || "—".to_string(),
+            |b| crate::backlog::waiting(b).to_string(),
+        );
+        let flag = if d.silent_with_backlog {
+            format!(
+                "<strong class=\"flag\">{}</strong>",
+                esc(lang.pick(
+                    "Tyst med väntande remisser",
+                    "Silent with referrals waiting"
+                ))
+            )
+        } else if d.revoked_at.is_some() {
+            esc(lang.pick("spärrad", "revoked"))
+        } else {
+            String::new()
+        };
+        let seen = d
+            .last_seen_at
+            .and_then(|t| chrono::DateTime::from_timestamp(t, 0))
+            .map_or_else(|| "—".to_string(), local);
+        rows.push_str(&format!(
+            "<tr><th scope=\"row\"><code>{}</code></th><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            esc(&d.device_id),
+            esc(&seen),
+            esc(&waiting),
+            d.held,
+            flag
+        ));
+    }
+    let body = format!(
+        "{nav}<h1>{h}</h1><p>{intro}</p><div class=\"scroll\"><table><caption>{h}</caption><thead><tr>\
+         <th scope=\"col\">{c1}</th><th scope=\"col\">{c2}</th><th scope=\"col\">{c3}</th><th scope=\"col\">{c4}</th><th scope=\"col\">{c5}</th>\
+         </tr></thead><tbody>{rows}</tbody></table></div>",
+        nav = nav(lang),
+        h = esc(lang.pick("Registrerade telefoner", "Enrolled phones")),
+        intro = esc(lang.pick(
+            "Vad varje telefon senast sa att den har kvar att skicka hit. Inga personuppgifter.",
+            "What each phone last said it still has to send here. No personal data.",
+        )),
+        c1 = esc(lang.pick("Telefon", "Phone")),
+        c2 = esc(lang.pick("Senast hörd", "Last heard")),
+        c3 = esc(lang.pick("Väntar i telefonen", "Waiting on the phone")),
+        c4 = esc(lang.pick("Remisser här", "Referrals held")),
+        c5 = esc(lang.pick("Flagga", "Flag")),
+    );
+    html(
+        StatusCode::OK,
+        lang,
+        lang.pick("Telefoner – Lotsa mottagning", "Phones – Lotsa clinic"),
         &body,
     )
 }
@@ -802,4 +1034,7 @@ a{color:#0b4f8a}\
 .flag{font-weight:600;color:#7a3e00}\
 dl{display:grid;grid-template-columns:max-content 1fr;gap:.25rem .75rem}dt{font-weight:600}dd{margin:0}\
 header form{display:inline}\
+.nav{list-style:none;padding:0;display:flex;gap:1rem;flex-wrap:wrap}\
+.scroll{overflow-x:auto}table{border-collapse:collapse}th,td{border:1px solid #767676;padding:.25rem .5rem;text-align:left}\
+.chart{width:100%;max-width:40rem}.chart text{font-size:14px;fill:#1a1a1a}.bar{fill:#0b4f8a}\
 ";

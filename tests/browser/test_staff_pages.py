@@ -352,6 +352,7 @@ def test_login_and_worklist_pages_pass_axe_at_wcag21_aa(clinic, phone, staff, ne
     expect(entry(page, claimed)).to_contain_text("You are calling")
     found["worklist, one claimed by the viewer (en)"] = axe(page)
 
+
     # Once more at a phone's size: the login page and the worklist with the claim's controls.
     small = new_context(bypass_csp=True, viewport=PHONE_VIEWPORT).new_page()
     small.goto(clinic.url("/staff/login"))
@@ -361,6 +362,20 @@ def test_login_and_worklist_pages_pass_axe_at_wcag21_aa(clinic, phone, staff, ne
     expect(entry(small, claimed)).to_contain_text("Du ringer")
     found["worklist, one claimed by the viewer, 375x667"] = axe(small)
     shot(small, artifacts, "4-axe-worklist-phone")
+
+    # The outcome figures (a table and an SVG chart) and the phones' backlog, after one call.
+    page.goto(clinic.url("/staff/worklist"))
+    entry(page, claimed).get_by_label("Hur gick samtalet?").select_option("contacted:talked")
+    submit_ok(page, entry(page, claimed).get_by_role("button", name="Spara"))
+    page.goto(clinic.url("/staff/outcomes"))
+    expect(page.locator("table")).to_contain_text("<5")
+    expect(page.locator("svg[role=img]")).to_have_count(1)
+    found["outcome figures"] = axe(page)
+    shot(page, artifacts, "4-axe-outcomes")
+    page.goto(clinic.url("/staff/devices?lang=en"))
+    expect(page.locator("table")).to_contain_text("Last heard")
+    found["phones (en)"] = axe(page)
+    shot(page, artifacts, "4-axe-devices")
 
     report = "\n".join(
         f"{where}: {len(r['violations'])} violation(s)\n{describe(r['violations'])}"

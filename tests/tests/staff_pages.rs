@@ -366,3 +366,46 @@ fn a_claim_is_handed_over_to_a_colleague_from_the_page() {
         .unwrap()
         .contains("Du ringer"));
 }
+
+#[test]
+fn the_outcome_figures_and_the_phones_pages_are_for_logged_in_staff_and_show_no_person() {
+    let mut f = field("staff-figures");
+    f.enrol();
+    let id = f.referral();
+    assert_eq!(f.sync(Trigger::Manual).delivered.len(), 1);
+    let storage = f.clinic.storage().unwrap();
+    let (_, initial) = lotsa_clinic::staff::add(&storage, "anna", Utc::now().timestamp()).unwrap();
+    let mut anna = Browser::new(&f);
+    for page in ["/staff/outcomes", "/staff/devices"] {
+        let r = anna.get(page);
+        assert_eq!(
+            (r.status().as_u16(), location(&r)),
+            (303, "/staff/login".into())
+        );
+    }
+    anna.login("anna", &initial);
+    let token = csrf(&anna.get("/staff/password").text().unwrap());
+    let chosen = "anna-eget-losenord";
+    anna.post(
+        "/staff/password",
+        &[("csrf", &token), ("new", chosen), ("again", chosen)],
+    );
+    let token = csrf(&anna.get("/staff/worklist").text().unwrap());
+    anna.post(&format!("/staff/referrals/{id}/claim"), &[("csrf", &token)]);
+    anna.post(
+        &format!("/staff/referrals/{id}/record"),
+        &[("csrf", &token), ("outcome", "contacted:talked")],
+    );
+    let figures = anna.get("/staff/outcomes").text().unwrap();
+    assert!(
+        figures.contains("nådda i tid") && figures.contains("&lt;5"),
+        "{figures}"
+    );
+    assert!(figures.contains("<svg role=\"img\""));
+    let phones = anna.get("/staff/devices").text().unwrap();
+    let device = storage.devices().unwrap()[0].device_id.clone();
+    assert!(phones.contains(&device) && phones.contains("Senast hörd"));
+    for page in [&figures, &phones] {
+        assert!(!page.contains("Kim Testsson") && !page.contains("+46701234567"));
+    }
+}
