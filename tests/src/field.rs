@@ -215,6 +215,39 @@ impl Field {
     pub fn held(&self) -> i64 {
         self.clinic.storage().unwrap().handover_count().unwrap()
     }
+
+    /// The clinic's secrets its worklist needs, loaded from its directory.
+    pub fn clinic_secrets(&self) -> ClinicSecrets {
+        let home = self.clinic.home();
+        ClinicSecrets {
+            keys: home.load().unwrap().keys,
+            log_key: home.access_log_key().unwrap(),
+        }
+    }
+}
+
+/// A clinic's keys and access-log key, for building its worklist in a test.
+pub struct ClinicSecrets {
+    /// The keys that open stored referrals.
+    pub keys: lotsa_clinic::intake::ClinicKeys,
+    /// The access log's HMAC key.
+    pub log_key: [u8; 32],
+}
+
+impl ClinicSecrets {
+    /// The worklist over `storage`, for the programs of `bundle`.
+    pub fn worklist<'a>(
+        &'a self,
+        storage: &'a lotsa_clinic::storage::Storage,
+        bundle: &'a Bundle,
+    ) -> lotsa_clinic::worklist::Worklist<'a> {
+        lotsa_clinic::worklist::Worklist {
+            storage,
+            keys: &self.keys,
+            bundle,
+            log_key: &self.log_key,
+        }
+    }
 }
 
 /// A TLS 1.3 client configuration (HTTP/1.1, ring) that trusts only a clinic's CA (PEM): what a

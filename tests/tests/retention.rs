@@ -5,7 +5,7 @@
 use chrono::{Duration, Utc};
 use lotsa_clinic::retention;
 use lotsa_clinic::storage::{iso_week, Erased};
-use lotsa_clinic::worklist::{Action, Worklist};
+use lotsa_clinic::worklist::Action;
 use lotsa_core::sync::Trigger;
 use lotsa_tests::field::field;
 
@@ -29,15 +29,8 @@ fn retention_erases_exactly_what_is_due_and_leaves_no_byte_of_it_and_the_counter
     f.store.withdraw(withdrawn, None).unwrap();
     assert_eq!(f.sync(Trigger::Manual).delivered.len(), 1);
     let storage = f.clinic.storage().unwrap();
-    let home = f.clinic.home();
-    let keys = home.load().unwrap().keys;
-    let log_key = home.access_log_key().unwrap();
-    let list = Worklist {
-        storage: &storage,
-        keys: &keys,
-        bundle: &f.bundle,
-        log_key: &log_key,
-    };
+    let secrets = f.clinic_secrets();
+    let list = secrets.worklist(&storage, &f.bundle);
     let now = Utc::now();
     for (id, action, reason) in [
         (contacted, Action::Contacted, "talked"),
@@ -51,7 +44,7 @@ fn retention_erases_exactly_what_is_due_and_leaves_no_byte_of_it_and_the_counter
         .iter()
         .map(|id| storage.handover(id).unwrap().unwrap().sealed[40..80].to_vec())
         .collect();
-    let db = home.database();
+    let db = f.clinic.home().database();
     storage.checkpoint().unwrap();
     assert!(canaries.iter().all(|c| in_database_files(&db, c)));
 
@@ -125,15 +118,8 @@ fn a_call_after_the_deadline_counts_as_late() {
     let id = f.referral();
     assert_eq!(f.sync(Trigger::Manual).delivered.len(), 1);
     let storage = f.clinic.storage().unwrap();
-    let home = f.clinic.home();
-    let keys = home.load().unwrap().keys;
-    let log_key = home.access_log_key().unwrap();
-    let list = Worklist {
-        storage: &storage,
-        keys: &keys,
-        bundle: &f.bundle,
-        log_key: &log_key,
-    };
+    let secrets = f.clinic_secrets();
+    let list = secrets.worklist(&storage, &f.bundle);
     // Two working days are over long before ten days have passed.
     let late = Utc::now() + Duration::days(10);
     list.claim("anna", &id, late).unwrap();
@@ -161,15 +147,8 @@ fn the_figures_of_a_scripted_week_match_what_happened_and_small_cells_are_suppre
     f.store.withdraw(&ids[8], None).unwrap();
     assert_eq!(f.sync(Trigger::Manual).delivered.len(), 1);
     let storage = f.clinic.storage().unwrap();
-    let home = f.clinic.home();
-    let keys = home.load().unwrap().keys;
-    let log_key = home.access_log_key().unwrap();
-    let list = Worklist {
-        storage: &storage,
-        keys: &keys,
-        bundle: &f.bundle,
-        log_key: &log_key,
-    };
+    let secrets = f.clinic_secrets();
+    let list = secrets.worklist(&storage, &f.bundle);
     let now = Utc::now();
     // Six phoned in time, two declined.
     for (i, id) in ids[..8].iter().enumerate() {

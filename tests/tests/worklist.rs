@@ -5,38 +5,11 @@
 
 use chrono::{Duration, Utc};
 use lotsa_clinic::deadline::{deadline, Urgency};
-use lotsa_clinic::intake::ClinicKeys;
-use lotsa_clinic::storage::{AccessFilter, Storage};
-use lotsa_clinic::worklist::{phone_hmac, Action, Worklist, WorklistError, CLAIM_SECS};
+use lotsa_clinic::storage::AccessFilter;
+use lotsa_clinic::worklist::{phone_hmac, Action, WorklistError, CLAIM_SECS};
 use lotsa_core::program::CallbackWithin;
 use lotsa_core::sync::Trigger;
 use lotsa_tests::field::{field, Field};
-
-/// The clinic's side of a field: its keys and access-log key, loaded from its directory.
-struct Clinic {
-    keys: ClinicKeys,
-    log_key: [u8; 32],
-}
-
-impl Clinic {
-    /// The worklist of this clinic over `storage`, for the phone's bundle.
-    fn list<'a>(&'a self, storage: &'a Storage, f: &'a Field) -> Worklist<'a> {
-        Worklist {
-            storage,
-            keys: &self.keys,
-            bundle: &f.bundle,
-            log_key: &self.log_key,
-        }
-    }
-
-    fn of(f: &Field) -> Clinic {
-        let home = f.clinic.home();
-        Clinic {
-            keys: home.load().unwrap().keys,
-            log_key: home.access_log_key().unwrap(),
-        }
-    }
-}
 
 /// A field with `n` referrals delivered to its clinic.
 fn delivered(name: &str, n: usize) -> (Field, Vec<String>) {
@@ -52,9 +25,9 @@ fn delivered(name: &str, n: usize) -> (Field, Vec<String>) {
 fn delivered_referrals_wait_by_deadline_opened_for_staff_and_each_look_is_logged_without_the_number(
 ) {
     let (f, ids) = delivered("worklist-list", 2);
-    let c = Clinic::of(&f);
+    let c = f.clinic_secrets();
     let storage = f.clinic.storage().unwrap();
-    let list = c.list(&storage, &f);
+    let list = c.worklist(&storage, &f.bundle);
     let now = Utc::now();
     let entries = list.waiting("anna", now).unwrap();
     assert_eq!(entries.len(), 2);
@@ -99,9 +72,9 @@ fn delivered_referrals_wait_by_deadline_opened_for_staff_and_each_look_is_logged
 #[test]
 fn two_staff_members_never_claim_the_same_referral_and_a_claim_runs_out() {
     let (f, ids) = delivered("worklist-claim", 2);
-    let c = Clinic::of(&f);
+    let c = f.clinic_secrets();
     let storage = f.clinic.storage().unwrap();
-    let list = c.list(&storage, &f);
+    let list = c.worklist(&storage, &f.bundle);
     let now = Utc::now();
     list.claim("anna", &ids[0], now).unwrap();
     assert!(matches!(
@@ -190,9 +163,9 @@ fn two_staff_members_never_claim_the_same_referral_and_a_claim_runs_out() {
 #[test]
 fn not_reached_keeps_the_referral_until_the_program_gives_up() {
     let (f, ids) = delivered("worklist-unreached", 1);
-    let c = Clinic::of(&f);
+    let c = f.clinic_secrets();
     let storage = f.clinic.storage().unwrap();
-    let list = c.list(&storage, &f);
+    let list = c.worklist(&storage, &f.bundle);
     let id = &ids[0];
     // Lots för livet gives up after five unanswered calls.
     for attempt in 1..=5 {
@@ -223,11 +196,11 @@ fn not_reached_keeps_the_referral_until_the_program_gives_up() {
 fn a_withdrawal_by_phone_or_from_the_phone_erases_the_referral_and_the_log_still_answers_for_the_number(
 ) {
     let (mut f, ids) = delivered("worklist-withdraw", 2);
-    let c = Clinic::of(&f);
+    let c = f.clinic_secrets();
     let now = Utc::now();
     {
         let storage = f.clinic.storage().unwrap();
-        let list = c.list(&storage, &f);
+        let list = c.worklist(&storage, &f.bundle);
         list.waiting("anna", now).unwrap();
         list.claim("anna", &ids[0], now).unwrap();
         list.record("anna", &ids[0], Action::WithdrewByPhone, "withdrew", now)
@@ -241,7 +214,7 @@ fn a_withdrawal_by_phone_or_from_the_phone_erases_the_referral_and_the_log_still
     let report = f.sync(Trigger::Manual);
     assert_eq!(report.delivered.len(), 1, "{report:?}");
     let storage = f.clinic.storage().unwrap();
-    let list = c.list(&storage, &f);
+    let list = c.worklist(&storage, &f.bundle);
     assert!(list.waiting("anna", now).unwrap().is_empty());
     assert!(matches!(
         list.claim("anna", &ids[1], now),
