@@ -863,6 +863,15 @@ impl Storage {
         Ok(waiting)
     }
 
+    /// When a held referral arrived (unix seconds).
+    pub fn received_at(&self, handover_id: &str) -> Result<Option<i64>, StorageError> {
+        Ok(self
+            .reader()
+            .prepare_cached("SELECT received_at FROM handovers WHERE handover_id = ?1")?
+            .query_row([handover_id], |r| r.get("received_at"))
+            .optional()?)
+    }
+
     /// The attempts on a referral, oldest first.
     pub fn attempts(&self, handover_id: &str) -> Result<Vec<Attempt>, StorageError> {
         Ok(attempts_of(&self.reader(), handover_id)?)

@@ -378,10 +378,8 @@ impl Worklist<'_> {
             NeverReachedAfter::Days(days) => {
                 let received = self
                     .storage
-                    .waiting()?
-                    .into_iter()
-                    .find(|w| w.handover_id == handover_id)
-                    .map_or(now.timestamp(), |w| w.received_at);
+                    .received_at(handover_id)?
+                    .unwrap_or(now.timestamp());
                 now.timestamp() - received >= i64::from(days) * 86_400
             }
         })
