@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # All of Lotsa's tests, on a fresh machine of this kind: installs what the binding, interop and
 # browser tests need (pytest, the interop libraries and playwright from PyPI, Maven artifacts from
-# Maven Central, Chromium from Debian, axe-core from npm), then
-# runs, in order,
+# Maven Central, Chromium from Debian, axe-core from npm) and the FHIR validator (HAPI FHIR from
+# Maven Central, .ci/fhir-setup.sh), then runs, in order,
 #   1. what CI cannot see: the repository stands alone (no reference to a folder beside it, no
 #      issue-tracker pointers, every relative Markdown link resolves inside the repository),
 #   2. the protocol interop tests (tests/interop): the published vectors, the schemas and the
@@ -14,6 +14,7 @@
 #   3. what CI cannot see either: no OpenSSL, aws-lc or native-tls anywhere in the dependency tree,
 #   4. cargo fmt --check, cargo clippy -D warnings and cargo doc -D warnings (the code stays clean),
 #   5. the Rust suites (core unit + property tests, the SIGKILL crash tests with their long budgets,
+#      the clinic's FHIR exports validated by HAPI FHIR against base R4 in one JVM,
 #      races between real processes, the full-disk test on a small tmpfs it mounts (root needed;
 #      it fails if it cannot), CLI end-to-end, schema tests),
 #   6. the binding suites (Python through the generated module, including the table test that
@@ -44,6 +45,9 @@ bash .ci/bindings-setup.sh
 
 step "setup: Chromium, playwright and axe-core for the browser tests"
 bash .ci/browser-setup.sh
+
+step "setup: HAPI FHIR's validator for the FHIR export tests"
+bash .ci/fhir-setup.sh
 
 step "the repository stands alone (links, references, no folder beside it)"
 python3 scripts/stands-alone.py

@@ -12,7 +12,7 @@ use lotsa_clinic::intake::{code_hash, new_enrolment_code, DeviceRate};
 use lotsa_clinic::serve::prepare;
 use lotsa_clinic::server::{start, Limits};
 use lotsa_clinic::storage::Storage;
-use lotsa_clinic::{backup, serve, staff};
+use lotsa_clinic::{backup, export, serve, staff};
 use serde_json::json;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -156,6 +156,33 @@ pub enum ClinicCommand {
         #[arg(long)]
         csv: bool,
     },
+    /// One referral as a FHIR R4 Bundle (Patient, Consent, ServiceRequest, Task), for a care
+    /// record system; only for a program that allows it (`fhir_export`). Logged in the access
+    /// log as `console`.
+    Export {
+        /// The clinic's directory.
+        #[arg(long)]
+        dir: PathBuf,
+        /// The referral's handover id.
+        handover: String,
+        /// As FHIR R4 JSON (the one format there is).
+        #[arg(long, required = true)]
+        fhir: bool,
+        /// The signed program bundle the service serves (it says which programs allow export).
+        #[arg(long)]
+        bundle: PathBuf,
+        /// The program administrator's public key: a .pub file or the base64 key.
+        #[arg(long)]
+        trust: String,
+        /// Write the bundle to this new owner-only file instead of standard output.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// The systems allowed to fetch FHIR exports over HTTPS, each with an API token of its own.
+    ApiClient {
+        #[command(subcommand)]
+        command: ApiClientCommand,
+    },
     /// Add a new HPKE key for sealing; old keys stay to open what was sealed to them.
     RotateKey {
         /// The clinic's directory.
@@ -214,6 +241,75 @@ pub enum StaffCommand {
         /// The login name.
         name: String,
     },
+}
+
+#[derive(Subcommand)]
+pub enum ApiClientCommand {
+    /// Add a system; its API token is printed once (send it as `Authorization: Bearer …`).
+    Add {
+        /// The clinic's directory.
+        #[arg(long)]
+        dir: PathBuf,
+        /// Its name: 1 to 64 of a-z, 0-9, '.', '_', '-'.
+        name: String,
+    },
+    /// List the systems (never their tokens), with when each last fetched an export.
+    List {
+        /// The clinic's directory.
+        #[arg(long)]
+        dir: PathBuf,
+    },
+    /// Revoke a system's token at once.
+    Revoke {
+        /// The clinic's directory.
+        #[arg(long)]
+        dir: PathBuf,
+        /// Its name.
+        name: String,
+    },
+}
+
+fn client_failed(e: export::ClientError) -> Failure {
+    let code = match &e {
+        export::ClientError::BadName => "bad_name",
+        export::ClientError::Exists => "api_client_exists",
+        export::ClientError::Unknown => "unknown_api_client",
+        export::ClientError::Random => "random",
+        export::ClientError::Storage(_) => "storage",
+    };
+    let on_name = !matches!(
+        e,
+        export::ClientError::Random | export::ClientError::Storage(_)
+    );
+    let failure = Failure::other(code, e.to_string());
+    if on_name {
+        failure.on_field("name")
+    } else {
+        failure
+    }
+}
+
+fn export_failed(e: export::ExportError) -> Failure {
+    let code = match &e {
+        export::ExportError::NotAllowed => "export_not_allowed",
+        export::ExportError::NotFound => "unknown_referral",
+        export::ExportError::Erased => "erased",
+        export::ExportError::Unreadable(_) => "unreadable",
+        export::ExportError::Storage(_) => "storage",
+    };
+    Failure::other(code, e.to_string()).on_field("handover")
+}
+
+/// The served bundle, verified against the administrator's key.
+fn served_bundle(
+    ctx: &Ctx,
+    bundle: &Path,
+    trust: &str,
+    now: DateTime<Utc>,
+) -> Result<lotsa_core::program::Bundle, Failure> {
+    let text = ctx.read_file(bundle).map_err(|f| f.on_field("bundle"))?;
+    let key = read_trust(ctx, trust)?;
+    lotsa_core::program::verify(&text, &key, now).map_err(|e| ctx.fail(&e).on_field("bundle"))
 }
 
 fn staff_failed(e: staff::StaffError) -> Failure {
@@ -350,14 +446,7 @@ pub fn run(ctx: &Ctx, cmd: ClinicCommand) -> CmdResult {
         ClinicCommand::Devices { dir, bundle, trust } => {
             let home = Home::new(&dir);
             let served = match (bundle, trust) {
-                (Some(b), Some(t)) => {
-                    let text = ctx.read_file(&b).map_err(|f| f.on_field("bundle"))?;
-                    let key = read_trust(ctx, &t)?;
-                    Some(
-                        lotsa_core::program::verify(&text, &key, now)
-                            .map_err(|e| ctx.fail(&e).on_field("bundle"))?,
-                    )
-                }
+                (Some(b), Some(t)) => Some(served_bundle(ctx, &b, &t, now)?),
                 _ => None,
             };
             let endpoint = home.clinic().map_err(|e| failed("clinic")(&e))?.endpoint;
@@ -426,6 +515,45 @@ pub fn run(ctx: &Ctx, cmd: ClinicCommand) -> CmdResult {
             }
         }
         ClinicCommand::Staff { command } => staff_cmd(ctx, command, now.timestamp()),
+        ClinicCommand::ApiClient { command } => api_client_cmd(ctx, command, now),
+        ClinicCommand::Export {
+            dir,
+            handover,
+            fhir: _,
+            bundle,
+            trust,
+            out,
+        } => {
+            // Refused before the export, so that the access log holds only what was handed out.
+            if out.as_deref().is_some_and(Path::exists) {
+                return Err(Failure::other("exists", "the --out file exists").on_field("out"));
+            }
+            let served = served_bundle(ctx, &bundle, &trust, now)?;
+            let home = Home::new(&dir);
+            let keys = home.load().map_err(|e| failed("clinic")(&e))?.keys;
+            let log_key = home.access_log_key().map_err(|e| failed("clinic")(&e))?;
+            let storage = storage(&dir)?;
+            let exporter = export::Exporter {
+                storage: &storage,
+                keys: &keys,
+                bundle: &served,
+                log_key: &log_key,
+            };
+            let fhir = exporter
+                .export(&handover, export::CONSOLE, now)
+                .map_err(export_failed)?;
+            match out {
+                None => ctx.print_json(&fhir),
+                Some(path) => {
+                    lotsa_clinic::home::write_private(&path, fhir.to_string().as_bytes())
+                        .map_err(|e| failed("write")(&e).on_field("out"))?;
+                    if ctx.json {
+                        return ctx.print_json(&json!({"written": path}));
+                    }
+                    ctx.line(format!("wrote the FHIR bundle to {}", path.display()))
+                }
+            }
+        }
         ClinicCommand::Outcomes {
             dir,
             program,
@@ -749,6 +877,62 @@ fn staff_cmd(ctx: &Ctx, command: StaffCommand, now: i64) -> CmdResult {
                 ctx.print_json(&json!({"disabled": name}))
             } else {
                 ctx.line(format!("disabled {name}: it can no longer log in"))
+            }
+        }
+    }
+}
+
+fn api_client_cmd(ctx: &Ctx, command: ApiClientCommand, now: DateTime<Utc>) -> CmdResult {
+    match command {
+        ApiClientCommand::Add { dir, name } => {
+            let (name, token) =
+                export::add_client(&storage(&dir)?, &name, now).map_err(client_failed)?;
+            if ctx.json {
+                return ctx.print_json(&json!({"added": name, "token": token}));
+            }
+            ctx.line(format!(
+                "added {name}; its API token (shown once, sent as Authorization: Bearer …): {token}"
+            ))
+        }
+        ApiClientCommand::List { dir } => {
+            let clients = storage(&dir)?
+                .api_clients()
+                .map_err(|e| failed("storage")(&e))?;
+            if ctx.json {
+                let list: Vec<_> = clients
+                    .iter()
+                    .map(|c| {
+                        json!({"name": c.name, "created_at": stamp(c.created_at),
+                               "revoked_at": c.revoked_at.map(stamp),
+                               "last_used_at": c.last_used_at.map(stamp)})
+                    })
+                    .collect();
+                return ctx.print_json(&json!({ "api_clients": list }));
+            }
+            let rows: Vec<Vec<String>> = clients
+                .iter()
+                .map(|c| {
+                    vec![
+                        c.name.clone(),
+                        stamp(c.created_at),
+                        c.last_used_at.map(stamp).unwrap_or_else(|| "never".into()),
+                        if c.revoked_at.is_some() {
+                            "revoked"
+                        } else {
+                            "active"
+                        }
+                        .to_string(),
+                    ]
+                })
+                .collect();
+            ctx.table(&["NAME", "ADDED", "LAST USED", "STATE"], &rows)
+        }
+        ApiClientCommand::Revoke { dir, name } => {
+            let name = export::revoke_client(&storage(&dir)?, &name, now).map_err(client_failed)?;
+            if ctx.json {
+                ctx.print_json(&json!({"revoked": name}))
+            } else {
+                ctx.line(format!("revoked {name}: its token is refused from now on"))
             }
         }
     }

@@ -115,7 +115,13 @@ impl Site {
 
     /// The example set, issued now, with this clinic's endpoint, signed with `--clinic`.
     fn sign_bundle(&self) {
+        self.sign_bundle_as("bundle.json", |_| {});
+    }
+
+    /// The same, changed first, into another file.
+    fn sign_bundle_as(&self, file: &str, change: impl Fn(&mut Value)) {
         let mut set: Value = serde_json::from_str(EXAMPLE).unwrap();
+        change(&mut set);
         set["issued_at"] = Value::String(Utc::now().format("%Y-%m-%dT%H:%M:%S+00:00").to_string());
         for p in set["programs"].as_array_mut().unwrap() {
             if p["id"] == support::PROGRAM {
@@ -133,7 +139,7 @@ impl Site {
             "--key",
             self.tmp.0.join("admin.key").to_str().unwrap(),
             "-o",
-            self.tmp.0.join("bundle.json").to_str().unwrap(),
+            self.tmp.0.join(file).to_str().unwrap(),
             "--force",
             "--clinic",
             clinic_json.to_str().unwrap(),
@@ -1202,4 +1208,123 @@ fn the_outcome_figures_print_as_a_table_csv_or_json_with_small_cells_suppressed(
         ),
         (Some("bad_week"), Some("from"))
     );
+}
+
+#[test]
+fn a_referral_exports_as_fhir_at_the_console_and_over_https_with_a_token_until_it_is_revoked() {
+    let mut site = Site::new();
+    site.start();
+    let mut device = site.enrolled_device();
+    let (id, delivery) = site.referral(&mut device);
+    assert_eq!(site.post(&delivery).unwrap().0, 201);
+    let path = |f: &str| site.tmp.0.join(f).display().to_string();
+    let export = |bundle: &str, extra: &[&str]| {
+        let (bundle, trust) = (path(bundle), path("admin.pub"));
+        let mut args = vec![
+            "--json",
+            "clinic",
+            "export",
+            &id,
+            "--fhir",
+            "--dir",
+            site.d(),
+        ];
+        args.extend(["--bundle", &bundle, "--trust", &trust]);
+        args.extend_from_slice(extra);
+        lotsa(&args)
+    };
+
+    // To standard output, and into a new owner-only file (never over one).
+    let fhir = ok_json(&export("bundle.json", &[]));
+    assert_eq!(fhir["resourceType"], "Bundle");
+    let kinds: Vec<&str> = fhir["entry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["resource"]["resourceType"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["Patient", "Consent", "ServiceRequest", "Task"]);
+    assert_eq!(
+        fhir["entry"][0]["resource"]["telecom"][0]["value"],
+        "+46701234567"
+    );
+    let file = path("export.json");
+    ok_json(&export("bundle.json", &["--out", &file]));
+    assert_eq!(mode(Path::new(&file)), 0o600);
+    let written: Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+    assert_eq!(written["entry"], fhir["entry"]);
+    let again = export("bundle.json", &["--out", &file]);
+    assert_eq!(again.status.code(), Some(1));
+    let error: Value = serde_json::from_slice(&again.stdout).unwrap();
+    assert_eq!(error["error"]["field"], "out");
+
+    // A bundle in which the program does not allow the export: refused, naming the referral.
+    site.sign_bundle_as("closed.json", |set| {
+        for p in set["programs"].as_array_mut().unwrap() {
+            p["fhir_export"] = Value::Bool(false);
+        }
+    });
+    let closed = export("closed.json", &[]);
+    assert_eq!(closed.status.code(), Some(1));
+    let error: Value = serde_json::from_slice(&closed.stdout).unwrap();
+    assert_eq!(error["error"]["code"], "export_not_allowed");
+    assert_eq!(error["error"]["field"], "handover");
+    assert!(!String::from_utf8_lossy(&closed.stdout).contains("+46701234567"));
+    // Without --fhir there is nothing to export.
+    let bare = lotsa(&["clinic", "export", &id, "--dir", site.d()]);
+    assert_eq!(bare.status.code(), Some(2));
+
+    // A system with a token fetches it from the running service until the token is revoked.
+    let client = |args: &[&str]| {
+        let mut all = vec!["--json", "clinic", "api-client"];
+        all.extend_from_slice(args);
+        all.extend(["--dir", site.d()]);
+        ok_json(&lotsa(&all))
+    };
+    let token = client(&["add", "Journal"])["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(token.starts_with("lotsa_api_"));
+    let get = |token: &str| {
+        let url = format!("https://localhost:{}/export/v1/fhir/{id}", site.port);
+        let http = site.client.as_ref().unwrap();
+        site.rt.block_on(async {
+            let r = http.get(url).bearer_auth(token).send().await.unwrap();
+            let kind = r.headers()["content-type"].to_str().unwrap().to_string();
+            (r.status().as_u16(), kind, r.bytes().await.unwrap())
+        })
+    };
+    let (status, kind, body) = get(&token);
+    assert_eq!((status, kind.as_str()), (200, "application/fhir+json"));
+    let over_https: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(over_https["entry"], fhir["entry"]);
+    let listed = client(&["list"]);
+    assert_eq!(listed["api_clients"][0]["name"], "journal");
+    assert!(listed["api_clients"][0]["last_used_at"].is_string());
+    assert!(!listed.to_string().contains(&token));
+    client(&["revoke", "journal"]);
+    assert_eq!(get(&token).0, 401);
+    assert!(client(&["list"])["api_clients"][0]["revoked_at"].is_string());
+
+    // The database keeps only the token's hash; the access log has every export.
+    let db = std::fs::read(site.dir.join("clinic.db")).unwrap();
+    assert!(!db.windows(token.len()).any(|w| w == token.as_bytes()));
+    let log = ok_json(&lotsa(&[
+        "--json",
+        "clinic",
+        "access-log",
+        "--dir",
+        site.d(),
+        "--referral",
+        &id,
+    ]));
+    let exports: Vec<String> = log["access_log"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|l| l["action"] == "fhir_export")
+        .map(|l| l["staff"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(exports, ["console", "console", "api:journal"]);
 }

@@ -22,11 +22,17 @@
 //! - [`housekeeping`]: what the service does on its own every hour (retention, the access log);
 //! - [`retention`]: erasing settled referrals past their program's retention, and old tombstones;
 //! - [`figures`]: the outcome counters per program and week, small cells suppressed;
-//! - [`backlog`]: the phones' reported queues, flagging one silent on waiting referrals.
+//! - [`backlog`]: the phones' reported queues, flagging one silent on waiting referrals;
+//! - [`fhir`]: one referral as a FHIR R4 Bundle (Patient, Consent, ServiceRequest, Task);
+//! - [`export`]: whether a referral may be exported, to whom (API tokens), logged;
+//! - [`export_api`]: the export over HTTPS, for a care record system with a token.
 
 pub mod backlog;
 pub mod backup;
 pub mod deadline;
+pub mod export;
+pub mod export_api;
+pub mod fhir;
 pub mod figures;
 pub mod home;
 pub mod housekeeping;

@@ -303,10 +303,15 @@ async fn accept_loop(
         slots: Arc::new(Semaphore::new(limits.max_in_flight)),
     };
     let app = match service.staff {
-        Some(site) => router(shared, &prefix).merge(crate::pages::routes(site)),
+        Some(site) => router(shared, &prefix).merge(staff_side(site)),
         None => router(shared, &prefix),
     };
     serve_app(listener, tls, app, limits, stopped).await;
+}
+
+/// What is served to the clinic's own people and systems: the staff pages and the FHIR export.
+fn staff_side(site: Arc<crate::pages::StaffSite>) -> Router {
+    crate::pages::routes(site.clone()).merge(crate::export_api::routes(site))
 }
 
 /// Starts serving only the staff pages on their own listener (`--staff-bind`), with their own
@@ -320,7 +325,7 @@ pub fn start_staff(
         .local_addr()
         .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)));
     let (stop, stopped) = tokio::sync::oneshot::channel();
-    let app = crate::pages::routes(site).fallback(|| async { StatusCode::NOT_FOUND });
+    let app = staff_side(site).fallback(|| async { StatusCode::NOT_FOUND });
     let done = tokio::spawn(serve_app(
         listener,
         tls,

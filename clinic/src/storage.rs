@@ -148,6 +148,20 @@ CREATE TABLE outcomes (
     PRIMARY KEY (program_id, week, outcome)
 ) WITHOUT ROWID;
 "#,
+    r#"
+-- v6: the FHIR export. A tombstone says which program its referral was in and why it went
+-- ('withdrawn' or 'retention'; NULL for one made before v6), so that a withdrawal can still be
+-- exported to a care record system (Consent inactive, no personal data). The systems allowed
+-- to fetch exports, each by the SHA-256 of its API token (the token itself is shown once).
+ALTER TABLE tombstones ADD COLUMN program_id TEXT;
+ALTER TABLE tombstones ADD COLUMN reason TEXT;
+CREATE TABLE api_clients (
+    name       TEXT PRIMARY KEY NOT NULL,
+    token_hash BLOB NOT NULL UNIQUE,
+    created_at INTEGER NOT NULL,
+    revoked_at INTEGER
+) WITHOUT ROWID;
+"#,
 ];
 
 /// A stored referral, as the intake needs it to answer a repeat.
@@ -315,6 +329,31 @@ pub struct AccessFilter {
     pub staff: Option<String>,
     /// One phone number's keyed hash.
     pub phone_hmac: Option<Vec<u8>>,
+}
+
+/// What the clinic still knows of a referral it no longer holds (its tombstone).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Gone {
+    /// The program it was in; `None` when it was withdrawn before it arrived, or for a
+    /// tombstone older than schema v6.
+    pub program_id: Option<String>,
+    /// Why it went: `withdrawn` or `retention`; `None` for a tombstone older than schema v6.
+    pub reason: Option<String>,
+    /// When (unix seconds).
+    pub at: i64,
+}
+
+/// A system allowed to fetch FHIR exports, as the administrator lists it (never its token).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiClient {
+    /// Its name (as the access log names it, after `api:`).
+    pub name: String,
+    /// When it was added (unix seconds).
+    pub created_at: i64,
+    /// When it was revoked, if it was.
+    pub revoked_at: Option<i64>,
+    /// When it last fetched an export (from the access log), if ever.
+    pub last_used_at: Option<i64>,
 }
 
 /// What storing a referral did.
@@ -994,11 +1033,7 @@ impl Storage {
             }
             append_attempt(c, &id, &attempt)?;
             count_outcome(c, &id, "withdrawn", attempt.at)?;
-            c.prepare_cached(
-                "INSERT OR IGNORE INTO tombstones (handover_id, device_id, at)
-                 SELECT handover_id, device_id, ?2 FROM handovers WHERE handover_id = ?1",
-            )?
-            .execute(params![id, attempt.at])?;
+            bury(c, &id, "withdrawn", attempt.at)?;
             c.prepare_cached("DELETE FROM handovers WHERE handover_id = ?1")?
                 .execute([&id])?;
             c.prepare_cached(
@@ -1076,11 +1111,7 @@ impl Storage {
         let erased = self.write(move |c| {
             let mut erased = Erased::default();
             for id in &handover_ids {
-                c.prepare_cached(
-                    "INSERT OR IGNORE INTO tombstones (handover_id, device_id, at)
-                     SELECT handover_id, device_id, ?2 FROM handovers WHERE handover_id = ?1",
-                )?
-                .execute(params![id, now])?;
+                bury(c, id, "retention", now)?;
                 erased.referrals += c
                     .prepare_cached("DELETE FROM handovers WHERE handover_id = ?1")?
                     .execute([id])?;
@@ -1203,6 +1234,80 @@ impl Storage {
         Ok(tombstone_of(&self.reader(), handover_id)?)
     }
 
+    /// What the tombstone of a referral no longer held says, if there is one.
+    pub fn gone(&self, handover_id: &str) -> Result<Option<Gone>, StorageError> {
+        Ok(self
+            .reader()
+            .prepare_cached("SELECT program_id, reason, at FROM tombstones WHERE handover_id = ?1")?
+            .query_row([handover_id], |r| {
+                Ok(Gone {
+                    program_id: r.get("program_id")?,
+                    reason: r.get("reason")?,
+                    at: r.get("at")?,
+                })
+            })
+            .optional()?)
+    }
+
+    /// Adds a system allowed to fetch exports, by its token's hash; false if the name is taken.
+    pub fn add_api_client(
+        &self,
+        name: &str,
+        token_hash: Vec<u8>,
+        now: i64,
+    ) -> Result<bool, StorageError> {
+        let name = name.to_string();
+        self.write(move |c| {
+            Ok(c.prepare_cached(
+                "INSERT OR IGNORE INTO api_clients (name, token_hash, created_at) VALUES (?1, ?2, ?3)",
+            )?
+            .execute(params![name, token_hash, now])?
+                == 1)
+        })
+    }
+
+    /// Every system allowed to fetch exports, by name, with when each last did.
+    pub fn api_clients(&self) -> Result<Vec<ApiClient>, StorageError> {
+        let conn = self.reader();
+        let mut stmt = conn.prepare(
+            "SELECT name, created_at, revoked_at,
+                    (SELECT max(at) FROM access_log WHERE staff = 'api:' || name) AS last_used_at
+             FROM api_clients ORDER BY name",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok(ApiClient {
+                name: r.get("name")?,
+                created_at: r.get("created_at")?,
+                revoked_at: r.get("revoked_at")?,
+                last_used_at: r.get("last_used_at")?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Revokes a system's token at once; false if no unrevoked client has that name.
+    pub fn revoke_api_client(&self, name: &str, now: i64) -> Result<bool, StorageError> {
+        let name = name.to_string();
+        self.write(move |c| {
+            Ok(c.prepare_cached(
+                "UPDATE api_clients SET revoked_at = ?2 WHERE name = ?1 AND revoked_at IS NULL",
+            )?
+            .execute(params![name, now])?
+                == 1)
+        })
+    }
+
+    /// The unrevoked system whose token has this hash, by name.
+    pub fn api_client(&self, token_hash: &[u8]) -> Result<Option<String>, StorageError> {
+        Ok(self
+            .reader()
+            .prepare_cached(
+                "SELECT name FROM api_clients WHERE token_hash = ?1 AND revoked_at IS NULL",
+            )?
+            .query_row([token_hash], |r| r.get("name"))
+            .optional()?)
+    }
+
     /// Stores a referral with its receipt, durably, unless a withdrawal of it committed first.
     pub fn store_handover(
         &self,
@@ -1274,15 +1379,20 @@ impl Storage {
             }
             if held {
                 count_outcome(c, &w.handover_id, "withdrawn", now)?;
+                bury(c, &w.handover_id, "withdrawn", now)?;
+            } else {
+                // Withdrawn before it arrived: the tombstone refuses a late copy; nothing was
+                // held, so it names no program.
+                c.prepare_cached(
+                    "INSERT OR IGNORE INTO tombstones (handover_id, device_id, at, reason)
+                     VALUES (?1, ?2, ?3, 'withdrawn')",
+                )?
+                .execute(params![w.handover_id, w.device_id, now])?;
             }
             c.prepare_cached("DELETE FROM handovers WHERE handover_id = ?1")?
                 .execute([&w.handover_id])?;
             c.prepare_cached("DELETE FROM claims WHERE handover_id = ?1")?
                 .execute([&w.handover_id])?;
-            c.prepare_cached(
-                "INSERT OR IGNORE INTO tombstones (handover_id, device_id, at) VALUES (?1, ?2, ?3)",
-            )?
-            .execute(params![w.handover_id, w.device_id, now])?;
             Ok(true)
         })
     }
@@ -1321,6 +1431,17 @@ pub struct Withdrawal {
     pub message: Vec<u8>,
     /// The confirmation sent.
     pub confirmation: Vec<u8>,
+}
+
+/// Leaves the tombstone of a held referral (before it is deleted): its device, its program and
+/// why it went.
+fn bury(c: &Connection, handover_id: &str, reason: &str, at: i64) -> rusqlite::Result<()> {
+    c.prepare_cached(
+        "INSERT OR IGNORE INTO tombstones (handover_id, device_id, at, program_id, reason)
+         SELECT handover_id, device_id, ?2, program_id, ?3 FROM handovers WHERE handover_id = ?1",
+    )?
+    .execute(params![handover_id, at, reason])?;
+    Ok(())
 }
 
 fn tombstone_of(c: &Connection, handover_id: &str) -> rusqlite::Result<Option<String>> {

@@ -58,12 +58,17 @@ pub struct Field {
 
 /// A clinic and a phone that reaches it directly.
 pub fn field(name: &str) -> Field {
-    make(name, false)
+    make(name, false, &["lots-for-livet"])
 }
 
 /// A clinic and a phone that reaches it through a [`Proxy`] (`field.proxy`).
 pub fn field_behind_proxy(name: &str) -> Field {
-    make(name, true)
+    make(name, true, &["lots-for-livet"])
+}
+
+/// A clinic that serves each of the example programs named, and a phone that reaches it.
+pub fn field_serving(name: &str, programs: &[&str]) -> Field {
+    make(name, false, programs)
 }
 
 /// The example set with `lots-for-livet` pointed at the clinic and given its keys, signed.
@@ -85,12 +90,14 @@ pub fn bundle_for_programs(
                 p.clinic.endpoint = clinic.endpoint.clone();
             }
         }
-        assert_eq!(set.merge_clinic(clinic), 1);
+    }
+    for (_, clinic) in programs {
+        assert!(set.merge_clinic(clinic) >= 1);
     }
     set.sign(admin).unwrap()
 }
 
-fn make(name: &str, behind_proxy: bool) -> Field {
+fn make(name: &str, behind_proxy: bool, programs: &[&str]) -> Field {
     let dir = TempDir::new(&format!("delivery-{name}"));
     let proxy = behind_proxy.then(|| Proxy::start(([127, 0, 0, 1], 9).into()));
     let public_port = proxy.as_ref().map(|p| p.addr().port());
@@ -106,7 +113,8 @@ fn make(name: &str, behind_proxy: bool) -> Field {
         proxy.point_at(clinic.addr());
     }
     let admin = SigningKey::generate().unwrap();
-    let signed = bundle_for(clinic.clinic(), &admin, Utc::now());
+    let served: Vec<(&str, &Clinic)> = programs.iter().map(|p| (*p, clinic.clinic())).collect();
+    let signed = bundle_for_programs(&served, &admin, Utc::now());
     clinic.start(&signed, &admin.public_key()).unwrap();
     let bundle = program::verify(&signed, &admin.public_key(), Utc::now()).unwrap();
     let vault = Arc::new(MemoryVault::new());
@@ -164,12 +172,23 @@ impl Field {
 
     /// A consented referral to a program, of a person registered in `municipality`, finalized.
     pub fn referral_to(&mut self, program: &str, municipality: &str) -> String {
+        self.referral_of(program, municipality, "19900412-1233", false)
+    }
+
+    /// The same for a person with this identity number, who agrees (or not) to pass it on.
+    pub fn referral_of(
+        &mut self,
+        program: &str,
+        municipality: &str,
+        identity_number: &str,
+        share_number: bool,
+    ) -> String {
         let id = self.store.create_draft(&self.bundle, program).unwrap();
         let fill = DraftUpdate {
             name: Some("Kim Testsson".into()),
             phone: Some("070-123 45 67".into()),
             language: Some("sv".into()),
-            identity_number: Some("19900412-1233".into()),
+            identity_number: Some(identity_number.into()),
             municipality: Some(municipality.into()),
             provenance: Some(Provenance::Document),
             ..DraftUpdate::default()
@@ -184,7 +203,7 @@ impl Field {
             .record_consent(
                 &id,
                 &self.bundle,
-                &ConsentForm::complete_for_tests(officer, false),
+                &ConsentForm::complete_for_tests(officer, share_number),
             )
             .unwrap();
         self.store.finalize(&id, &self.bundle).unwrap()
@@ -242,6 +261,20 @@ impl ClinicSecrets {
         bundle: &'a Bundle,
     ) -> lotsa_clinic::worklist::Worklist<'a> {
         lotsa_clinic::worklist::Worklist {
+            storage,
+            keys: &self.keys,
+            bundle,
+            log_key: &self.log_key,
+        }
+    }
+
+    /// The FHIR exporter over `storage`, for the programs of `bundle`.
+    pub fn exporter<'a>(
+        &'a self,
+        storage: &'a lotsa_clinic::storage::Storage,
+        bundle: &'a Bundle,
+    ) -> lotsa_clinic::export::Exporter<'a> {
+        lotsa_clinic::export::Exporter {
             storage,
             keys: &self.keys,
             bundle,

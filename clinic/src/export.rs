@@ -1,0 +1,207 @@
+//! The FHIR export's rules: a referral leaves the clinic as FHIR only when its program allows it
+//! (`fhir_export`, which is off for programs that keep people anonymous), only to the
+//! administrator at the console or to a system holding an API token of its own, and every
+//! export goes into the access log under who fetched it. [`crate::fhir`] makes the bundle;
+//! `lotsa clinic export` and [`crate::export_api`] hand it out.
+//!
+//! API tokens are 256 random bits, shown once when the system is added and stored only as their
+//! SHA-256 (a token is not a password a person chooses: a fast hash of it cannot be guessed
+//! backwards). A revoked token is refused at its next use.
+
+use crate::fhir::{self, Held};
+use crate::intake::ClinicKeys;
+use crate::staff::normalize_name;
+use crate::storage::{AccessEntry, Storage, StorageError};
+use crate::worklist::phone_hmac;
+use base64::Engine;
+use chrono::{DateTime, Utc};
+use lotsa_core::program::Bundle;
+use serde_json::Value;
+
+/// What every API token starts with (so that a leaked one is recognised by secret scanners).
+pub const TOKEN_PREFIX: &str = "lotsa_api_";
+/// The prefix of an API client's name in the access log (staff names cannot hold a `:`).
+pub const API_PREFIX: &str = "api:";
+/// Who the access log names for an export made with `lotsa clinic export` at the console.
+pub const CONSOLE: &str = "console";
+/// The access log's action for an export.
+pub const EXPORT_ACTION: &str = "fhir_export";
+
+/// Why a referral was not exported (nothing was handed out).
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    /// The referral's program does not allow the export (or the served bundle no longer has it).
+    #[error("the program of this referral does not allow a FHIR export")]
+    NotAllowed,
+    /// No referral with that id is held or remembered.
+    #[error("no referral with that id is held here")]
+    NotFound,
+    /// The referral was erased when its program's retention ran out: nothing is left to export.
+    #[error("the referral was erased after its retention ran out; nothing is left to export")]
+    Erased,
+    /// A stored referral did not open with the clinic's keys.
+    #[error("a stored referral does not open: {0}")]
+    Unreadable(String),
+    /// The database.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+/// Why an API client was not added or revoked.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The name is not 1–64 of `a-z 0-9 . _ -`.
+    #[error("an API client's name is 1 to 64 of a-z, 0-9, '.', '_' and '-'")]
+    BadName,
+    /// A client of that name exists (revoked ones too: a name is never reused).
+    #[error("an API client of that name exists")]
+    Exists,
+    /// No unrevoked client of that name.
+    #[error("no unrevoked API client has that name")]
+    Unknown,
+    /// The random number generator failed.
+    #[error("the system's random number generator failed")]
+    Random,
+    /// The database.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+/// Exports from one service: its database, its keys, the programs it serves.
+pub struct Exporter<'a> {
+    /// The database.
+    pub storage: &'a Storage,
+    /// The keys that open stored referrals.
+    pub keys: &'a ClinicKeys,
+    /// The verified bundle the service serves.
+    pub bundle: &'a Bundle,
+    /// The access log's HMAC key.
+    pub log_key: &'a [u8; 32],
+}
+
+impl Exporter<'_> {
+    /// One referral as a FHIR Bundle, for `who` (an access-log name: [`CONSOLE`], or
+    /// [`API_PREFIX`] and a client's name), logged before it is handed out.
+    pub fn export(
+        &self,
+        handover_id: &str,
+        who: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Value, ExportError> {
+        let (bundle, phone) = match self.storage.handover(handover_id)? {
+            Some(held) => {
+                let program = self.allowed(&held.program_id)?;
+                let payload = self
+                    .keys
+                    .open(handover_id, &held)
+                    .map_err(|kind| ExportError::Unreadable(kind.code().to_string()))?;
+                let received = self.storage.received_at(handover_id)?.unwrap_or_default();
+                let attempts = self.storage.attempts(handover_id)?;
+                let first_contact = self.storage.first_contact(handover_id)?;
+                let state = Held::Open {
+                    payload: &payload,
+                    received_at: at(received),
+                    attempts: &attempts,
+                    first_contact: first_contact.as_ref().map(|(o, t)| (o.as_str(), at(*t))),
+                };
+                let phone = payload
+                    .contact
+                    .phone
+                    .as_deref()
+                    .map(|p| phone_hmac(self.log_key, p));
+                (fhir::bundle(handover_id, program, &state, now), phone)
+            }
+            None => {
+                let gone = self
+                    .storage
+                    .gone(handover_id)?
+                    .ok_or(ExportError::NotFound)?;
+                let program_id = gone.program_id.ok_or(ExportError::NotFound)?;
+                let program = self.allowed(&program_id)?;
+                match gone.reason.as_deref() {
+                    Some("withdrawn") => {
+                        let state = Held::Withdrawn { at: at(gone.at) };
+                        (fhir::bundle(handover_id, program, &state, now), None)
+                    }
+                    _ => return Err(ExportError::Erased),
+                }
+            }
+        };
+        self.storage.log_access(vec![AccessEntry {
+            at: now.timestamp(),
+            staff: who.to_string(),
+            handover_id: Some(handover_id.to_string()),
+            action: EXPORT_ACTION.to_string(),
+            phone_hmac: phone,
+        }])?;
+        Ok(bundle)
+    }
+
+    fn allowed(&self, program_id: &str) -> Result<&lotsa_core::program::Program, ExportError> {
+        self.bundle
+            .program(program_id)
+            .filter(|p| p.fhir_export == Some(true))
+            .ok_or(ExportError::NotAllowed)
+    }
+}
+
+fn at(seconds: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp(seconds, 0).unwrap_or_default()
+}
+
+/// Adds a system allowed to fetch exports: its normalised name and its token (shown once).
+pub fn add_client(
+    storage: &Storage,
+    name: &str,
+    now: DateTime<Utc>,
+) -> Result<(String, String), ClientError> {
+    let name = normalize_name(name).map_err(|_| ClientError::BadName)?;
+    let mut secret = [0u8; 32];
+    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut secret)
+        .map_err(|_| ClientError::Random)?;
+    let token = format!(
+        "{TOKEN_PREFIX}{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(secret)
+    );
+    if !storage.add_api_client(&name, token_hash(&token), now.timestamp())? {
+        return Err(ClientError::Exists);
+    }
+    Ok((name, token))
+}
+
+/// Revokes a system's token at once; its normalised name.
+pub fn revoke_client(
+    storage: &Storage,
+    name: &str,
+    now: DateTime<Utc>,
+) -> Result<String, ClientError> {
+    let name = normalize_name(name).map_err(|_| ClientError::BadName)?;
+    if !storage.revoke_api_client(&name, now.timestamp())? {
+        return Err(ClientError::Unknown);
+    }
+    Ok(name)
+}
+
+/// The access-log name of the system presenting `Authorization: Bearer <token>`, if the token
+/// is one of an unrevoked client.
+pub fn authenticate(
+    storage: &Storage,
+    authorization: Option<&str>,
+) -> Result<Option<String>, StorageError> {
+    let Some(token) = authorization
+        .and_then(|h| h.strip_prefix("Bearer "))
+        .map(str::trim)
+        .filter(|t| t.starts_with(TOKEN_PREFIX))
+    else {
+        return Ok(None);
+    };
+    Ok(storage
+        .api_client(&token_hash(token))?
+        .map(|name| format!("{API_PREFIX}{name}")))
+}
+
+fn token_hash(token: &str) -> Vec<u8> {
+    ring::digest::digest(&ring::digest::SHA256, token.as_bytes())
+        .as_ref()
+        .to_vec()
+}

@@ -1,0 +1,296 @@
+//! The FHIR export, fed by a real phone's deliveries over HTTPS and the worklist's real actions:
+//! every bundle the clinic hands out (waiting, in progress, reached, declined, never reached,
+//! withdrawn from the phone and by phone, a personnummer passed on) is validated by HAPI FHIR's
+//! validator against base R4, all in one JVM, with no error; a deliberately broken bundle in the
+//! same run shows the validator does find errors. The refusals: an anonymous program's referral,
+//! no token, a wrong token, a revoked token, a referral erased after its retention.
+
+use chrono::{Duration, Utc};
+use lotsa_clinic::export::{self, ExportError};
+use lotsa_clinic::retention;
+use lotsa_clinic::storage::AccessFilter;
+use lotsa_clinic::worklist::Action;
+use lotsa_core::sync::Trigger;
+use lotsa_tests::field::{field_serving, trusting, Field, TempDir};
+use serde_json::Value;
+use std::path::Path;
+use std::process::Command;
+
+const PROGRAMS: [&str; 3] = ["lots-for-livet", "kalmar", "snackan-gislaved"];
+
+fn resource<'a>(bundle: &'a Value, kind: &str) -> &'a Value {
+    bundle["entry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| &e["resource"])
+        .find(|r| r["resourceType"] == kind)
+        .unwrap_or_else(|| panic!("no {kind} in {bundle}"))
+}
+
+/// `GET /export/v1/fhir/{id}` with an optional bearer token: status, headers and body.
+fn fetch(f: &Field, id: &str, token: Option<&str>) -> (u16, reqwest::header::HeaderMap, Value) {
+    let client = reqwest::blocking::Client::builder()
+        .tls_backend_preconfigured(trusting(f.clinic.clinic().tls.ca_pem.as_deref().unwrap()))
+        .no_proxy()
+        .build()
+        .unwrap();
+    let mut request = client.get(format!("https://{}/export/v1/fhir/{id}", f.clinic.addr()));
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let response = request.send().unwrap();
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let body = serde_json::from_slice(&response.bytes().unwrap()).unwrap_or(Value::Null);
+    (status, headers, body)
+}
+
+/// Runs the HAPI FHIR validator over every `*.json` in `dir`, in one JVM: its JSON report.
+fn validate(dir: &Path) -> Value {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("fhir-validator/validate.sh");
+    let out = Command::new("bash")
+        .arg(&script)
+        .arg(dir)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        matches!(out.status.code(), Some(0 | 1)),
+        "the validator could not run (run .ci/fhir-setup.sh first): {stderr}"
+    );
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("the validator's report is not JSON ({e}): {stderr}"))
+}
+
+#[test]
+fn every_exported_bundle_passes_the_hapi_validator_against_base_r4_and_a_withdrawal_shows_consent_inactive(
+) {
+    let mut f = field_serving("fhir-valid", &PROGRAMS);
+    f.enrol();
+    let lfl = |f: &mut Field| f.referral_to("lots-for-livet", "Stockholm");
+    let (waiting, tried, contacted, declined, never, by_phone) = (
+        lfl(&mut f),
+        lfl(&mut f),
+        lfl(&mut f),
+        lfl(&mut f),
+        lfl(&mut f),
+        lfl(&mut f),
+    );
+    let kalmar = f.referral_of("kalmar", "Kalmar", "19900412-1233", true);
+    let kalmar_withdrawn = f.referral_of("kalmar", "Kalmar", "19900412-1233", true);
+    assert_eq!(f.sync(Trigger::Manual).delivered.len(), 8);
+    f.store.withdraw(&kalmar_withdrawn, None).unwrap();
+    assert_eq!(f.sync(Trigger::Manual).delivered.len(), 1);
+
+    let storage = f.clinic.storage().unwrap();
+    let secrets = f.clinic_secrets();
+    let list = secrets.worklist(&storage, &f.bundle);
+    let now = Utc::now();
+    let act = |id: &str, action: Action, reason: &str| {
+        list.claim("anna", id, now).unwrap();
+        list.record("anna", id, action, reason, now).unwrap();
+    };
+    act(&tried, Action::NotReached, "no_answer");
+    act(&contacted, Action::NotReached, "voicemail");
+    act(&contacted, Action::Contacted, "appointment_booked");
+    act(&declined, Action::Declined, "not_now");
+    for _ in 0..5 {
+        act(&never, Action::NotReached, "phone_off");
+    }
+    act(&by_phone, Action::WithdrewByPhone, "withdrew");
+
+    let exporter = secrets.exporter(&storage, &f.bundle);
+    let dir = TempDir::new("fhir-bundles");
+    std::fs::create_dir_all(&dir.0).unwrap();
+    let mut exported = Vec::new();
+    for (label, id) in [
+        ("waiting", &waiting),
+        ("tried", &tried),
+        ("contacted", &contacted),
+        ("declined", &declined),
+        ("never-reached", &never),
+        ("withdrawn-by-phone", &by_phone),
+        ("kalmar", &kalmar),
+        ("kalmar-withdrawn", &kalmar_withdrawn),
+    ] {
+        let bundle = exporter.export(id, export::CONSOLE, now).unwrap();
+        let file = format!("{:02}-{label}.json", exported.len());
+        std::fs::write(dir.0.join(&file), bundle.to_string()).unwrap();
+        exported.push((label, bundle));
+    }
+    let of = |label: &str| &exported.iter().find(|(l, _)| *l == label).unwrap().1;
+    let status = |label: &str, kind: &str| resource(of(label), kind)["status"].clone();
+
+    // What each bundle says.
+    assert_eq!(status("waiting", "Task"), "requested");
+    assert_eq!(status("waiting", "ServiceRequest"), "active");
+    assert_eq!(status("waiting", "Consent"), "active");
+    assert_eq!(status("tried", "Task"), "in-progress");
+    assert_eq!(status("contacted", "Task"), "completed");
+    assert_eq!(status("contacted", "ServiceRequest"), "completed");
+    assert_eq!(
+        resource(of("contacted"), "Task")["statusReason"]["text"],
+        "contacted (appointment_booked)"
+    );
+    assert_eq!(
+        resource(of("contacted"), "Task")["note"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    assert_eq!(status("declined", "Task"), "completed");
+    assert_eq!(status("never-reached", "Task"), "failed");
+    for withdrawn in ["withdrawn-by-phone", "kalmar-withdrawn"] {
+        assert_eq!(status(withdrawn, "Consent"), "inactive", "{withdrawn}");
+        assert_eq!(
+            status(withdrawn, "ServiceRequest"),
+            "revoked",
+            "{withdrawn}"
+        );
+        assert_eq!(status(withdrawn, "Task"), "cancelled", "{withdrawn}");
+        let text = of(withdrawn).to_string();
+        assert!(
+            !text.contains("+46701234567") && !text.contains("Kim"),
+            "{text}"
+        );
+    }
+    // Kalmar takes the personnummer when the person agrees; Lots för livet never does.
+    let identifier = &resource(of("kalmar"), "Patient")["identifier"][0];
+    assert_eq!(
+        identifier["system"],
+        lotsa_clinic::fhir::PERSONNUMMER_SYSTEM
+    );
+    assert_eq!(identifier["value"], "199004121233");
+    assert!(resource(of("waiting"), "Patient")
+        .get("identifier")
+        .is_none());
+    assert!(!of("waiting").to_string().contains("199004121233"));
+    let patient = resource(of("waiting"), "Patient");
+    assert_eq!(patient["telecom"][0]["value"], "+46701234567");
+    assert_eq!(patient["address"][0]["district"], "Stockholm");
+
+    // A broken bundle in the same run: the validator is not a rubber stamp.
+    let mut broken = of("waiting").clone();
+    let consent = broken["entry"][1]["resource"].as_object_mut().unwrap();
+    consent.remove("status");
+    consent.insert("dateTime".into(), "yesterday".into());
+    std::fs::write(dir.0.join("zz-broken-control.json"), broken.to_string()).unwrap();
+
+    let report = validate(&dir.0);
+    let files = report["files"].as_array().unwrap();
+    assert_eq!(files.len(), exported.len() + 1, "{report}");
+    for file in files {
+        let name = file["file"].as_str().unwrap();
+        let errors = file["errors"].as_u64().unwrap();
+        eprintln!(
+            "{name}: {errors} errors, {} warnings",
+            file["warnings"].as_u64().unwrap_or(0)
+        );
+        if name == "zz-broken-control.json" {
+            assert!(errors >= 2, "the broken control passed: {file}");
+            continue;
+        }
+        assert_eq!(errors, 0, "{name}: {file}");
+        // The one warning left: LOINC is not bundled with the validator, so the Consent's
+        // category code cannot be checked offline.
+        for message in file["messages"].as_array().unwrap() {
+            let text = message["message"].as_str().unwrap();
+            assert!(text.contains("http://loinc.org"), "{name}: {message}");
+        }
+    }
+}
+
+#[test]
+fn an_anonymous_programs_referral_a_revoked_token_and_an_erased_referral_are_refused_and_only_exports_are_logged(
+) {
+    let mut f = field_serving("fhir-refusals", &PROGRAMS);
+    f.enrol();
+    let lfl = f.referral_to("lots-for-livet", "Stockholm");
+    let snackan = f.referral_to("snackan-gislaved", "Gislaved");
+    let settled = f.referral_to("lots-for-livet", "Stockholm");
+    assert_eq!(f.sync(Trigger::Manual).delivered.len(), 3);
+    let storage = f.clinic.storage().unwrap();
+    let secrets = f.clinic_secrets();
+    let exporter = secrets.exporter(&storage, &f.bundle);
+    let now = Utc::now();
+
+    // Snäckan promises anonymity: no export, at the console or over HTTPS.
+    assert!(matches!(
+        exporter.export(&snackan, export::CONSOLE, now),
+        Err(ExportError::NotAllowed)
+    ));
+    let (token_name, token) = export::add_client(&storage, "Journal", now).unwrap();
+    assert_eq!(token_name, "journal");
+    let (status, _, problem) = fetch(&f, &snackan, Some(&token));
+    assert_eq!(status, 403);
+    assert_eq!(
+        problem["type"],
+        "urn:lotsa:export-problem:export_not_allowed"
+    );
+
+    // Without a token, with a wrong one: 401, asking for a bearer token.
+    for wrong in [None, Some("lotsa_api_not-a-token"), Some("Basic abc")] {
+        let (status, headers, problem) = fetch(&f, &lfl, wrong);
+        assert_eq!(status, 401, "{wrong:?}");
+        assert_eq!(headers["www-authenticate"], "Bearer");
+        assert_eq!(problem["code"], "token_refused");
+    }
+    // With the token: the bundle, as application/fhir+json.
+    let (status, headers, bundle) = fetch(&f, &lfl, Some(&token));
+    assert_eq!(status, 200);
+    assert_eq!(headers["content-type"], "application/fhir+json");
+    assert_eq!(headers["cache-control"], "no-store");
+    assert_eq!(bundle["resourceType"], "Bundle");
+    assert_eq!(
+        resource(&bundle, "Patient")["telecom"][0]["value"],
+        "+46701234567"
+    );
+    // An id nothing is known of: 404.
+    let (status, _, _) = fetch(&f, "0b6c1f5e-0000-4c8e-9f10-2a3b4c5d6e7f", Some(&token));
+    assert_eq!(status, 404);
+
+    // Revoked: refused at its next use; a name revoked is not reused.
+    assert_eq!(
+        export::revoke_client(&storage, "journal", now).unwrap(),
+        "journal"
+    );
+    let (status, _, _) = fetch(&f, &lfl, Some(&token));
+    assert_eq!(status, 401);
+    assert!(matches!(
+        export::add_client(&storage, "journal", now),
+        Err(export::ClientError::Exists)
+    ));
+    let clients = storage.api_clients().unwrap();
+    assert_eq!(clients.len(), 1);
+    assert!(clients[0].revoked_at.is_some());
+    assert!(clients[0].last_used_at.is_some());
+
+    // Erased after its retention: nothing left to export, 410.
+    let list = secrets.worklist(&storage, &f.bundle);
+    list.claim("anna", &settled, now).unwrap();
+    list.record("anna", &settled, Action::Contacted, "talked", now)
+        .unwrap();
+    retention::run(&storage, &f.bundle, now + Duration::days(31)).unwrap();
+    assert!(matches!(
+        exporter.export(&settled, export::CONSOLE, now),
+        Err(ExportError::Erased)
+    ));
+    let (token2_name, token2) = export::add_client(&storage, "journal-2", now).unwrap();
+    let (status, _, problem) = fetch(&f, &settled, Some(&token2));
+    assert_eq!((status, problem["code"].as_str()), (410, Some("erased")));
+
+    // Only what was handed out is in the access log: one export, to the journal system.
+    let exports: Vec<_> = storage
+        .access_log(&AccessFilter::default())
+        .unwrap()
+        .into_iter()
+        .filter(|l| l.action == export::EXPORT_ACTION)
+        .collect();
+    assert_eq!(exports.len(), 1, "{exports:?}");
+    assert_eq!(exports[0].staff, "api:journal");
+    assert_eq!(exports[0].handover_id.as_deref(), Some(lfl.as_str()));
+    assert!(exports[0].phone_hmac.is_some());
+    assert_ne!(token2_name, token_name);
+}
