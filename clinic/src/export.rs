@@ -11,7 +11,7 @@
 use crate::fhir::{self, Held};
 use crate::intake::ClinicKeys;
 use crate::staff::normalize_name;
-use crate::storage::{AccessEntry, Storage, StorageError};
+use crate::storage::{AccessEntry, Indexed, Storage, StorageError};
 use crate::worklist::phone_hmac;
 use base64::Engine;
 use chrono::{DateTime, Utc};
@@ -26,6 +26,8 @@ pub const API_PREFIX: &str = "api:";
 pub const CONSOLE: &str = "console";
 /// The access log's action for an export.
 pub const EXPORT_ACTION: &str = "fhir_export";
+/// The access log's action for a look at the index of what can be exported.
+pub const INDEX_ACTION: &str = "fhir_index";
 
 /// Why a referral was not exported (nothing was handed out).
 #[derive(Debug, thiserror::Error)]
@@ -135,6 +137,31 @@ impl Exporter<'_> {
             phone_hmac: phone,
         }])?;
         Ok(bundle)
+    }
+
+    /// What can be exported, changed at or after `since` (every one without it), oldest
+    /// change first: ids, programs, states and times, no personal data. The look is logged.
+    pub fn index(
+        &self,
+        who: &str,
+        since: Option<i64>,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Indexed>, ExportError> {
+        let list = self
+            .storage
+            .index()?
+            .into_iter()
+            .filter(|r| self.allowed(&r.program_id).is_ok())
+            .filter(|r| since.is_none_or(|t| r.changed_at >= t))
+            .collect();
+        self.storage.log_access(vec![AccessEntry {
+            at: now.timestamp(),
+            staff: who.to_string(),
+            handover_id: None,
+            action: INDEX_ACTION.to_string(),
+            phone_hmac: None,
+        }])?;
+        Ok(list)
     }
 
     fn allowed(&self, program_id: &str) -> Result<&lotsa_core::program::Program, ExportError> {

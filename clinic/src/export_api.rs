@@ -1,18 +1,25 @@
-//! The FHIR export over HTTPS, for a care record system: `GET /export/v1/fhir/{handover_id}`
-//! with `Authorization: Bearer <token>` (a token from `lotsa clinic api-client add`) answers the
-//! referral's Bundle as `application/fhir+json`. It is served wherever the staff pages are (on
+//! The FHIR export over HTTPS, for a care record system, with `Authorization: Bearer <token>`
+//! (a token from `lotsa clinic api-client add`):
+//!
+//! - `GET /export/v1/referrals[?changed_since=RFC3339]` lists what can be exported (ids,
+//!   programs, states, when each last changed; no personal data), oldest change first, so a
+//!   system can poll for what is new or changed;
+//! - `GET /export/v1/fhir/{handover_id}` answers one referral's Bundle as `application/fhir+json`.
+//!
+//! It is served wherever the staff pages are (on
 //! the staff listener when there is one). Refusals are RFC 9457 problem details whose `type`
 //! is `urn:lotsa:export-problem:<code>`; they never repeat what was sent. The rules are in
 //! [`crate::export`]; this module translates.
 
 use crate::export::{authenticate, ExportError, Exporter};
 use crate::pages::StaffSite;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
-use chrono::Utc;
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::Deserialize;
 use serde_json::json;
 use std::sync::Arc;
 
@@ -22,8 +29,98 @@ pub const PROBLEM_PREFIX: &str = "urn:lotsa:export-problem:";
 /// The export routes.
 pub fn routes(site: Arc<StaffSite>) -> Router {
     Router::new()
+        .route("/export/v1/referrals", get(index))
         .route("/export/v1/fhir/{handover_id}", get(export))
         .with_state(site)
+}
+
+#[derive(Deserialize)]
+struct IndexQuery {
+    changed_since: Option<String>,
+}
+
+async fn index(
+    State(site): State<Arc<StaffSite>>,
+    Query(q): Query<IndexQuery>,
+    headers: HeaderMap,
+) -> Response {
+    let who = match client(&site, &headers) {
+        Ok(who) => who,
+        Err(refusal) => return refusal.into_response(),
+    };
+    let since = match q.changed_since.as_deref().map(DateTime::parse_from_rfc3339) {
+        None => None,
+        Some(Ok(t)) => Some(t.timestamp()),
+        Some(Err(_)) => {
+            return refused(
+                StatusCode::BAD_REQUEST,
+                "bad_changed_since",
+                "changed_since must be an RFC 3339 time, as 2026-12-01T10:00:00Z",
+            )
+        }
+    };
+    match exporter(&site).index(&who, since, Utc::now()) {
+        Ok(list) => {
+            let stamp = |t: i64| {
+                DateTime::from_timestamp(t, 0)
+                    .unwrap_or_default()
+                    .to_rfc3339_opts(SecondsFormat::Secs, true)
+            };
+            let referrals: Vec<_> = list
+                .iter()
+                .map(|r| {
+                    json!({"handover_id": r.handover_id, "program_id": r.program_id,
+                           "state": r.state, "changed_at": stamp(r.changed_at),
+                           "fhir": format!("/export/v1/fhir/{}", r.handover_id)})
+                })
+                .collect();
+            let body = json!({ "referrals": referrals });
+            answer(StatusCode::OK, "application/json", body.to_string())
+        }
+        Err(_) => failed(),
+    }
+}
+
+/// Why a request carries no usable token.
+enum NoClient {
+    /// Missing, unknown or revoked.
+    Refused,
+    /// The database failed.
+    Failed,
+}
+
+impl IntoResponse for NoClient {
+    fn into_response(self) -> Response {
+        match self {
+            NoClient::Refused => refused(
+                StatusCode::UNAUTHORIZED,
+                "token_refused",
+                "The API token is missing, unknown or revoked",
+            ),
+            NoClient::Failed => failed(),
+        }
+    }
+}
+
+/// The access-log name of the system whose token the request carries.
+fn client(site: &StaffSite, headers: &HeaderMap) -> Result<String, NoClient> {
+    let authorization = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    match authenticate(site.intake.storage(), authorization) {
+        Ok(Some(who)) => Ok(who),
+        Ok(None) => Err(NoClient::Refused),
+        Err(_) => Err(NoClient::Failed),
+    }
+}
+
+fn exporter(site: &StaffSite) -> Exporter<'_> {
+    Exporter {
+        storage: site.intake.storage(),
+        keys: &site.keys,
+        bundle: &site.bundle,
+        log_key: &site.log_key,
+    }
 }
 
 async fn export(
@@ -31,28 +128,11 @@ async fn export(
     Path(handover_id): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    let storage = site.intake.storage();
-    let authorization = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok());
-    let who = match authenticate(storage, authorization) {
-        Ok(Some(who)) => who,
-        Ok(None) => {
-            return refused(
-                StatusCode::UNAUTHORIZED,
-                "token_refused",
-                "The API token is missing, unknown or revoked",
-            )
-        }
-        Err(_) => return failed(),
+    let who = match client(&site, &headers) {
+        Ok(who) => who,
+        Err(refusal) => return refusal.into_response(),
     };
-    let exporter = Exporter {
-        storage,
-        keys: &site.keys,
-        bundle: &site.bundle,
-        log_key: &site.log_key,
-    };
-    match exporter.export(&handover_id, &who, Utc::now()) {
+    match exporter(&site).export(&handover_id, &who, Utc::now()) {
         Ok(bundle) => answer(StatusCode::OK, "application/fhir+json", bundle.to_string()),
         Err(ExportError::NotAllowed) => refused(
             StatusCode::FORBIDDEN,

@@ -343,6 +343,19 @@ pub struct Gone {
     pub at: i64,
 }
 
+/// One referral as the export's index lists it: no personal data.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Indexed {
+    /// The handover id.
+    pub handover_id: String,
+    /// The program.
+    pub program_id: String,
+    /// `waiting` (no first contact yet), `settled` or `withdrawn`.
+    pub state: &'static str,
+    /// When it last changed: arrived, a call was recorded, settled or withdrawn (unix seconds).
+    pub changed_at: i64,
+}
+
 /// A system allowed to fetch FHIR exports, as the administrator lists it (never its token).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiClient {
@@ -1247,6 +1260,37 @@ impl Storage {
                 })
             })
             .optional()?)
+    }
+
+    /// Every referral held, and every one withdrawn whose tombstone names its program, with its
+    /// state and when it last changed, oldest change first.
+    pub fn index(&self) -> Result<Vec<Indexed>, StorageError> {
+        let conn = self.reader();
+        let mut stmt = conn.prepare(
+            "SELECT h.handover_id, h.program_id,
+                    CASE WHEN f.handover_id IS NULL THEN 0 ELSE 1 END AS settled,
+                    max(h.received_at, coalesce(f.at, 0),
+                        coalesce((SELECT max(a.at) FROM attempts a
+                                  WHERE a.handover_id = h.handover_id), 0)) AS changed_at
+             FROM handovers h LEFT JOIN first_contacts f ON f.handover_id = h.handover_id
+             UNION ALL
+             SELECT handover_id, program_id, 2 AS settled, at AS changed_at FROM tombstones
+             WHERE reason = 'withdrawn' AND program_id IS NOT NULL
+             ORDER BY changed_at, handover_id",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok(Indexed {
+                handover_id: r.get("handover_id")?,
+                program_id: r.get("program_id")?,
+                state: match r.get::<_, i64>("settled")? {
+                    0 => "waiting",
+                    1 => "settled",
+                    _ => "withdrawn",
+                },
+                changed_at: r.get("changed_at")?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 
     /// Adds a system allowed to fetch exports, by its token's hash; false if the name is taken.

@@ -30,12 +30,17 @@ fn resource<'a>(bundle: &'a Value, kind: &str) -> &'a Value {
 
 /// `GET /export/v1/fhir/{id}` with an optional bearer token: status, headers and body.
 fn fetch(f: &Field, id: &str, token: Option<&str>) -> (u16, reqwest::header::HeaderMap, Value) {
+    get(f, &format!("/export/v1/fhir/{id}"), token)
+}
+
+/// `GET path` on the clinic with an optional bearer token: status, headers and body.
+fn get(f: &Field, path: &str, token: Option<&str>) -> (u16, reqwest::header::HeaderMap, Value) {
     let client = reqwest::blocking::Client::builder()
         .tls_backend_preconfigured(trusting(f.clinic.clinic().tls.ca_pem.as_deref().unwrap()))
         .no_proxy()
         .build()
         .unwrap();
-    let mut request = client.get(format!("https://{}/export/v1/fhir/{id}", f.clinic.addr()));
+    let mut request = client.get(format!("https://{}{path}", f.clinic.addr()));
     if let Some(token) = token {
         request = request.bearer_auth(token);
     }
@@ -119,6 +124,16 @@ fn every_exported_bundle_passes_the_hapi_validator_against_base_r4_and_a_withdra
         std::fs::write(dir.0.join(&file), bundle.to_string()).unwrap();
         exported.push((label, bundle));
     }
+    // The index lists every one of them, with its state, and nothing of a person.
+    let index = exporter.index(export::CONSOLE, None, now).unwrap();
+    let state = |id: &str| index.iter().find(|r| r.handover_id == id).map(|r| r.state);
+    assert_eq!(index.len(), 8);
+    assert_eq!(state(&waiting), Some("waiting"));
+    assert_eq!(state(&tried), Some("waiting"));
+    assert_eq!(state(&contacted), Some("settled"));
+    assert_eq!(state(&never), Some("settled"));
+    assert_eq!(state(&by_phone), Some("withdrawn"));
+    assert_eq!(state(&kalmar_withdrawn), Some("withdrawn"));
     let of = |label: &str| &exported.iter().find(|(l, _)| *l == label).unwrap().1;
     let status = |label: &str, kind: &str| resource(of(label), kind)["status"].clone();
 
@@ -247,6 +262,43 @@ fn an_anonymous_programs_referral_a_revoked_token_and_an_erased_referral_are_ref
         resource(&bundle, "Patient")["telecom"][0]["value"],
         "+46701234567"
     );
+    // The index, for a system that polls: Lots för livet's two referrals, not Snäckan's.
+    let (status, headers, index) = get(&f, "/export/v1/referrals", Some(&token));
+    assert_eq!(
+        (status, &headers["content-type"]),
+        (200, &"application/json".parse().unwrap())
+    );
+    let listed: Vec<&str> = index["referrals"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["handover_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(listed.len(), 2, "{index}");
+    assert!(listed.contains(&lfl.as_str()) && listed.contains(&settled.as_str()));
+    assert_eq!(index["referrals"][0]["state"], "waiting");
+    assert_eq!(
+        index["referrals"][0]["fhir"],
+        format!("/export/v1/fhir/{}", listed[0])
+    );
+    let later = (now + Duration::hours(1)).format("%Y-%m-%dT%H:%M:%SZ");
+    let (_, _, none) = get(
+        &f,
+        &format!("/export/v1/referrals?changed_since={later}"),
+        Some(&token),
+    );
+    assert_eq!(none["referrals"], serde_json::json!([]));
+    let (status, _, problem) = get(
+        &f,
+        "/export/v1/referrals?changed_since=tuesday",
+        Some(&token),
+    );
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (400, Some("bad_changed_since"))
+    );
+    assert!(!problem.to_string().contains("tuesday"));
+    assert_eq!(get(&f, "/export/v1/referrals", None).0, 401);
     // An id nothing is known of: 404.
     let (status, _, _) = fetch(&f, "0b6c1f5e-0000-4c8e-9f10-2a3b4c5d6e7f", Some(&token));
     assert_eq!(status, 404);
@@ -289,6 +341,17 @@ fn an_anonymous_programs_referral_a_revoked_token_and_an_erased_referral_are_ref
         .filter(|l| l.action == export::EXPORT_ACTION)
         .collect();
     assert_eq!(exports.len(), 1, "{exports:?}");
+    let looks = storage
+        .access_log(&AccessFilter {
+            staff: Some("api:journal".into()),
+            ..AccessFilter::default()
+        })
+        .unwrap()
+        .into_iter()
+        .filter(|l| l.action == export::INDEX_ACTION)
+        .count();
+    // Two looks at the index; the refused one (a bad time) is not one.
+    assert_eq!(looks, 2);
     assert_eq!(exports[0].staff, "api:journal");
     assert_eq!(exports[0].handover_id.as_deref(), Some(lfl.as_str()));
     assert!(exports[0].phone_hmac.is_some());
