@@ -3,13 +3,13 @@
 //! Every look and every action lands in the access log with a keyed hash of the phone number and
 //! never the number.
 
-use chrono::{Duration, Utc};
+use chrono::{Duration, TimeZone, Utc};
 use lotsa_clinic::deadline::{deadline, Urgency};
 use lotsa_clinic::storage::AccessFilter;
 use lotsa_clinic::worklist::{phone_hmac, Action, WorklistError, CLAIM_SECS};
 use lotsa_core::program::CallbackWithin;
 use lotsa_core::sync::Trigger;
-use lotsa_tests::field::{field, Field};
+use lotsa_tests::field::{field, field_serving, Field};
 
 /// A field with `n` referrals delivered to its clinic.
 fn delivered(name: &str, n: usize) -> (Field, Vec<String>) {
@@ -190,6 +190,46 @@ fn not_reached_keeps_the_referral_until_the_program_gives_up() {
     assert!(history
         .iter()
         .all(|a| a.outcome == "not_reached" && a.reason == "no_answer" && a.staff == "anna"));
+}
+
+#[test]
+fn a_program_that_gives_up_after_days_settles_the_first_unanswered_call_after_them_as_never_reached(
+) {
+    let mut f = field_serving("worklist-days", &["lots-for-livet", "snackan-gislaved"]);
+    f.enrol();
+    let id = f.referral_to("snackan-gislaved", "Gislaved");
+    assert_eq!(f.sync(Trigger::Manual).delivered.len(), 1);
+    let c = f.clinic_secrets();
+    let storage = f.clinic.storage().unwrap();
+    let list = c.worklist(&storage, &f.bundle);
+    let arrived = Utc
+        .timestamp_opt(storage.received_at(&id).unwrap().unwrap(), 0)
+        .unwrap();
+    // Snäckan gives up 7 days after the referral arrived, however many calls went unanswered.
+    let call = |at| {
+        list.claim("anna", &id, at).unwrap();
+        list.record("anna", &id, Action::NotReached, "phone_off", at)
+            .unwrap();
+        storage.first_contact(&id).unwrap().map(|(o, _)| o)
+    };
+    assert_eq!(call(arrived + Duration::hours(1)), None);
+    assert_eq!(
+        call(arrived + Duration::days(7) - Duration::minutes(1)),
+        None
+    );
+    assert_eq!(
+        call(arrived + Duration::days(7)),
+        Some("never_reached".to_string())
+    );
+    assert_eq!(storage.attempts(&id).unwrap().len(), 3);
+    let counted: i64 = storage
+        .outcomes()
+        .unwrap()
+        .iter()
+        .filter(|o| o.program_id == "snackan-gislaved" && o.outcome == "never_reached")
+        .map(|o| o.count)
+        .sum();
+    assert_eq!(counted, 1);
 }
 
 #[test]
