@@ -1326,6 +1326,21 @@ fn demo_runs_and_its_json_is_consistent() {
         assert_eq!(p["handover"]["contact"]["name"], "Sam");
     }
 
+    // Stockholm exports both of its referrals as FHIR (the withdrawn one with its Consent
+    // inactive); Snäckan, which promises anonymity, exports none.
+    let fhir = v["fhir"].as_array().unwrap();
+    assert_eq!(fhir.len(), 3);
+    for export in fhir {
+        let in_stockholm = export["clinic"] == stockholm["name"];
+        assert_eq!(export["exported"], in_stockholm, "{export}");
+        if export["handover_id"] == withdrawn_id {
+            let states = [&export["consent"], &export["service_request"], &export["task"]];
+            assert_eq!(states, ["inactive", "revoked", "cancelled"]);
+        } else if in_stockholm {
+            assert_eq!(export["consent"], "active");
+        }
+    }
+
     // The phone forgot every payload; its queue is all delivered; the counters and the audit
     // chain hold.
     assert_eq!(v["phone"]["payloads_held"], 0);

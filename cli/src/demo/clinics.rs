@@ -5,6 +5,7 @@
 
 use crate::out::{Ctx, Failure};
 use chrono::{DateTime, Duration, Utc};
+use lotsa_clinic::export::{ExportError, Exporter, CONSOLE};
 use lotsa_clinic::local::LocalClinic;
 use lotsa_core::clock::to_stockholm;
 use lotsa_core::crypto::{CryptoError, PublicKey, SigningKey};
@@ -138,6 +139,27 @@ impl DemoClinic {
         self.local
             .read(handover_id)
             .map_err(|e| clinic_failed(ctx, e))
+    }
+
+    /// A referral as FHIR, exported at this clinic's console for the programs of `bundle`: the
+    /// bundle, or why the clinic refuses (the outer error is the clinic failing).
+    pub fn export_fhir(
+        &self,
+        ctx: &Ctx,
+        handover_id: &str,
+        bundle: &Bundle,
+    ) -> Result<Result<serde_json::Value, ExportError>, Failure> {
+        let home = self.local.home();
+        let keys = home.load().map_err(|e| clinic_failed(ctx, e))?.keys;
+        let log_key = home.access_log_key().map_err(|e| clinic_failed(ctx, e))?;
+        let storage = self.local.storage().map_err(|e| clinic_failed(ctx, e))?;
+        let exporter = Exporter {
+            storage: &storage,
+            keys: &keys,
+            bundle,
+            log_key: &log_key,
+        };
+        Ok(exporter.export(handover_id, CONSOLE, Utc::now()))
     }
 
     /// Its name.

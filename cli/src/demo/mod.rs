@@ -689,6 +689,7 @@ impl Demo<'_> {
                 "withdrawn": withdrawn,
             }));
         }
+        let fhir = self.fhir_exports()?;
         let held = self.payloads_held()?;
         self.check(
             held == 0,
@@ -715,6 +716,7 @@ impl Demo<'_> {
                 "totals": self.totals,
                 "sync": syncs,
                 "withdrawals": withdrawals,
+                "fhir": fhir,
                 "phone": {"payloads_held": held},
                 "queue": status,
                 "stats": stats,
@@ -741,6 +743,68 @@ impl Demo<'_> {
             "Alla steg gjorde det de skulle. Den tillfälliga mappen tas bort nu.".into(),
             "Every step did what it should. The temporary folder is removed now.".into(),
         ))
+    }
+
+    /// Each delivered referral exported as FHIR for the clinic's care record system: Lots för
+    /// livet allows it (a withdrawn referral's Consent shows inactive), Snäckan's anonymous
+    /// programs never do.
+    fn fhir_exports(&self) -> Result<Vec<Value>, Failure> {
+        let mut exports = Vec::new();
+        for s in &self.sealed {
+            let Some(clinic) = self.clinics.of(&s.program_id) else {
+                continue;
+            };
+            let allowed = self
+                .clinics
+                .bundle
+                .program(&s.program_id)
+                .and_then(|p| p.fhir_export)
+                == Some(true);
+            let exported = clinic.export_fhir(self.ctx, &s.id, &self.clinics.bundle)?;
+            let (name, who) = (clinic.name().to_string(), s.name);
+            match exported {
+                Ok(fhir) => {
+                    let status = |kind: &str| {
+                        fhir["entry"]
+                            .as_array()
+                            .and_then(|e| e.iter().find(|e| e["resource"]["resourceType"] == kind))
+                            .and_then(|e| e["resource"]["status"].as_str())
+                            .unwrap_or("-")
+                            .to_string()
+                    };
+                    let (consent, request, task) =
+                        (status("Consent"), status("ServiceRequest"), status("Task"));
+                    self.say(self.pick(
+                        format!("  {name} → journalsystemet (FHIR R4) för {who}: Patient, Consent {consent}, ServiceRequest {request}, Task {task}."),
+                        format!("  {name} → the care record system (FHIR R4) for {who}: Patient, Consent {consent}, ServiceRequest {request}, Task {task}."),
+                    ))?;
+                    let withdrawn = clinic.has_tombstone(self.ctx, &s.id)?;
+                    self.check(
+                        allowed && (consent == "inactive") == withdrawn,
+                        5,
+                        "FHIR-exporten visar inte samtyckets läge",
+                        "the FHIR export does not show the consent's state",
+                    )?;
+                    exports.push(json!({"handover_id": s.id, "clinic": name, "exported": true,
+                                        "consent": consent, "service_request": request, "task": task}));
+                }
+                Err(refused) => {
+                    self.say(self.pick(
+                        format!("  {name} exporterar inte {who} till något journalsystem: programmet lovar anonymitet."),
+                        format!("  {name} does not export {who} to any care record system: the program promises anonymity."),
+                    ))?;
+                    self.check(
+                        !allowed
+                            && matches!(refused, lotsa_clinic::export::ExportError::NotAllowed),
+                        5,
+                        "FHIR-exporten vägrades för ett program som tillåter den",
+                        "the FHIR export was refused for a program that allows it",
+                    )?;
+                    exports.push(json!({"handover_id": s.id, "clinic": name, "exported": false}));
+                }
+            }
+        }
+        Ok(exports)
     }
 }
 
