@@ -1334,7 +1334,11 @@ fn demo_runs_and_its_json_is_consistent() {
         let in_stockholm = export["clinic"] == stockholm["name"];
         assert_eq!(export["exported"], in_stockholm, "{export}");
         if export["handover_id"] == withdrawn_id {
-            let states = [&export["consent"], &export["service_request"], &export["task"]];
+            let states = [
+                &export["consent"],
+                &export["service_request"],
+                &export["task"],
+            ];
             assert_eq!(states, ["inactive", "revoked", "cancelled"]);
         } else if in_stockholm {
             assert_eq!(export["consent"], "active");

@@ -26,6 +26,9 @@ pub const API_PREFIX: &str = "api:";
 pub const CONSOLE: &str = "console";
 /// The access log's action for an export.
 pub const EXPORT_ACTION: &str = "fhir_export";
+/// The access log's action for an export refused (the program does not allow it, or nothing
+/// is left) of a referral the clinic knows.
+pub const REFUSED_ACTION: &str = "fhir_export_refused";
 /// The access log's action for a look at the index of what can be exported.
 pub const INDEX_ACTION: &str = "fhir_index";
 
@@ -90,68 +93,89 @@ impl Exporter<'_> {
         who: &str,
         now: DateTime<Utc>,
     ) -> Result<Value, ExportError> {
-        let (bundle, phone) = match self.storage.handover(handover_id)? {
-            Some(held) => {
-                let program = self.allowed(&held.program_id)?;
-                let payload = self
-                    .keys
-                    .open(handover_id, &held)
-                    .map_err(|kind| ExportError::Unreadable(kind.code().to_string()))?;
-                let received = self.storage.received_at(handover_id)?.unwrap_or_default();
-                let attempts = self.storage.attempts(handover_id)?;
-                let first_contact = self.storage.first_contact(handover_id)?;
-                let state = Held::Open {
-                    payload: &payload,
-                    received_at: at(received),
-                    attempts: &attempts,
-                    first_contact: first_contact.as_ref().map(|(o, t)| (o.as_str(), at(*t))),
-                };
-                let phone = payload
-                    .contact
-                    .phone
-                    .as_deref()
-                    .map(|p| phone_hmac(self.log_key, p));
-                (fhir::bundle(handover_id, program, &state, now), phone)
-            }
-            None => {
-                let gone = self
-                    .storage
-                    .gone(handover_id)?
-                    .ok_or(ExportError::NotFound)?;
-                let program_id = gone.program_id.ok_or(ExportError::NotFound)?;
-                let program = self.allowed(&program_id)?;
-                match gone.reason.as_deref() {
-                    Some("withdrawn") => {
-                        let state = Held::Withdrawn { at: at(gone.at) };
-                        (fhir::bundle(handover_id, program, &state, now), None)
-                    }
-                    _ => return Err(ExportError::Erased),
-                }
-            }
+        let made = self.make(handover_id, now);
+        // A refusal of a referral the clinic knows is a use too; an id it does not know is not
+        // logged (it would put whatever was sent into the log).
+        let (action, phone) = match &made {
+            Ok((_, phone)) => (EXPORT_ACTION, phone.clone()),
+            Err(ExportError::NotAllowed | ExportError::Erased) => (REFUSED_ACTION, None),
+            Err(_) => return made.map(|(bundle, _)| bundle),
         };
         self.storage.log_access(vec![AccessEntry {
             at: now.timestamp(),
             staff: who.to_string(),
             handover_id: Some(handover_id.to_string()),
-            action: EXPORT_ACTION.to_string(),
+            action: action.to_string(),
             phone_hmac: phone,
         }])?;
-        Ok(bundle)
+        made.map(|(bundle, _)| bundle)
+    }
+
+    /// The bundle and the keyed hash of the person's number, or why not.
+    fn make(
+        &self,
+        handover_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(Value, Option<Vec<u8>>), ExportError> {
+        if let Some(h) = self.storage.history(handover_id)? {
+            let program = self.allowed(&h.held.program_id)?;
+            let payload = self
+                .keys
+                .open(handover_id, &h.held)
+                .map_err(|kind| ExportError::Unreadable(kind.code().to_string()))?;
+            let state = Held::Open {
+                payload: &payload,
+                received_at: at(h.received_at),
+                attempts: &h.attempts,
+                first_contact: h.first_contact.as_ref().map(|(o, t)| (o.as_str(), at(*t))),
+            };
+            let phone = payload
+                .contact
+                .phone
+                .as_deref()
+                .map(|p| phone_hmac(self.log_key, p));
+            return Ok((fhir::bundle(handover_id, program, &state, now), phone));
+        }
+        let gone = self
+            .storage
+            .gone(handover_id)?
+            .ok_or(ExportError::NotFound)?;
+        let program_id = gone.program_id.ok_or(ExportError::NotFound)?;
+        if gone.reason.as_deref() != Some("withdrawn") {
+            return Err(ExportError::Erased);
+        }
+        // A withdrawal carries no personal data: it goes to a system the referral went to even
+        // if the program has stopped allowing exports since.
+        let program = match self.allowed(&program_id) {
+            Err(ExportError::NotAllowed) if self.storage.exported_before(handover_id)? => self
+                .bundle
+                .program(&program_id)
+                .ok_or(ExportError::NotAllowed)?,
+            other => other?,
+        };
+        let state = Held::Withdrawn { at: at(gone.at) };
+        Ok((fhir::bundle(handover_id, program, &state, now), None))
     }
 
     /// What can be exported, changed at or after `since` (every one without it), oldest
-    /// change first: ids, programs, states and times, no personal data. The look is logged.
+    /// change first: ids, programs, states and times, no personal data. A withdrawal is listed
+    /// only to a system that fetched the referral before (it has something to update). The
+    /// look is logged.
     pub fn index(
         &self,
         who: &str,
         since: Option<i64>,
         now: DateTime<Utc>,
     ) -> Result<Vec<Indexed>, ExportError> {
+        let fetched = self.storage.exported_by(who)?;
         let list = self
             .storage
             .index()?
             .into_iter()
-            .filter(|r| self.allowed(&r.program_id).is_ok())
+            .filter(|r| match r.state {
+                "withdrawn" => fetched.contains(&r.handover_id),
+                _ => self.allowed(&r.program_id).is_ok(),
+            })
             .filter(|r| since.is_none_or(|t| r.changed_at >= t))
             .collect();
         self.storage.log_access(vec![AccessEntry {
@@ -215,9 +239,11 @@ pub fn authenticate(
     storage: &Storage,
     authorization: Option<&str>,
 ) -> Result<Option<String>, StorageError> {
+    // The scheme is case-insensitive (RFC 9110 §11.1); the token is not.
     let Some(token) = authorization
-        .and_then(|h| h.strip_prefix("Bearer "))
-        .map(str::trim)
+        .and_then(|h| h.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim())
         .filter(|t| t.starts_with(TOKEN_PREFIX))
     else {
         return Ok(None);

@@ -13,6 +13,7 @@
 
 use crate::export::{authenticate, ExportError, Exporter};
 use crate::pages::StaffSite;
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -41,25 +42,48 @@ struct IndexQuery {
 
 async fn index(
     State(site): State<Arc<StaffSite>>,
-    Query(q): Query<IndexQuery>,
+    query: Result<Query<IndexQuery>, QueryRejection>,
     headers: HeaderMap,
 ) -> Response {
-    let who = match client(&site, &headers) {
+    let query = query.ok().map(|Query(q)| q);
+    blocking(move || index_now(&site, query, &headers)).await
+}
+
+async fn export(
+    State(site): State<Arc<StaffSite>>,
+    Path(handover_id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    blocking(move || export_now(&site, &handover_id, &headers)).await
+}
+
+/// Runs database reads, an fsync of the access log and HPKE off the async workers, as the
+/// intake does, so that a polling system cannot stall the phones' deliveries.
+async fn blocking(work: impl FnOnce() -> Response + Send + 'static) -> Response {
+    tokio::task::spawn_blocking(work)
+        .await
+        .unwrap_or_else(|_| failed())
+}
+
+fn index_now(site: &StaffSite, query: Option<IndexQuery>, headers: &HeaderMap) -> Response {
+    let who = match client(site, headers) {
         Ok(who) => who,
         Err(refusal) => return refusal.into_response(),
     };
-    let since = match q.changed_since.as_deref().map(DateTime::parse_from_rfc3339) {
-        None => None,
-        Some(Ok(t)) => Some(t.timestamp()),
-        Some(Err(_)) => {
+    // A query that does not parse (a repeated changed_since, bad escapes) is refused like a
+    // bad time: changed_since is the only parameter.
+    let since = match query.map(|q| q.changed_since.as_deref().map(DateTime::parse_from_rfc3339)) {
+        Some(None) => None,
+        Some(Some(Ok(t))) => Some(t.timestamp()),
+        None | Some(Some(Err(_))) => {
             return refused(
                 StatusCode::BAD_REQUEST,
                 "bad_changed_since",
-                "changed_since must be an RFC 3339 time, as 2026-12-01T10:00:00Z",
+                "changed_since must be one RFC 3339 time, as 2026-12-01T10:00:00Z",
             )
         }
     };
-    match exporter(&site).index(&who, since, Utc::now()) {
+    match exporter(site).index(&who, since, Utc::now()) {
         Ok(list) => {
             let stamp = |t: i64| {
                 DateTime::from_timestamp(t, 0)
@@ -78,6 +102,32 @@ async fn index(
             answer(StatusCode::OK, "application/json", body.to_string())
         }
         Err(_) => failed(),
+    }
+}
+
+fn export_now(site: &StaffSite, handover_id: &str, headers: &HeaderMap) -> Response {
+    let who = match client(site, headers) {
+        Ok(who) => who,
+        Err(refusal) => return refusal.into_response(),
+    };
+    match exporter(site).export(handover_id, &who, Utc::now()) {
+        Ok(bundle) => answer(StatusCode::OK, "application/fhir+json", bundle.to_string()),
+        Err(ExportError::NotAllowed) => refused(
+            StatusCode::FORBIDDEN,
+            "export_not_allowed",
+            "The referral's program does not allow a FHIR export",
+        ),
+        Err(ExportError::NotFound) => refused(
+            StatusCode::NOT_FOUND,
+            "unknown_referral",
+            "No referral with that id is held here",
+        ),
+        Err(ExportError::Erased) => refused(
+            StatusCode::GONE,
+            "erased",
+            "The referral was erased when its retention ran out",
+        ),
+        Err(ExportError::Unreadable(_) | ExportError::Storage(_)) => failed(),
     }
 }
 
@@ -120,36 +170,6 @@ fn exporter(site: &StaffSite) -> Exporter<'_> {
         keys: &site.keys,
         bundle: &site.bundle,
         log_key: &site.log_key,
-    }
-}
-
-async fn export(
-    State(site): State<Arc<StaffSite>>,
-    Path(handover_id): Path<String>,
-    headers: HeaderMap,
-) -> Response {
-    let who = match client(&site, &headers) {
-        Ok(who) => who,
-        Err(refusal) => return refusal.into_response(),
-    };
-    match exporter(&site).export(&handover_id, &who, Utc::now()) {
-        Ok(bundle) => answer(StatusCode::OK, "application/fhir+json", bundle.to_string()),
-        Err(ExportError::NotAllowed) => refused(
-            StatusCode::FORBIDDEN,
-            "export_not_allowed",
-            "The referral's program does not allow a FHIR export",
-        ),
-        Err(ExportError::NotFound) => refused(
-            StatusCode::NOT_FOUND,
-            "unknown_referral",
-            "No referral with that id is held here",
-        ),
-        Err(ExportError::Erased) => refused(
-            StatusCode::GONE,
-            "erased",
-            "The referral was erased when its retention ran out",
-        ),
-        Err(ExportError::Unreadable(_) | ExportError::Storage(_)) => failed(),
     }
 }
 

@@ -68,7 +68,7 @@ pub enum Held<'a> {
 /// The Bundle of one referral of `program`, made at `now`.
 pub fn bundle(handover_id: &str, program: &Program, held: &Held<'_>, now: DateTime<Utc>) -> Value {
     let ids = Ids::of(handover_id);
-    let (patient, consent, request, task) = match held {
+    let resources = match held {
         Held::Open {
             payload,
             received_at,
@@ -77,24 +77,26 @@ pub fn bundle(handover_id: &str, program: &Program, held: &Held<'_>, now: DateTi
         } => {
             let given = payload.consent.given_at.with_timezone(&Utc);
             let due = deadline(given, program.callback_within.unwrap_or(DEFAULT_PROMISE));
-            (
+            let outcome = first_contact.map(|(o, _)| o);
+            vec![
                 patient(&ids, program, payload),
-                consent(&ids, program, Some(payload), "active"),
-                service_request(&ids, program, Some((payload, due)), first_contact.is_some()),
+                consent(&ids, program, Some(payload), None),
+                service_request(&ids, program, Some((payload, due)), outcome),
                 task(
                     &ids,
                     program,
                     Some((*received_at, due, attempts, *first_contact)),
                     None,
                 ),
-            )
+            ]
         }
-        Held::Withdrawn { at } => (
-            json!({"resourceType": "Patient", "id": ids.patient}),
-            consent(&ids, program, None, "inactive"),
-            service_request(&ids, program, None, false),
+        // No Patient: the clinic holds nothing of the person any more, and a PUT of an empty
+        // one would wipe what the receiving system knows.
+        Held::Withdrawn { at } => vec![
+            consent(&ids, program, None, Some(*at)),
+            service_request(&ids, program, None, Some("withdrawn")),
             task(&ids, program, None, Some(*at)),
-        ),
+        ],
     };
     let entry = |mut resource: Value| {
         resource["text"] = narrative(&resource, program);
@@ -113,7 +115,7 @@ pub fn bundle(handover_id: &str, program: &Program, held: &Held<'_>, now: DateTi
         "resourceType": "Bundle",
         "type": "transaction",
         "timestamp": datetime(now),
-        "entry": [entry(patient), entry(consent), entry(request), entry(task)],
+        "entry": resources.into_iter().map(entry).collect::<Vec<_>>(),
     })
 }
 
@@ -122,17 +124,14 @@ pub fn bundle(handover_id: &str, program: &Program, held: &Held<'_>, now: DateTi
 fn narrative(resource: &Value, program: &Program) -> Value {
     let status = resource["status"].as_str().unwrap_or_default();
     let text = match resource["resourceType"].as_str().unwrap_or_default() {
-        "Patient" if resource.get("telecom").is_none() && resource.get("name").is_none() => {
-            "Personen som hänvisades; uppgifterna är raderade.".to_string()
-        }
         "Patient" => "Personen som hänvisades, med de uppgifter programmet tar emot.".to_string(),
         "Consent" if status == "active" => "Samtycke till en första kontakt: gällande.".to_string(),
         "Consent" => "Samtycke till en första kontakt: återkallat.".to_string(),
         "ServiceRequest" => {
             let state = match status {
                 "active" => "väntar på första kontakt",
-                "completed" => "första kontakten avslutad",
-                _ => "återkallad",
+                "completed" => "första kontakten tagen",
+                _ => "avslutad utan kontakt",
             };
             format!("Hänvisning till {}: {state}.", program.name)
         }
@@ -187,8 +186,10 @@ impl Ids {
         }
     }
 
-    fn reference(id: &str) -> Value {
-        json!({"reference": format!("urn:uuid:{id}")})
+    /// A reference to one of the referral's resources by its REST identity (`Patient/<id>`):
+    /// it resolves in the bundle and, after the transaction, in the receiving system.
+    fn reference(kind: &str, id: &str) -> Value {
+        json!({"reference": format!("{kind}/{id}")})
     }
 }
 
@@ -235,23 +236,45 @@ fn patient(ids: &Ids, program: &Program, payload: &HandoverPayload) -> Value {
         .as_deref()
         .filter(|_| allowed(Field::Kommunkod))
     {
-        let name = lotsa_core::geo::municipality_by_code(code).map_or(code, |m| m.name);
-        p.insert(
-            "address".into(),
-            json!([{"use": "home", "text": format!("{name} kommun ({code})"), "district": name, "country": "SE"}]),
-        );
+        // The kommun as the district (a county's subdivision), its län as the state.
+        let mut address =
+            json!({"use": "home", "text": format!("kommunkod {code}"), "country": "SE"});
+        if let Some(m) = lotsa_core::geo::municipality_by_code(code) {
+            address["text"] = json!(format!("{} kommun ({code})", m.name));
+            address["district"] = json!(m.name);
+            address["state"] = json!(m.county().name);
+        }
+        p.insert("address".into(), json!([address]));
     }
     if let Some(language) = contact
         .language
         .as_deref()
         .filter(|_| allowed(Field::Language))
     {
+        // A language tag as people write one (`sv`, `ar`, `fa-AF`) is coded as BCP 47 so that
+        // a receiving system can match it; anything else stays text.
+        let mut concept = json!({"text": language});
+        if is_language_tag(language) {
+            concept["coding"] = json!([{"system": "urn:ietf:bcp:47", "code": language}]);
+        }
         p.insert(
             "communication".into(),
-            json!([{"language": {"text": language}, "preferred": true}]),
+            json!([{"language": concept, "preferred": true}]),
         );
     }
     Value::Object(p)
+}
+
+/// Whether text looks like a plain BCP 47 language tag: a two- or three-letter lowercase
+/// language, optionally with a region (`sv`, `ckb`, `fa-AF`).
+fn is_language_tag(text: &str) -> bool {
+    let mut parts = text.split('-');
+    let language = parts.next().unwrap_or_default();
+    let region = parts.next();
+    (2..=3).contains(&language.len())
+        && language.bytes().all(|b| b.is_ascii_lowercase())
+        && region.is_none_or(|r| r.len() == 2 && r.bytes().all(|b| b.is_ascii_uppercase()))
+        && parts.next().is_none()
 }
 
 /// The identifier system of a 12-digit identity number: a samordningsnummer has 60 added to
@@ -263,7 +286,19 @@ pub fn identifier_system(number: &str, payload: &HandoverPayload) -> &'static st
     }
 }
 
-fn consent(ids: &Ids, program: &Program, payload: Option<&HandoverPayload>, status: &str) -> Value {
+/// The Consent: given (from the payload), or withdrawn at a time (from the tombstone: no
+/// personal data, the same id, inactive).
+fn consent(
+    ids: &Ids,
+    program: &Program,
+    payload: Option<&HandoverPayload>,
+    withdrawn_at: Option<DateTime<Utc>>,
+) -> Value {
+    let status = if withdrawn_at.is_some() {
+        "inactive"
+    } else {
+        "active"
+    };
     let clinic = json!({"display": program.clinic.name});
     let provision = json!({
         "type": "permit",
@@ -277,7 +312,7 @@ fn consent(ids: &Ids, program: &Program, payload: Option<&HandoverPayload>, stat
                     "text": "Lämna ut uppgifter till mottagningen för en första kontakt"}],
         "purpose": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ActReason",
                      "code": "TREAT", "display": "treatment"}],
-        "data": [{"meaning": "related", "reference": Ids::reference(&ids.request)}],
+        "data": [{"meaning": "related", "reference": Ids::reference("ServiceRequest", &ids.request)}],
     });
     let policy = match payload {
         Some(p) => format!(
@@ -294,8 +329,8 @@ fn consent(ids: &Ids, program: &Program, payload: Option<&HandoverPayload>, stat
                               "code": "patient-privacy", "display": "Privacy Consent"}]},
         "category": [{"coding": [{"system": "http://loinc.org", "code": "64292-6",
                                   "display": "Release of information consent"}]}],
-        "patient": Ids::reference(&ids.patient),
-        "performer": [Ids::reference(&ids.patient)],
+        "patient": Ids::reference("Patient", &ids.patient),
+        "performer": [Ids::reference("Patient", &ids.patient)],
         "organization": [clinic],
         "policy": [{"authority": GDPR, "uri": policy}],
         "provision": provision,
@@ -306,6 +341,9 @@ fn consent(ids: &Ids, program: &Program, payload: Option<&HandoverPayload>, stat
         c["dateTime"] = json!(given);
         c["provision"]["period"] = json!({"start": given});
     }
+    if let Some(at) = withdrawn_at {
+        c["provision"]["period"] = json!({"end": datetime(at)});
+    }
     c
 }
 
@@ -313,12 +351,14 @@ fn service_request(
     ids: &Ids,
     program: &Program,
     open: Option<(&HandoverPayload, DateTime<Utc>)>,
-    settled: bool,
+    first_contact: Option<&str>,
 ) -> Value {
-    let status = match (open, settled) {
-        (None, _) => "revoked",
-        (Some(_), true) => "completed",
-        (Some(_), false) => "active",
+    // Done when the person was reached; revoked when there is to be no contact (withdrawn, or
+    // the clinic gave up): "completed" would say the contact took place.
+    let status = match first_contact {
+        None => "active",
+        Some("never_reached" | "withdrawn") => "revoked",
+        Some(_) => "completed",
     };
     let mut r = json!({
         "resourceType": "ServiceRequest",
@@ -329,9 +369,9 @@ fn service_request(
         "category": [{"coding": [{"system": "http://snomed.info/sct", "code": "3457005",
                                   "display": "Patient referral"}]}],
         "code": {"text": format!("Första kontakt: {}", program.name)},
-        "subject": Ids::reference(&ids.patient),
+        "subject": Ids::reference("Patient", &ids.patient),
         "performer": [{"display": program.clinic.name}],
-        "supportingInfo": [Ids::reference(&ids.consent)],
+        "supportingInfo": [Ids::reference("Consent", &ids.consent)],
     });
     if let Some((payload, due)) = open {
         let given = payload.consent.given_at.with_timezone(&Utc);
@@ -406,9 +446,9 @@ fn task(
                              "code": "fulfill", "display": "Fulfill the focal request"}],
                  "text": "Första kontakt"},
         "description": format!("Ring personen inom löftet: {}", program.callback_promise.sv),
-        "focus": Ids::reference(&ids.request),
-        "basedOn": [Ids::reference(&ids.request)],
-        "for": Ids::reference(&ids.patient),
+        "focus": Ids::reference("ServiceRequest", &ids.request),
+        "basedOn": [Ids::reference("ServiceRequest", &ids.request)],
+        "for": Ids::reference("Patient", &ids.patient),
         "owner": {"display": program.clinic.name},
     });
     match (open, withdrawn_at) {
@@ -418,25 +458,28 @@ fn task(
             t["businessStatus"] = json!({"text": business});
             t["authoredOn"] = json!(datetime(received));
             t["restriction"] = json!({"period": {"end": datetime(due)}});
-            let mut period = json!({"start": datetime(received)});
+            let at = |a: &Attempt| DateTime::from_timestamp(a.at, 0).unwrap_or(received);
+            // The work starts with the first call and ends when the first contact settles.
             let mut last = received;
-            if let Some((_, at)) = first_contact {
-                period["end"] = json!(datetime(at));
-                last = at;
+            if let Some(first) = attempts.first() {
+                let mut period = json!({"start": datetime(at(first))});
+                if let Some((_, settled)) = first_contact {
+                    period["end"] = json!(datetime(settled));
+                }
+                t["executionPeriod"] = period;
             }
             if let Some(a) = attempts.last() {
                 // The last attempt is the one that settled the first contact, if it is settled.
                 t["statusReason"] = json!({"text": format!("{} ({})", a.outcome, a.reason)});
-                last = last.max(DateTime::from_timestamp(a.at, 0).unwrap_or(last));
+                last = last.max(at(a));
             }
-            t["executionPeriod"] = period;
+            if let Some((_, settled)) = first_contact {
+                last = last.max(settled);
+            }
             t["lastModified"] = json!(datetime(last));
             let notes: Vec<Value> = attempts
                 .iter()
-                .map(|a| {
-                    let at = DateTime::from_timestamp(a.at, 0).unwrap_or(received);
-                    json!({"time": datetime(at), "text": format!("{} ({})", a.outcome, a.reason)})
-                })
+                .map(|a| json!({"time": datetime(at(a)), "text": format!("{} ({})", a.outcome, a.reason)}))
                 .collect();
             if !notes.is_empty() {
                 t["note"] = Value::Array(notes);
@@ -562,28 +605,140 @@ mod tests {
         // What the validator does not check: ids, URLs and references agree.
         let payload = payload_with_number("kalmar", "199004121233");
         let kalmar = program("kalmar");
-        for held in [open(&payload), Held::Withdrawn { at: Utc::now() }] {
-            let b = bundle("h-1", &kalmar, &held, Utc::now());
-            let mut full_urls = Vec::new();
-            for e in b["entry"].as_array().unwrap() {
-                let r = &e["resource"];
-                let id = r["id"].as_str().unwrap();
-                assert_eq!(id, id.to_lowercase());
-                assert_eq!(e["fullUrl"], format!("urn:uuid:{id}"));
-                assert_eq!(e["request"]["method"], "PUT");
-                assert_eq!(
-                    e["request"]["url"],
-                    format!("{}/{id}", r["resourceType"].as_str().unwrap())
-                );
-                full_urls.push(e["fullUrl"].as_str().unwrap().to_string());
-            }
-            let mut refs = Vec::new();
-            references(&b, &mut refs);
-            assert!(refs.len() >= 6);
-            for r in refs.iter().filter(|r| r.starts_with("urn:")) {
-                assert!(full_urls.contains(r), "{r} is not in the bundle");
-            }
+        let open_bundle = bundle("h-1", &kalmar, &open(&payload), Utc::now());
+        let withdrawn = bundle(
+            "h-1",
+            &kalmar,
+            &Held::Withdrawn { at: Utc::now() },
+            Utc::now(),
+        );
+        let put_urls = |b: &Value| -> Vec<String> {
+            b["entry"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| {
+                    let r = &e["resource"];
+                    let id = r["id"].as_str().unwrap();
+                    assert_eq!(id, id.to_lowercase());
+                    assert_eq!(e["fullUrl"], format!("urn:uuid:{id}"));
+                    assert_eq!(e["request"]["method"], "PUT");
+                    let url = format!("{}/{id}", r["resourceType"].as_str().unwrap());
+                    assert_eq!(e["request"]["url"], url);
+                    url
+                })
+                .collect()
+        };
+        let in_open = put_urls(&open_bundle);
+        let mut refs = Vec::new();
+        references(&open_bundle, &mut refs);
+        assert!(refs.len() >= 7);
+        for r in &refs {
+            assert!(in_open.contains(r), "{r} is not in the bundle");
         }
+        // The withdrawn bundle has no Patient; it refers to the one the first export PUT.
+        let in_withdrawn = put_urls(&withdrawn);
+        assert_eq!(in_withdrawn.len(), 3);
+        let mut refs = Vec::new();
+        references(&withdrawn, &mut refs);
+        for r in &refs {
+            assert!(in_withdrawn.contains(r) || *r == in_open[0], "{r}");
+        }
+    }
+
+    #[test]
+    fn the_bundle_carries_the_codes_the_clinic_and_the_issue_name() {
+        let payload = payload_with_number("kalmar", "199004121233");
+        let b = bundle("h-1", &program("kalmar"), &open(&payload), Utc::now());
+        assert_eq!(
+            (&b["resourceType"], &b["type"]),
+            (&json!("Bundle"), &json!("transaction"))
+        );
+        let consent = resource(&b, "Consent");
+        assert_eq!(
+            consent["category"][0]["coding"][0]["system"],
+            "http://loinc.org"
+        );
+        assert_eq!(consent["category"][0]["coding"][0]["code"], "64292-6");
+        assert_eq!(consent["scope"]["coding"][0]["code"], "patient-privacy");
+        let provision = &consent["provision"];
+        assert_eq!(provision["type"], "permit");
+        assert_eq!(provision["action"][0]["coding"][0]["code"], "disclose");
+        assert_eq!(provision["actor"][0]["role"]["coding"][0]["code"], "IRCP");
+        assert_eq!(
+            provision["actor"][0]["reference"]["display"],
+            "Kalmar kommun, öppenvården"
+        );
+        assert_eq!(provision["period"]["start"], consent["dateTime"]);
+        assert_eq!(
+            consent["identifier"][0]["value"],
+            format!("urn:uuid:{}", payload.consent.consent_id)
+        );
+        let request = resource(&b, "ServiceRequest");
+        assert_eq!(
+            (&request["intent"], &request["status"]),
+            (&json!("order"), &json!("active"))
+        );
+        assert_eq!(
+            request["identifier"][0],
+            json!({"system": HANDOVER_SYSTEM, "value": "h-1"})
+        );
+        let task = resource(&b, "Task");
+        assert_eq!(task["code"]["coding"][0]["code"], "fulfill");
+        assert_eq!(task["status"], "requested");
+        assert!(task.get("executionPeriod").is_none(), "no call yet");
+        // Kalmar promises three working days: the deadline is both the request's occurrence end
+        // and the task's restriction.
+        assert_eq!(
+            request["occurrencePeriod"]["end"],
+            task["restriction"]["period"]["end"]
+        );
+        let patient = resource(&b, "Patient");
+        assert_eq!(
+            patient["communication"][0]["language"]["coding"][0]["code"],
+            "sv"
+        );
+        assert_eq!(patient["address"][0]["district"], "Stockholm");
+        assert_eq!(patient["address"][0]["state"], "Stockholms län");
+    }
+
+    #[test]
+    fn the_request_is_completed_when_the_person_was_reached_and_revoked_when_the_clinic_gave_up() {
+        let payload = payload_with_number("kalmar", "199004121233");
+        let kalmar = program("kalmar");
+        let call = |outcome: &str| Attempt {
+            at: Utc::now().timestamp(),
+            staff: "anna".into(),
+            outcome: outcome.into(),
+            reason: "x".into(),
+        };
+        for (outcome, request, task) in [
+            ("contacted", "completed", "completed"),
+            ("declined", "completed", "completed"),
+            ("called_us_first", "completed", "completed"),
+            ("never_reached", "revoked", "failed"),
+        ] {
+            let attempts = [call(if outcome == "never_reached" {
+                "not_reached"
+            } else {
+                outcome
+            })];
+            let held = Held::Open {
+                payload: &payload,
+                received_at: Utc::now(),
+                attempts: &attempts,
+                first_contact: Some((outcome, Utc::now())),
+            };
+            let b = bundle("h-1", &kalmar, &held, Utc::now());
+            assert_eq!(
+                resource(&b, "ServiceRequest")["status"],
+                request,
+                "{outcome}"
+            );
+            assert_eq!(resource(&b, "Task")["status"], task, "{outcome}");
+            assert!(resource(&b, "Task")["executionPeriod"]["end"].is_string());
+        }
+        assert!(!is_language_tag("svenska") && !is_language_tag("SV") && is_language_tag("fa-AF"));
     }
 
     #[test]
@@ -597,7 +752,7 @@ mod tests {
             &Held::Withdrawn { at: Utc::now() },
             Utc::now(),
         );
-        for kind in ["Patient", "Consent", "ServiceRequest", "Task"] {
+        for kind in ["Consent", "ServiceRequest", "Task"] {
             assert_eq!(
                 resource(&before, kind)["id"],
                 resource(&after, kind)["id"],
@@ -606,14 +761,33 @@ mod tests {
         }
         assert_eq!(resource(&before, "Consent")["status"], "active");
         assert_eq!(resource(&after, "Consent")["status"], "inactive");
+        assert!(resource(&after, "Consent")["provision"]["period"]["end"].is_string());
         assert_eq!(resource(&before, "ServiceRequest")["status"], "active");
         assert_eq!(resource(&after, "ServiceRequest")["status"], "revoked");
         assert_eq!(resource(&after, "Task")["status"], "cancelled");
-        let patient = resource(&after, "Patient").as_object().unwrap();
-        let keys: Vec<&str> = patient.keys().map(String::as_str).collect();
-        assert_eq!(keys, ["id", "resourceType", "text"], "no data: {patient:?}");
+        // No Patient is PUT over what the receiving system knows; the others still point at it.
+        let kinds: Vec<&Value> = after["entry"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| &e["resource"]["resourceType"])
+            .collect();
+        assert_eq!(kinds, ["Consent", "ServiceRequest", "Task"]);
+        assert_eq!(
+            resource(&after, "Consent")["patient"]["reference"],
+            format!(
+                "Patient/{}",
+                resource(&before, "Patient")["id"].as_str().unwrap()
+            )
+        );
         let text = after.to_string();
-        for personal in ["199004121233", "Alex", "+46701234567", "0180"] {
+        for personal in [
+            "199004121233",
+            "Alex",
+            "+46701234567",
+            "0180",
+            "efter kl. 14",
+        ] {
             assert!(!text.contains(personal), "{personal}");
         }
         // Another referral gets other ids.

@@ -16,6 +16,7 @@ use lotsa_core::crypto::PublicKey;
 use lotsa_core::protocol::signature::DeviceKey;
 use lotsa_core::protocol::NONCE_WINDOW_SECS;
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+use std::collections::HashSet;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
 use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
@@ -341,6 +342,19 @@ pub struct Gone {
     pub reason: Option<String>,
     /// When (unix seconds).
     pub at: i64,
+}
+
+/// A held referral and what the worklist did with it, as one read saw them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct History {
+    /// The stored referral.
+    pub held: StoredHandover,
+    /// When it arrived (unix seconds).
+    pub received_at: i64,
+    /// Attempts so far, oldest first.
+    pub attempts: Vec<Attempt>,
+    /// The settled first contact (outcome, when), if settled.
+    pub first_contact: Option<(String, i64)>,
 }
 
 /// One referral as the export's index lists it: no personal data.
@@ -1213,24 +1227,53 @@ impl Storage {
 
     /// A stored referral.
     pub fn handover(&self, handover_id: &str) -> Result<Option<StoredHandover>, StorageError> {
+        Ok(handover_of(&self.reader(), handover_id)?.map(|(held, _)| held))
+    }
+
+    /// A held referral with what the worklist did with it, read in one transaction so that no
+    /// call, settlement or erasure lands between its parts.
+    pub fn history(&self, handover_id: &str) -> Result<Option<History>, StorageError> {
+        let conn = self.reader();
+        conn.execute_batch("BEGIN")?;
+        let read = (|| -> rusqlite::Result<Option<History>> {
+            let Some((held, received_at)) = handover_of(&conn, handover_id)? else {
+                return Ok(None);
+            };
+            let first_contact = conn
+                .prepare_cached("SELECT outcome, at FROM first_contacts WHERE handover_id = ?1")?
+                .query_row([handover_id], |r| Ok((r.get("outcome")?, r.get("at")?)))
+                .optional()?;
+            Ok(Some(History {
+                held,
+                received_at,
+                attempts: attempts_of(&conn, handover_id)?,
+                first_contact,
+            }))
+        })();
+        conn.execute_batch("COMMIT")?;
+        Ok(read?)
+    }
+
+    /// Whether a referral was ever exported (as FHIR) to anyone, by the access log.
+    pub fn exported_before(&self, handover_id: &str) -> Result<bool, StorageError> {
         Ok(self
             .reader()
-            .prepare_cached("SELECT device_id, program_id, clinic_key_id, payload_schema_version, sealed, receipt
-                 FROM handovers WHERE handover_id = ?1")?
-            .query_row(
-                [handover_id],
-                |r| {
-                    Ok(StoredHandover {
-                        device_id: r.get("device_id")?,
-                        program_id: r.get("program_id")?,
-                        clinic_key_id: r.get("clinic_key_id")?,
-                        payload_schema_version: r.get("payload_schema_version")?,
-                        sealed: r.get("sealed")?,
-                        receipt: r.get("receipt")?,
-                    })
-                },
-            )
-            .optional()?)
+            .prepare_cached(
+                "SELECT EXISTS (SELECT 1 FROM access_log WHERE handover_id = ?1
+                                AND action = 'fhir_export') AS exported",
+            )?
+            .query_row([handover_id], |r| r.get("exported"))?)
+    }
+
+    /// The referrals `who` (an access-log name) has exported, by the access log.
+    pub fn exported_by(&self, who: &str) -> Result<HashSet<String>, StorageError> {
+        let conn = self.reader();
+        let mut stmt = conn.prepare(
+            "SELECT DISTINCT handover_id FROM access_log
+             WHERE staff = ?1 AND action = 'fhir_export' AND handover_id IS NOT NULL",
+        )?;
+        let rows = stmt.query_map([who], |r| r.get("handover_id"))?;
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 
     /// The ids of every referral held, in the order received.
@@ -1432,6 +1475,13 @@ impl Storage {
                      VALUES (?1, ?2, ?3, 'withdrawn')",
                 )?
                 .execute(params![w.handover_id, w.device_id, now])?;
+                // Erased after its retention, withdrawn since: it is a withdrawal from now on,
+                // so that a care record system it was exported to is told.
+                c.prepare_cached(
+                    "UPDATE tombstones SET reason = 'withdrawn', at = ?2
+                     WHERE handover_id = ?1 AND reason = 'retention'",
+                )?
+                .execute(params![w.handover_id, now])?;
             }
             c.prepare_cached("DELETE FROM handovers WHERE handover_id = ?1")?
                 .execute([&w.handover_id])?;
@@ -1486,6 +1536,29 @@ fn bury(c: &Connection, handover_id: &str, reason: &str, at: i64) -> rusqlite::R
     )?
     .execute(params![handover_id, at, reason])?;
     Ok(())
+}
+
+fn handover_of(
+    c: &Connection,
+    handover_id: &str,
+) -> rusqlite::Result<Option<(StoredHandover, i64)>> {
+    c.prepare_cached(
+        "SELECT device_id, program_id, clinic_key_id, payload_schema_version, sealed, receipt,
+                received_at
+         FROM handovers WHERE handover_id = ?1",
+    )?
+    .query_row([handover_id], |r| {
+        let held = StoredHandover {
+            device_id: r.get("device_id")?,
+            program_id: r.get("program_id")?,
+            clinic_key_id: r.get("clinic_key_id")?,
+            payload_schema_version: r.get("payload_schema_version")?,
+            sealed: r.get("sealed")?,
+            receipt: r.get("receipt")?,
+        };
+        Ok((held, r.get("received_at")?))
+    })
+    .optional()
 }
 
 fn tombstone_of(c: &Connection, handover_id: &str) -> rusqlite::Result<Option<String>> {

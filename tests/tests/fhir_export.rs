@@ -124,7 +124,9 @@ fn every_exported_bundle_passes_the_hapi_validator_against_base_r4_and_a_withdra
         std::fs::write(dir.0.join(&file), bundle.to_string()).unwrap();
         exported.push((label, bundle));
     }
-    // The index lists every one of them, with its state, and nothing of a person.
+    let of = |label: &str| &exported.iter().find(|(l, _)| *l == label).unwrap().1;
+    // The index lists every one of them, with its state (a withdrawal only to whoever fetched
+    // the referral before: here the console did).
     let index = exporter.index(export::CONSOLE, None, now).unwrap();
     let state = |id: &str| index.iter().find(|r| r.handover_id == id).map(|r| r.state);
     assert_eq!(index.len(), 8);
@@ -134,7 +136,8 @@ fn every_exported_bundle_passes_the_hapi_validator_against_base_r4_and_a_withdra
     assert_eq!(state(&never), Some("settled"));
     assert_eq!(state(&by_phone), Some("withdrawn"));
     assert_eq!(state(&kalmar_withdrawn), Some("withdrawn"));
-    let of = |label: &str| &exported.iter().find(|(l, _)| *l == label).unwrap().1;
+    let stranger = exporter.index("api:nobody", None, now).unwrap();
+    assert!(stranger.iter().all(|r| r.state != "withdrawn"));
     let status = |label: &str, kind: &str| resource(of(label), kind)["status"].clone();
 
     // What each bundle says.
@@ -157,6 +160,7 @@ fn every_exported_bundle_passes_the_hapi_validator_against_base_r4_and_a_withdra
     );
     assert_eq!(status("declined", "Task"), "completed");
     assert_eq!(status("never-reached", "Task"), "failed");
+    assert_eq!(status("never-reached", "ServiceRequest"), "revoked");
     for withdrawn in ["withdrawn-by-phone", "kalmar-withdrawn"] {
         assert_eq!(status(withdrawn, "Consent"), "inactive", "{withdrawn}");
         assert_eq!(
@@ -228,7 +232,9 @@ fn an_anonymous_programs_referral_a_revoked_token_and_an_erased_referral_are_ref
     assert_eq!(f.sync(Trigger::Manual).delivered.len(), 3);
     let storage = f.clinic.storage().unwrap();
     let secrets = f.clinic_secrets();
-    let exporter = secrets.exporter(&storage, &f.bundle);
+    // The clinic's bundle, apart from the phone that syncs again below.
+    let served = f.bundle.clone();
+    let exporter = secrets.exporter(&storage, &served);
     let now = Utc::now();
 
     // Snäckan promises anonymity: no export, at the console or over HTTPS.
@@ -320,11 +326,11 @@ fn an_anonymous_programs_referral_a_revoked_token_and_an_erased_referral_are_ref
     assert!(clients[0].last_used_at.is_some());
 
     // Erased after its retention: nothing left to export, 410.
-    let list = secrets.worklist(&storage, &f.bundle);
+    let list = secrets.worklist(&storage, &served);
     list.claim("anna", &settled, now).unwrap();
     list.record("anna", &settled, Action::Contacted, "talked", now)
         .unwrap();
-    retention::run(&storage, &f.bundle, now + Duration::days(31)).unwrap();
+    retention::run(&storage, &served, now + Duration::days(31)).unwrap();
     assert!(matches!(
         exporter.export(&settled, export::CONSOLE, now),
         Err(ExportError::Erased)
@@ -333,14 +339,67 @@ fn an_anonymous_programs_referral_a_revoked_token_and_an_erased_referral_are_ref
     let (status, _, problem) = fetch(&f, &settled, Some(&token2));
     assert_eq!((status, problem["code"].as_str()), (410, Some("erased")));
 
-    // Only what was handed out is in the access log: one export, to the journal system.
+    // The phone withdraws the erased one afterwards: now it is a withdrawal, exported with no
+    // personal data, and listed only to a system that has fetched it (the console never did).
+    f.store.withdraw(&settled, None).unwrap();
+    assert_eq!(f.sync(Trigger::Manual).delivered.len(), 1);
+    let (status, _, bundle) = fetch(&f, &settled, Some(&token2));
+    assert_eq!(status, 200);
+    assert_eq!(resource(&bundle, "Consent")["status"], "inactive");
+    let (_, _, index) = get(&f, "/export/v1/referrals", Some(&token2));
+    let withdrawn = index["referrals"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["handover_id"] == settled.as_str());
+    assert_eq!(
+        withdrawn.map(|r| &r["state"]),
+        Some(&Value::from("withdrawn")),
+        "{index}"
+    );
+    let console = exporter.index(export::CONSOLE, None, now).unwrap();
+    assert!(console.iter().all(|r| r.handover_id != settled));
+
+    // A later call shows up for a system polling with changed_since; the scheme's case is free.
+    let later = now + Duration::hours(2);
+    list.claim("anna", &lfl, later).unwrap();
+    list.record("anna", &lfl, Action::NotReached, "voicemail", later)
+        .unwrap();
+    let since = (now + Duration::hours(1)).format("%Y-%m-%dT%H:%M:%SZ");
+    let client = reqwest::blocking::Client::builder()
+        .tls_backend_preconfigured(trusting(f.clinic.clinic().tls.ca_pem.as_deref().unwrap()))
+        .no_proxy()
+        .build()
+        .unwrap();
+    let polled = client
+        .get(format!(
+            "https://{}/export/v1/referrals?changed_since={since}",
+            f.clinic.addr()
+        ))
+        .header("authorization", format!("bearer {token2}"))
+        .send()
+        .unwrap()
+        .bytes()
+        .unwrap();
+    let polled: Value = serde_json::from_slice(&polled).unwrap();
+    assert_eq!(polled["referrals"].as_array().unwrap().len(), 1, "{polled}");
+    assert_eq!(polled["referrals"][0]["handover_id"], lfl.as_str());
+    let (status, _, _) = get(
+        &f,
+        "/export/v1/referrals?changed_since=2026-12-01T10:00:00Z&changed_since=x",
+        Some(&token2),
+    );
+    assert_eq!(status, 400);
+
+    // Only what was handed out is logged as an export: one to the journal system, and the
+    // withdrawal to the second; the refusals of known referrals are logged as refusals.
     let exports: Vec<_> = storage
         .access_log(&AccessFilter::default())
         .unwrap()
         .into_iter()
         .filter(|l| l.action == export::EXPORT_ACTION)
         .collect();
-    assert_eq!(exports.len(), 1, "{exports:?}");
+    assert_eq!(exports.len(), 2, "{exports:?}");
     let looks = storage
         .access_log(&AccessFilter {
             staff: Some("api:journal".into()),
@@ -355,5 +414,27 @@ fn an_anonymous_programs_referral_a_revoked_token_and_an_erased_referral_are_ref
     assert_eq!(exports[0].staff, "api:journal");
     assert_eq!(exports[0].handover_id.as_deref(), Some(lfl.as_str()));
     assert!(exports[0].phone_hmac.is_some());
+    assert_eq!(exports[1].staff, "api:journal-2");
+    assert!(
+        exports[1].phone_hmac.is_none(),
+        "a withdrawal has no number"
+    );
+    let refusals: Vec<(String, Option<String>)> = storage
+        .access_log(&AccessFilter::default())
+        .unwrap()
+        .into_iter()
+        .filter(|l| l.action == export::REFUSED_ACTION)
+        .map(|l| (l.staff, l.handover_id))
+        .collect();
+    let line = |who: &str, id: &str| (who.to_string(), Some(id.to_string()));
+    assert_eq!(
+        refusals,
+        [
+            line("console", &snackan),
+            line("api:journal", &snackan),
+            line("console", &settled),
+            line("api:journal-2", &settled),
+        ]
+    );
     assert_ne!(token2_name, token_name);
 }

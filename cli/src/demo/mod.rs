@@ -764,19 +764,30 @@ impl Demo<'_> {
             let (name, who) = (clinic.name().to_string(), s.name);
             match exported {
                 Ok(fhir) => {
-                    let status = |kind: &str| {
+                    let resource = |kind: &str| {
                         fhir["entry"]
                             .as_array()
                             .and_then(|e| e.iter().find(|e| e["resource"]["resourceType"] == kind))
-                            .and_then(|e| e["resource"]["status"].as_str())
+                            .map(|e| &e["resource"])
+                    };
+                    let status = |kind: &str| {
+                        resource(kind)
+                            .and_then(|r| r["status"].as_str())
                             .unwrap_or("-")
                             .to_string()
                     };
                     let (consent, request, task) =
                         (status("Consent"), status("ServiceRequest"), status("Task"));
+                    let patient = match resource("Patient") {
+                        Some(_) => "Patient, ".to_string(),
+                        None => self.pick(
+                            "ingen Patient (raderad), ".into(),
+                            "no Patient (erased), ".into(),
+                        ),
+                    };
                     self.say(self.pick(
-                        format!("  {name} → journalsystemet (FHIR R4) för {who}: Patient, Consent {consent}, ServiceRequest {request}, Task {task}."),
-                        format!("  {name} → the care record system (FHIR R4) for {who}: Patient, Consent {consent}, ServiceRequest {request}, Task {task}."),
+                        format!("  {name} → journalsystemet (FHIR R4) för {who}: {patient}Consent {consent}, ServiceRequest {request}, Task {task}."),
+                        format!("  {name} → the care record system (FHIR R4) for {who}: {patient}Consent {consent}, ServiceRequest {request}, Task {task}."),
                     ))?;
                     let withdrawn = clinic.has_tombstone(self.ctx, &s.id)?;
                     self.check(
