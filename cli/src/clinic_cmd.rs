@@ -295,9 +295,14 @@ fn export_failed(e: export::ExportError) -> Failure {
         export::ExportError::NotFound => "unknown_referral",
         export::ExportError::Erased => "erased",
         export::ExportError::Unreadable(_) => "unreadable",
+        export::ExportError::OlderBundle(_) => "bundle_older_than_served",
         export::ExportError::Storage(_) => "storage",
     };
-    Failure::other(code, e.to_string()).on_field("handover")
+    let field = match e {
+        export::ExportError::OlderBundle(_) => "bundle",
+        _ => "handover",
+    };
+    Failure::other(code, e.to_string()).on_field(field)
 }
 
 /// The served bundle, verified against the administrator's key.
@@ -533,6 +538,7 @@ pub fn run(ctx: &Ctx, cmd: ClinicCommand) -> CmdResult {
             let keys = home.load().map_err(|e| failed("clinic")(&e))?.keys;
             let log_key = home.access_log_key().map_err(|e| failed("clinic")(&e))?;
             let storage = storage(&dir)?;
+            export::check_current(&storage, &served).map_err(export_failed)?;
             let exporter = export::Exporter {
                 storage: &storage,
                 keys: &keys,

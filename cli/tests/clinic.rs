@@ -121,13 +121,13 @@ impl Site {
     /// The same, changed first, into another file.
     fn sign_bundle_as(&self, file: &str, change: impl Fn(&mut Value)) {
         let mut set: Value = serde_json::from_str(EXAMPLE).unwrap();
-        change(&mut set);
         set["issued_at"] = Value::String(Utc::now().format("%Y-%m-%dT%H:%M:%S+00:00").to_string());
         for p in set["programs"].as_array_mut().unwrap() {
             if p["id"] == support::PROGRAM {
                 p["clinic"]["endpoint"] = Value::String(self.endpoint());
             }
         }
+        change(&mut set);
         let unsigned = self.tmp.0.join("set.json");
         std::fs::write(&unsigned, serde_json::to_vec(&set).unwrap()).unwrap();
         let clinic_json = self.dir.join("clinic.json");
@@ -1270,6 +1270,19 @@ fn a_referral_exports_as_fhir_at_the_console_and_over_https_with_a_token_until_i
     assert_eq!(error["error"]["code"], "export_not_allowed");
     assert_eq!(error["error"]["field"], "handover");
     assert!(!String::from_utf8_lossy(&closed.stdout).contains("+46701234567"));
+    // The service noted the bundle it was started with. Once it has served a newer one, the
+    // older file is refused: it may still allow what the served one no longer does.
+    let storage = Storage::open(&site.dir.join("clinic.db")).unwrap();
+    let (_, served_at) = storage.newest_served().unwrap().expect("serve notes its bundle");
+    storage
+        .note_served("a-newer-edition", served_at + 3600, Utc::now().timestamp())
+        .unwrap();
+    drop(storage);
+    let older = export("bundle.json", &[]);
+    assert_eq!(older.status.code(), Some(1));
+    let error: Value = serde_json::from_slice(&older.stdout).unwrap();
+    assert_eq!(error["error"]["code"], "bundle_older_than_served");
+    assert_eq!(error["error"]["field"], "bundle");
     // Without --fhir there is nothing to export.
     let bare = lotsa(&["clinic", "export", &id, "--dir", site.d()]);
     assert_eq!(bare.status.code(), Some(2));

@@ -47,6 +47,10 @@ pub enum ExportError {
     /// A stored referral did not open with the clinic's keys.
     #[error("a stored referral does not open: {0}")]
     Unreadable(String),
+    /// The bundle given is older than one the service has served (its id): it may allow what
+    /// the served one no longer does.
+    #[error("the service has served a newer program bundle ({0}): export with that one")]
+    OlderBundle(String),
     /// The database.
     #[error(transparent)]
     Storage(#[from] StorageError),
@@ -193,6 +197,18 @@ impl Exporter<'_> {
             .program(program_id)
             .filter(|p| p.fhir_export == Some(true))
             .ok_or(ExportError::NotAllowed)
+    }
+}
+
+/// Refuses a bundle older than the newest the service was started with, for an export at the
+/// console (where the administrator names the bundle): an old file may still allow an export,
+/// or a field, that the served one no longer does.
+pub fn check_current(storage: &Storage, bundle: &Bundle) -> Result<(), ExportError> {
+    match storage.newest_served()? {
+        Some((id, issued)) if bundle.set().issued_at.timestamp() < issued => {
+            Err(ExportError::OlderBundle(id))
+        }
+        _ => Ok(()),
     }
 }
 

@@ -127,7 +127,9 @@ fn export_now(site: &StaffSite, handover_id: &str, headers: &HeaderMap) -> Respo
             "erased",
             "The referral was erased when its retention ran out",
         ),
-        Err(ExportError::Unreadable(_) | ExportError::Storage(_)) => failed(),
+        Err(ExportError::Unreadable(_) | ExportError::OlderBundle(_) | ExportError::Storage(_)) => {
+            failed()
+        }
     }
 }
 

@@ -115,6 +115,8 @@ pub fn prepare(
     let tls =
         tls_config(loaded.chain, loaded.tls_key).map_err(|e| ServeError::Tls(e.to_string()))?;
     let storage = Storage::open(&home.database())?;
+    let set = bundle.set();
+    storage.note_served(&set.bundle_id, set.issued_at.timestamp(), now.timestamp())?;
     let intake = Arc::new(Intake::new(storage, loaded.keys, programs, now)?.with_device_rate(rate));
     let staff = crate::pages::StaffSite {
         intake: intake.clone(),

@@ -162,6 +162,14 @@ CREATE TABLE api_clients (
     created_at INTEGER NOT NULL,
     revoked_at INTEGER
 ) WITHOUT ROWID;
+-- Every program bundle the service was started with, so that an export at the console can
+-- refuse a bundle older than the one served.
+CREATE TABLE served_bundles (
+    bundle_id  TEXT NOT NULL,
+    issued_at  INTEGER NOT NULL,
+    served_at  INTEGER NOT NULL,
+    PRIMARY KEY (bundle_id, issued_at)
+) WITHOUT ROWID;
 "#,
 ];
 
@@ -1334,6 +1342,35 @@ impl Storage {
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Notes that the service starts serving a bundle (issued at `issued_at`, unix seconds).
+    pub fn note_served(
+        &self,
+        bundle_id: &str,
+        issued_at: i64,
+        now: i64,
+    ) -> Result<(), StorageError> {
+        let bundle_id = bundle_id.to_string();
+        self.write(move |c| {
+            c.prepare_cached(
+                "INSERT INTO served_bundles (bundle_id, issued_at, served_at) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (bundle_id, issued_at) DO UPDATE SET served_at = excluded.served_at",
+            )?
+            .execute(params![bundle_id, issued_at, now])?;
+            Ok(())
+        })
+    }
+
+    /// The newest bundle the service was ever started with: its id and when it was issued.
+    pub fn newest_served(&self) -> Result<Option<(String, i64)>, StorageError> {
+        Ok(self
+            .reader()
+            .prepare_cached(
+                "SELECT bundle_id, issued_at FROM served_bundles ORDER BY issued_at DESC LIMIT 1",
+            )?
+            .query_row([], |r| Ok((r.get("bundle_id")?, r.get("issued_at")?)))
+            .optional()?)
     }
 
     /// Adds a system allowed to fetch exports, by its token's hash; false if the name is taken.
