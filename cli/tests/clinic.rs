@@ -1273,7 +1273,10 @@ fn a_referral_exports_as_fhir_at_the_console_and_over_https_with_a_token_until_i
     // The service noted the bundle it was started with. Once it has served a newer one, the
     // older file is refused: it may still allow what the served one no longer does.
     let storage = Storage::open(&site.dir.join("clinic.db")).unwrap();
-    let (_, served_at) = storage.newest_served().unwrap().expect("serve notes its bundle");
+    let (_, served_at) = storage
+        .newest_served()
+        .unwrap()
+        .expect("serve notes its bundle");
     storage
         .note_served("a-newer-edition", served_at + 3600, Utc::now().timestamp())
         .unwrap();
