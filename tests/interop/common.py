@@ -12,6 +12,7 @@ import hashlib
 import json
 import pathlib
 import struct
+import urllib.parse
 
 import jsonschema
 
@@ -73,3 +74,25 @@ def errors(name: str, instance) -> list[str]:
         f"{e.message} at {'/'.join(map(str, e.absolute_path)) or '(root)'}"
         for e in validator(name).iter_errors(instance)
     ]
+
+
+def refs(node):
+    """Every `$ref` in a document (an OpenAPI document or a schema), depth first."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "$ref" and isinstance(value, str):
+                yield value
+            else:
+                yield from refs(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from refs(value)
+
+
+def resolve_pointer(document, pointer: str):
+    """The part of a document a JSON pointer (RFC 6901) names."""
+    target = document
+    for token in filter(None, pointer.split("/")):
+        token = urllib.parse.unquote(token).replace("~1", "/").replace("~0", "~")
+        target = target[int(token)] if isinstance(target, list) else target[token]
+    return target

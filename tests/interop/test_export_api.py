@@ -38,8 +38,9 @@ import referencing.jsonschema
 import yaml
 from openapi_spec_validator import validate as validate_openapi
 
-from common import ROOT, SCHEMAS, errors
+from common import ROOT, SCHEMAS, errors, refs, resolve_pointer
 from test_independent_device import (  # noqa: F401  (clinic is a fixture, used by name)
+    Answer,
     DATE_SLACK,
     DELIVERY_COMPONENTS,
     PROGRAM,
@@ -92,26 +93,6 @@ def complaints(api: dict, name: str, instance) -> list[str]:
     ]
 
 
-def refs(node):
-    if isinstance(node, dict):
-        for key, value in node.items():
-            if key == "$ref" and isinstance(value, str):
-                yield value
-            else:
-                yield from refs(value)
-    elif isinstance(node, list):
-        for value in node:
-            yield from refs(value)
-
-
-def resolve_pointer(document, pointer: str):
-    target = document
-    for token in filter(None, pointer.split("/")):
-        token = urllib.parse.unquote(token).replace("~1", "/").replace("~0", "~")
-        target = target[int(token)] if isinstance(target, list) else target[token]
-    return target
-
-
 def media_schemas(api: dict):
     """(where, media type, component schema name, media object) of every body in the paths."""
     for path, item in api["paths"].items():
@@ -128,23 +109,6 @@ def media_schemas(api: dict):
 
 
 # --- the wire ---------------------------------------------------------------------------------
-
-
-@dataclass
-class Answer:
-    status: int
-    headers: http.client.HTTPMessage
-    body: bytes
-
-    @property
-    def media_type(self) -> str:
-        return (self.headers.get("Content-Type") or "").split(";")[0].strip().lower()
-
-    def json(self):
-        return json.loads(self.body)
-
-    def __repr__(self) -> str:  # what an assertion prints
-        return f"<{self.status} {self.media_type} {self.body[:400]!r}>"
 
 
 def host_url(clinic: Clinic, path: str) -> str:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import base64
 import json
 import re
-import urllib.parse
 
 import pytest
 import yaml
@@ -22,6 +21,8 @@ from common import (
     VECTORS,
     errors,
     load_schema,
+    refs,
+    resolve_pointer,
     validator,
 )
 
@@ -157,26 +158,6 @@ def test_every_example_in_the_protocol_document_validates_against_its_schema():
 
 def load_api() -> dict:
     return yaml.safe_load(API.read_text(encoding="utf-8"))
-
-
-def refs(node):
-    if isinstance(node, dict):
-        for key, value in node.items():
-            if key == "$ref" and isinstance(value, str):
-                yield value
-            else:
-                yield from refs(value)
-    elif isinstance(node, list):
-        for value in node:
-            yield from refs(value)
-
-
-def resolve_pointer(document, pointer: str):
-    target = document
-    for token in filter(None, pointer.split("/")):
-        token = urllib.parse.unquote(token).replace("~1", "/").replace("~0", "~")
-        target = target[int(token)] if isinstance(target, list) else target[token]
-    return target
 
 
 def test_the_openapi_document_is_valid_openapi_3_1():
