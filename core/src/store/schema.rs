@@ -187,8 +187,13 @@ pub const APPLICATION_ID: i32 = 0x4C4F_5453;
 /// is claimed (its `application_id` set); one that is already Lotsa's is fine; a store made
 /// before the id was set (version 1 or 2, with its tables) is claimed; anything else is refused
 /// with [`StoreError::NotAStore`], never adopted.
+///
+/// The look and the claim are one IMMEDIATE transaction: a process opening a brand-new file
+/// while another is claiming and migrating it sees either the empty file or the claimed one,
+/// never the first migrations of an unclaimed one (which it would refuse as someone else's).
 pub(crate) fn claim(conn: &Connection) -> Result<(), StoreError> {
-    let id: i32 = conn.query_row("PRAGMA application_id", [], |r| r.get("application_id"))?;
+    let tx = rusqlite::Transaction::new_unchecked(conn, TransactionBehavior::Immediate)?;
+    let id: i32 = tx.query_row("PRAGMA application_id", [], |r| r.get("application_id"))?;
     if id == APPLICATION_ID {
         return Ok(());
     }
@@ -196,17 +201,18 @@ pub(crate) fn claim(conn: &Connection) -> Result<(), StoreError> {
         return Err(StoreError::NotAStore);
     }
     let tables: Vec<String> = {
-        let mut stmt = conn.prepare("SELECT name FROM sqlite_master WHERE type = 'table'")?;
+        let mut stmt = tx.prepare("SELECT name FROM sqlite_master WHERE type = 'table'")?;
         let rows = stmt.query_map([], |r| r.get("name"))?;
         rows.collect::<Result<_, _>>()?
     };
     let ours = ["root_keys", "drafts", "outbox", "audit", "stats"];
-    let empty = tables.is_empty() && version(conn)? == 0;
+    let empty = tables.is_empty() && version(&tx)? == 0;
     let older_lotsa = ours.iter().all(|t| tables.iter().any(|n| n == t));
     if !empty && !older_lotsa {
         return Err(StoreError::NotAStore);
     }
-    conn.pragma_update(None, "application_id", APPLICATION_ID)?;
+    tx.pragma_update(None, "application_id", APPLICATION_ID)?;
+    tx.commit()?;
     Ok(())
 }
 
