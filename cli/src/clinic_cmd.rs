@@ -189,6 +189,14 @@ pub enum ClinicCommand {
         #[arg(long)]
         dir: PathBuf,
     },
+    /// Move the server to its spare TLS key with a new certificate from the development CA
+    /// (phones already trust that key's pin) and make a new spare; also how a certificate is
+    /// renewed before it expires. Sign the bundle again with --clinic clinic.json and restart.
+    RotateTls {
+        /// The clinic's directory.
+        #[arg(long)]
+        dir: PathBuf,
+    },
     /// Write an encrypted backup of the database and every key (passphrase from
     /// --passphrase-file or LOTSA_BACKUP_PASSPHRASE).
     Backup {
@@ -673,6 +681,23 @@ pub fn run(ctx: &Ctx, cmd: ClinicCommand) -> CmdResult {
             ctx.line(format!(
                 "added HPKE key {}; sign the bundle again with --clinic {} and restart the service",
                 key.key_id,
+                home.clinic_json().display()
+            ))
+        }
+        ClinicCommand::RotateTls { dir } => {
+            let home = Home::new(&dir);
+            let trust = home.rotate_tls(now).map_err(|e| failed("rotate_tls")(&e))?;
+            let pins = &trust.spki_sha256_pins;
+            if ctx.json {
+                return ctx
+                    .print_json(&json!({"spki_pins": pins, "clinic_json": home.clinic_json()}));
+            }
+            ctx.line(format!(
+                "the server uses its spare key now; TLS pins (current, new spare): {}",
+                pins.join(", ")
+            ))?;
+            ctx.line(format!(
+                "sign the bundle again with --clinic {} and restart the service",
                 home.clinic_json().display()
             ))
         }

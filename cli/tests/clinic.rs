@@ -287,6 +287,45 @@ fn init_makes_owner_only_keys_and_a_clinic_json_that_program_sign_merges() {
     let clinic = site.clinic();
     assert_eq!(clinic.endpoint, site.endpoint());
     assert_eq!(clinic.tls.spki_sha256_pins.len(), 2);
+    // rotate-tls moves the server to the spare key (its pin was the second) and makes a new
+    // spare, every file still owner-only.
+    let spare = std::fs::read(site.dir.join("tls/backup-key.pem")).unwrap();
+    let rotated = ok_json(&lotsa(&[
+        "--json",
+        "clinic",
+        "rotate-tls",
+        "--dir",
+        site.d(),
+    ]));
+    assert_eq!(
+        rotated["spki_pins"][0],
+        clinic.tls.spki_sha256_pins[1].as_str()
+    );
+    assert_eq!(std::fs::read(site.dir.join("tls/key.pem")).unwrap(), spare);
+    assert_ne!(
+        std::fs::read(site.dir.join("tls/backup-key.pem")).unwrap(),
+        spare
+    );
+    assert_eq!(
+        site.clinic().tls.spki_sha256_pins,
+        rotated["spki_pins"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p.as_str().unwrap().to_string())
+            .collect::<Vec<_>>()
+    );
+    #[cfg(unix)]
+    for file in [
+        "clinic.json",
+        "tls/key.pem",
+        "tls/cert.pem",
+        "tls/backup-key.pem",
+    ] {
+        assert_eq!(mode(&site.dir.join(file)), 0o600, "{file}");
+    }
+    site.sign_bundle();
+    let clinic = site.clinic();
     assert!(clinic
         .tls
         .ca_pem
@@ -697,6 +736,12 @@ fn init_takes_a_certificate_it_provides_and_computes_the_pins_from_it() {
     assert_eq!(ours.tls.ca_pem, theirs.tls.ca_pem);
     assert_eq!(ours.tls.spki_sha256_pins[0], theirs.tls.spki_sha256_pins[0]);
     assert!(!own.join("tls/ca.key").exists(), "no CA of its own");
+    // Only IT's CA can issue its next certificate: rotate-tls says so and changes nothing.
+    let before = std::fs::read(own.join("clinic.json")).unwrap();
+    let refused = lotsa(&["--json", "clinic", "rotate-tls", "--dir", site.d()]);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&refused.stdout).contains("provided by IT"));
+    assert_eq!(std::fs::read(own.join("clinic.json")).unwrap(), before);
     assert_ne!(ours.hpke_keys, theirs.hpke_keys);
     // Served with that certificate: a client trusting only IT's CA gets through.
     site.sign_bundle();

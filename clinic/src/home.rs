@@ -67,6 +67,9 @@ pub enum HomeError {
     /// The system's random number generator failed.
     #[error("the system's random number generator failed")]
     Random,
+    /// `rotate-tls` on a clinic whose certificate IT provided: only IT's CA can issue the next.
+    #[error("the certificate was provided by IT, not made by init: have IT issue one for tls/backup-key.pem, then put it in tls/cert.pem and that key in tls/key.pem")]
+    NotOurCa,
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> HomeError + '_ {
@@ -107,6 +110,16 @@ pub fn write_private(path: &Path, bytes: &[u8]) -> Result<(), HomeError> {
     let mut file = options.open(path).map_err(io(path))?;
     file.write_all(bytes).map_err(io(path))?;
     file.sync_all().map_err(io(path))
+}
+
+/// Replaces an owner-only file atomically: written beside it, then renamed over it.
+fn replace_private(path: &Path, bytes: &[u8]) -> Result<(), HomeError> {
+    let mut next = path.as_os_str().to_owned();
+    next.push(".next");
+    let next = PathBuf::from(next);
+    let _ = std::fs::remove_file(&next);
+    write_private(&next, bytes)?;
+    std::fs::rename(&next, path).map_err(io(path))
 }
 
 fn read(path: &Path) -> Result<Vec<u8>, HomeError> {
@@ -293,11 +306,7 @@ impl Home {
         if new {
             write_private(&path, text.as_bytes())
         } else {
-            // Replaced atomically: written beside it, then renamed over it.
-            let next = self.dir.join("clinic.json.next");
-            let _ = std::fs::remove_file(&next);
-            write_private(&next, text.as_bytes())?;
-            std::fs::rename(&next, &path).map_err(io(&path))
+            replace_private(&path, text.as_bytes())
         }
     }
 
@@ -316,6 +325,36 @@ impl Home {
         clinic.hpke_keys.push(key.clone());
         self.write_clinic(&clinic, false)?;
         Ok(key)
+    }
+
+    /// Moves the server to its spare key: a new certificate from the development CA for the
+    /// key in `tls/backup-key.pem` (whose pin every bundle already carries, so phones that have
+    /// not yet seen a new bundle still trust it), and a new spare key whose pin replaces the old
+    /// current one in `clinic.json`. The old server key is gone. Sign the bundle again with
+    /// `clinic.json` and restart the service. Also what renews a certificate before it expires.
+    pub fn rotate_tls(&self, now: DateTime<Utc>) -> Result<TlsTrust, HomeError> {
+        let mut clinic = self.clinic()?;
+        let ca_key_path = self.tls("ca.key");
+        if !ca_key_path.exists() {
+            return Err(HomeError::NotOurCa);
+        }
+        let ca_key = String::from_utf8_lossy(&read(&ca_key_path)?).into_owned();
+        let spare_path = self.tls("backup-key.pem");
+        let spare = String::from_utf8_lossy(&read(&spare_path)?).into_owned();
+        let host = endpoint_host(&clinic.endpoint).ok_or(HomeError::BadEndpoint)?;
+        let cert = crate::tls::reissue(&ca_key, &clinic.name, &host, &spare, now)?;
+        let chain = crate::tls::certificates(cert.as_bytes(), &self.tls("cert.pem"))?;
+        let pin = crate::tls::spki_pin(&chain[0])
+            .ok_or_else(|| invalid(&self.tls("cert.pem"), "certificate"))?;
+        let next_spare = crate::tls::spare_key()?;
+        // The key first, then its certificate, then the new spare, then clinic.json: each file
+        // is replaced whole, and a run cut short can be run again.
+        replace_private(&self.tls("key.pem"), spare.as_bytes())?;
+        replace_private(&self.tls("cert.pem"), cert.as_bytes())?;
+        replace_private(&spare_path, next_spare.pem.as_bytes())?;
+        clinic.tls.spki_sha256_pins = vec![pin, next_spare.pin];
+        self.write_clinic(&clinic, false)?;
+        Ok(clinic.tls)
     }
 
     /// Everything `serve` needs, checked: every HPKE key in `clinic.json` has its secret, and

@@ -90,6 +90,15 @@ impl LocalClinic {
         &self.clinic
     }
 
+    /// Moves its server to the spare TLS key ([`Home::rotate_tls`]); serve a bundle signed with
+    /// the new `clinic.json` next (it stops serving the old one, which no longer matches).
+    pub fn rotate_tls(&mut self, now: DateTime<Utc>) -> Result<(), ServeError> {
+        self.stop_serving_only();
+        self.home.rotate_tls(now)?;
+        self.clinic = self.home.clinic()?;
+        Ok(())
+    }
+
     /// Its directory.
     pub fn home(&self) -> &Home {
         &self.home

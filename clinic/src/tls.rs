@@ -7,7 +7,7 @@ use chrono::{DateTime, Datelike, Duration, Utc};
 use lotsa_core::crypto::{b64, sha256};
 use rcgen::{
     date_time_ymd, BasicConstraints, CertificateParams, CertifiedIssuer, DnType,
-    ExtendedKeyUsagePurpose, IsCa, KeyPair, KeyUsagePurpose, PublicKeyData,
+    ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose, PublicKeyData,
 };
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
@@ -43,10 +43,52 @@ fn failed(e: rcgen::Error) -> HomeError {
 
 /// A development CA and a server certificate for `host` (plus `localhost` and `127.0.0.1`).
 pub fn development(name: &str, host: &str, now: DateTime<Utc>) -> Result<Development, HomeError> {
-    // A calendar day (rcgen takes `time`'s type, which this crate does not name).
-    let day = |at: DateTime<Utc>| date_time_ymd(at.year(), at.month() as u8, at.day() as u8);
     let ca_key = KeyPair::generate().map_err(failed)?;
     let ca_key_pem = ca_key.serialize_pem();
+    let mut ca = ca_params(name)?;
+    valid_for(&mut ca, now, 10 * CERT_VALIDITY_DAYS);
+    let issuer = CertifiedIssuer::self_signed(ca, ca_key).map_err(failed)?;
+    let key = KeyPair::generate().map_err(failed)?;
+    let cert = leaf_params(host, now)?
+        .signed_by(&key, &issuer)
+        .map_err(failed)?;
+    Ok(Development {
+        ca_pem: issuer.pem(),
+        ca_key_pem,
+        cert_pem: cert.pem(),
+        key_pem: key.serialize_pem(),
+    })
+}
+
+/// A new server certificate for `host`, for the key `key_pem` (the spare one), issued by the
+/// development CA `init` made for the clinic `name` (its key `ca_key_pem`): the CA's name and
+/// key are its identity, so its certificate need not be parsed again.
+pub fn reissue(
+    ca_key_pem: &str,
+    name: &str,
+    host: &str,
+    key_pem: &str,
+    now: DateTime<Utc>,
+) -> Result<String, HomeError> {
+    let ca_key = KeyPair::from_pem(ca_key_pem).map_err(failed)?;
+    let issuer = Issuer::new(ca_params(name)?, ca_key);
+    let key = KeyPair::from_pem(key_pem).map_err(failed)?;
+    let cert = leaf_params(host, now)?
+        .signed_by(&key, &issuer)
+        .map_err(failed)?;
+    Ok(cert.pem())
+}
+
+/// Valid from the day before `now` for `days` (calendar days: rcgen takes `time`'s type,
+/// which this crate does not name).
+fn valid_for(params: &mut CertificateParams, now: DateTime<Utc>, days: i64) {
+    let day = |at: DateTime<Utc>| date_time_ymd(at.year(), at.month() as u8, at.day() as u8);
+    params.not_before = day(now - Duration::days(1));
+    params.not_after = day(now + Duration::days(days));
+}
+
+/// The development CA's identity and powers (its validity is set where it is made).
+fn ca_params(name: &str) -> Result<CertificateParams, HomeError> {
     let mut ca = CertificateParams::new(Vec::<String>::new()).map_err(failed)?;
     ca.distinguished_name.push(
         DnType::CommonName,
@@ -54,30 +96,24 @@ pub fn development(name: &str, host: &str, now: DateTime<Utc>) -> Result<Develop
     );
     ca.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
     ca.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-    ca.not_before = day(now - Duration::days(1));
-    ca.not_after = day(now + Duration::days(10 * CERT_VALIDITY_DAYS));
-    let issuer = CertifiedIssuer::self_signed(ca, ca_key).map_err(failed)?;
+    Ok(ca)
+}
 
+/// A server certificate's parameters for `host`, `localhost` and `127.0.0.1`, valid from
+/// yesterday for [`CERT_VALIDITY_DAYS`].
+fn leaf_params(host: &str, now: DateTime<Utc>) -> Result<CertificateParams, HomeError> {
     let mut names = vec![host.to_string()];
     for extra in ["localhost", "127.0.0.1"] {
         if !names.iter().any(|n| n == extra) {
             names.push(extra.to_string());
         }
     }
-    let key = KeyPair::generate().map_err(failed)?;
     let mut leaf = CertificateParams::new(names).map_err(failed)?;
     leaf.distinguished_name.push(DnType::CommonName, host);
     leaf.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
     leaf.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-    leaf.not_before = day(now - Duration::days(1));
-    leaf.not_after = day(now + Duration::days(CERT_VALIDITY_DAYS));
-    let cert = leaf.signed_by(&key, &issuer).map_err(failed)?;
-    Ok(Development {
-        ca_pem: issuer.pem(),
-        ca_key_pem,
-        cert_pem: cert.pem(),
-        key_pem: key.serialize_pem(),
-    })
+    valid_for(&mut leaf, now, CERT_VALIDITY_DAYS);
+    Ok(leaf)
 }
 
 /// A spare server key and its pin.

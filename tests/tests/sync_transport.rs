@@ -120,3 +120,46 @@ fn an_unreachable_clinic_is_a_network_failure_and_a_bundle_without_ca_or_pins_is
         Err(TransportError::Config { .. })
     ));
 }
+
+#[test]
+fn after_the_clinic_moves_to_its_spare_key_a_phone_with_the_old_bundle_still_reaches_it_and_the_next_move_needs_the_new_bundle(
+) {
+    let dir = TempDir::new("rotate-tls");
+    let now = Utc::now();
+    let mut clinic = LocalClinic::create(&dir.0.join("c"), "Mottagningen", "lots-for-livet", now)
+        .expect("a local clinic");
+    let admin = SigningKey::generate().unwrap();
+    let first = bundle_for(clinic.clinic(), &admin, now);
+    clinic.start(&first, &admin.public_key()).unwrap();
+    // What a phone that never gets another bundle knows of the clinic.
+    let old = clinic.clinic().clone();
+    let health = |known: &Clinic| Transport::for_clinic(known, quick()).unwrap().get("health");
+    assert_eq!(health(&old).unwrap().status, 200);
+
+    clinic.rotate_tls(now).unwrap();
+    let moved = clinic.clinic().clone();
+    assert_eq!(moved.tls.spki_sha256_pins[0], old.tls.spki_sha256_pins[1]);
+    assert_ne!(moved.tls.spki_sha256_pins[1], old.tls.spki_sha256_pins[1]);
+    assert_eq!(
+        moved.tls.ca_pem, old.tls.ca_pem,
+        "the same CA issues the next certificate"
+    );
+    // The service needs the bundle signed with the new clinic.json…
+    assert!(clinic.start(&first, &admin.public_key()).is_err());
+    let second = bundle_for(&moved, &admin, now);
+    clinic.start(&second, &admin.public_key()).unwrap();
+    // …but a phone with the old bundle still trusts the server: its spare pin was in it.
+    assert_eq!(health(&old).unwrap().status, 200);
+    assert_eq!(health(&moved).unwrap().status, 200);
+
+    // The next move is to a key only the new bundle pins.
+    clinic.rotate_tls(now).unwrap();
+    let third = bundle_for(clinic.clinic(), &admin, now);
+    clinic.start(&third, &admin.public_key()).unwrap();
+    assert!(
+        matches!(health(&old), Err(TransportError::Untrusted { .. })),
+        "{:?}",
+        health(&old).map(|a| a.status)
+    );
+    assert_eq!(health(&moved).unwrap().status, 200);
+}
