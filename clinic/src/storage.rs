@@ -1053,9 +1053,9 @@ impl Storage {
         })
     }
 
-    /// The person withdrew by phone, to the staff member holding the claim: the referral is
-    /// erased and a tombstone kept, as for a withdrawal the phone sends; the attempt stays.
-    /// False if `staff` did not hold it.
+    /// The person withdrew by phone, to the staff member holding the claim: the referral and
+    /// its worklist history are erased and a tombstone kept, as for a withdrawal the phone
+    /// sends (the access log keeps who took it, and when). False if `staff` did not hold it.
     pub fn withdraw_by_phone(
         &self,
         handover_id: &str,
@@ -1066,17 +1066,9 @@ impl Storage {
             if !holds_claim(c, &id, &attempt.staff, attempt.at)? || !is_waiting(c, &id)? {
                 return Ok(false);
             }
-            append_attempt(c, &id, &attempt)?;
             count_outcome(c, &id, "withdrawn", attempt.at)?;
             bury(c, &id, "withdrawn", attempt.at)?;
-            c.prepare_cached("DELETE FROM handovers WHERE handover_id = ?1")?
-                .execute([&id])?;
-            c.prepare_cached(
-                "INSERT INTO first_contacts (handover_id, outcome, at) VALUES (?1, 'withdrawn', ?2)",
-            )?
-            .execute(params![id, attempt.at])?;
-            c.prepare_cached("DELETE FROM claims WHERE handover_id = ?1")?
-                .execute([&id])?;
+            forget(c, &id)?;
             Ok(true)
         })
     }
@@ -1147,13 +1139,7 @@ impl Storage {
             let mut erased = Erased::default();
             for id in &handover_ids {
                 bury(c, id, "retention", now)?;
-                erased.referrals += c
-                    .prepare_cached("DELETE FROM handovers WHERE handover_id = ?1")?
-                    .execute([id])?;
-                for table in ["attempts", "first_contacts", "claims"] {
-                    c.prepare_cached(&format!("DELETE FROM {table} WHERE handover_id = ?1"))?
-                        .execute([id])?;
-                }
+                erased.referrals += forget(c, id)?;
             }
             erased.tombstones = c
                 .prepare_cached("DELETE FROM tombstones WHERE at < ?1")?
@@ -1520,10 +1506,7 @@ impl Storage {
                 )?
                 .execute(params![w.handover_id, now])?;
             }
-            c.prepare_cached("DELETE FROM handovers WHERE handover_id = ?1")?
-                .execute([&w.handover_id])?;
-            c.prepare_cached("DELETE FROM claims WHERE handover_id = ?1")?
-                .execute([&w.handover_id])?;
+            forget(c, &w.handover_id)?;
             Ok(true)
         })
     }
@@ -1562,6 +1545,19 @@ pub struct Withdrawal {
     pub message: Vec<u8>,
     /// The confirmation sent.
     pub confirmation: Vec<u8>,
+}
+
+/// Deletes a referral and everything the worklist kept of it (its attempts, its first contact,
+/// a claim), leaving its tombstone and the access log; how many referrals were deleted (0 or 1).
+fn forget(c: &Connection, handover_id: &str) -> rusqlite::Result<usize> {
+    let deleted = c
+        .prepare_cached("DELETE FROM handovers WHERE handover_id = ?1")?
+        .execute([handover_id])?;
+    for table in ["attempts", "first_contacts", "claims"] {
+        c.prepare_cached(&format!("DELETE FROM {table} WHERE handover_id = ?1"))?
+            .execute([handover_id])?;
+    }
+    Ok(deleted)
 }
 
 /// Leaves the tombstone of a held referral (before it is deleted): its device, its program and

@@ -242,6 +242,12 @@ fn a_withdrawal_by_phone_or_from_the_phone_erases_the_referral_and_the_log_still
         let storage = f.clinic.storage().unwrap();
         let list = c.worklist(&storage, &f.bundle);
         list.waiting("anna", now).unwrap();
+        list.claim("anna", &ids[1], now).unwrap();
+        list.record("anna", &ids[1], Action::NotReached, "no_answer", now)
+            .unwrap();
+        list.claim("anna", &ids[0], now).unwrap();
+        list.record("anna", &ids[0], Action::NotReached, "voicemail", now)
+            .unwrap();
         list.claim("anna", &ids[0], now).unwrap();
         list.record("anna", &ids[0], Action::WithdrewByPhone, "withdrew", now)
             .unwrap();
@@ -260,6 +266,12 @@ fn a_withdrawal_by_phone_or_from_the_phone_erases_the_referral_and_the_log_still
         list.claim("anna", &ids[1], now),
         Err(WorklistError::NotWaiting)
     ));
+    // Nothing of either is left but the tombstone and the access log: no attempt, no first
+    // contact, no claim.
+    for id in &ids {
+        assert!(storage.attempts(id).unwrap().is_empty(), "{id}");
+        assert_eq!(storage.first_contact(id).unwrap(), None, "{id}");
+    }
 
     // "Who looked at my data?" is answered from the number, after both referrals are erased.
     let seen = storage
