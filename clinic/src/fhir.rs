@@ -279,7 +279,7 @@ fn is_language_tag(text: &str) -> bool {
 
 /// The identifier system of a 12-digit identity number: a samordningsnummer has 60 added to
 /// its day of birth.
-pub fn identifier_system(number: &str, payload: &HandoverPayload) -> &'static str {
+fn identifier_system(number: &str, payload: &HandoverPayload) -> &'static str {
     match identity::parse(number, payload.created_at.date_naive()).map(|n| n.kind()) {
         Ok(IdKind::Samordningsnummer) => SAMORDNINGSNUMMER_SYSTEM,
         _ => PERSONNUMMER_SYSTEM,
