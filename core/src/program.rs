@@ -51,8 +51,10 @@ pub struct ProgramSet {
     /// Who signs it (a name, for people).
     pub administrator: String,
     /// When it was issued.
+    #[serde(deserialize_with = "rfc3339")]
     pub issued_at: DateTime<FixedOffset>,
     /// After this the app refuses it and asks for a new one.
+    #[serde(deserialize_with = "rfc3339")]
     pub expires_at: DateTime<FixedOffset>,
     /// True for example data that must never reach a real clinic.
     #[serde(default)]
@@ -398,8 +400,10 @@ pub struct HpkeKey {
     /// Base64 of the 32-byte X25519 public key.
     pub public_key: String,
     /// Not used before this instant.
+    #[serde(deserialize_with = "rfc3339")]
     pub not_before: DateTime<FixedOffset>,
     /// Not used after this instant.
+    #[serde(deserialize_with = "rfc3339")]
     pub not_after: DateTime<FixedOffset>,
 }
 
@@ -1200,6 +1204,18 @@ fn validate_endpoint(url: &str) -> Result<(), String> {
         );
     }
     Ok(())
+}
+
+/// Reads a time the way the set documents it, with an error that says so: chrono's own ("input
+/// contains invalid characters") does not tell an administrator that `2026-12-02T05:48Z`, as some
+/// libraries print a time at :00 seconds, lacks its seconds.
+fn rfc3339<'de, D: serde::Deserializer<'de>>(d: D) -> Result<DateTime<FixedOffset>, D::Error> {
+    let text = String::deserialize(d)?;
+    DateTime::parse_from_rfc3339(&text).map_err(|_| {
+        serde::de::Error::custom(
+            "a time must be RFC 3339 with seconds and an offset, like 2026-11-01T00:00:00+01:00",
+        )
+    })
 }
 
 fn parse_json<T: for<'de> Deserialize<'de>>(bytes: &[u8]) -> Result<T, BundleError> {
@@ -2294,5 +2310,33 @@ mod tests {
             clinic.api_url("handovers/7f3e/withdrawal"),
             "https://clinic.example/v1/handovers/7f3e/withdrawal"
         );
+    }
+
+    #[test]
+    fn a_time_without_its_seconds_is_refused_with_what_a_time_must_look_like() {
+        let says = "a time must be RFC 3339 with seconds and an offset";
+        for (path, bad) in [
+            ("/issued_at", "2026-12-02T05:48Z"),
+            ("/expires_at", "2027-12-31"),
+            (
+                "/programs/0/clinic/hpke_keys/0/not_before",
+                "2026-01-01 00:00:00",
+            ),
+            ("/programs/0/clinic/hpke_keys/0/not_after", "tomorrow-ish"),
+        ] {
+            let mut v: serde_json::Value = serde_json::from_str(EXAMPLE_PROGRAMS_JSON).unwrap();
+            *v.pointer_mut(path).expect("the example has the field") = bad.into();
+            let err = ProgramSet::from_json(&v.to_string()).unwrap_err();
+            let BundleError::Malformed { reason } = &err else {
+                panic!("{path}: {err:?}")
+            };
+            assert!(reason.contains(says), "{path}: {reason}");
+            assert!(!reason.contains(bad), "{path} echoes the input: {reason}");
+        }
+        // With its seconds the same minute is read, whatever the offset.
+        let mut v: serde_json::Value = serde_json::from_str(EXAMPLE_PROGRAMS_JSON).unwrap();
+        v["issued_at"] = "2026-12-02T05:48:00Z".into();
+        let set = ProgramSet::from_json(&v.to_string()).unwrap();
+        assert_eq!(set.issued_at.to_rfc3339(), "2026-12-02T05:48:00+00:00");
     }
 }

@@ -8,8 +8,7 @@ import org.junit.jupiter.api.io.TempDir
 import java.io.File
 import java.net.InetAddress
 import java.net.ServerSocket
-import java.time.OffsetDateTime
-import java.time.ZoneOffset
+import java.time.Instant
 import java.time.temporal.ChronoUnit
 import kotlin.test.assertEquals
 import kotlin.test.assertFailsWith
@@ -47,7 +46,8 @@ class LocalClinicService(dir: File) : AutoCloseable {
         run("program", "keygen", "-o", dir.resolve("admin").path)
         val example = cli.absoluteFile.parentFile.parentFile.parentFile
             .resolve("schemas/examples/programs.example.json").readText()
-        val now = OffsetDateTime.now(ZoneOffset.UTC).truncatedTo(ChronoUnit.SECONDS)
+        // Instant prints its seconds always; OffsetDateTime drops ":00", which is not RFC 3339.
+        val now = Instant.now().truncatedTo(ChronoUnit.SECONDS)
         val set = example
             .replace("https://localhost:8443/lots-for-livet", endpoint)
             .replace(Regex("\"issued_at\": \"[^\"]+\""), "\"issued_at\": \"$now\"")
