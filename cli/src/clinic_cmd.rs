@@ -6,7 +6,7 @@ use crate::out::{Ctx, Failure};
 use crate::program_cmd::read_trust;
 use crate::CmdResult;
 use chrono::{DateTime, Duration, SecondsFormat, Utc};
-use clap::Subcommand;
+use clap::{ArgGroup, Subcommand};
 use lotsa_clinic::home::{Home, InitOptions, ProvidedTls};
 use lotsa_clinic::intake::{code_hash, new_enrolment_code, DeviceRate};
 use lotsa_clinic::serve::prepare;
@@ -14,6 +14,7 @@ use lotsa_clinic::server::{start, Limits};
 use lotsa_clinic::storage::Storage;
 use lotsa_clinic::{backup, export, serve, staff};
 use serde_json::json;
+use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
@@ -131,7 +132,7 @@ pub enum ClinicCommand {
         /// One referral's handover id.
         #[arg(long)]
         referral: Option<String>,
-        /// One staff member's login name.
+        /// Who: a staff member's login name, `console`, or `api:NAME` for an API client.
         #[arg(long)]
         staff: Option<String>,
         /// The person's phone number, in any form people type it.
@@ -254,12 +255,21 @@ pub enum StaffCommand {
 #[derive(Subcommand)]
 pub enum ApiClientCommand {
     /// Add a system; its API token is printed once (send it as `Authorization: Bearer …`).
+    /// Name the programs it may fetch with --program, or give it every program that allows the
+    /// export with --all-programs.
+    #[command(group(ArgGroup::new("scope").required(true).args(["program", "all_programs"])))]
     Add {
         /// The clinic's directory.
         #[arg(long)]
         dir: PathBuf,
         /// Its name: 1 to 64 of a-z, 0-9, '.', '_', '-'.
         name: String,
+        /// A program whose referrals it may fetch (its id; repeat for more).
+        #[arg(long)]
+        program: Vec<String>,
+        /// Every program that allows the export, also those added to the bundle later.
+        #[arg(long)]
+        all_programs: bool,
     },
     /// List the systems (never their tokens), with when each last fetched an export.
     List {
@@ -281,26 +291,27 @@ fn client_failed(e: export::ClientError) -> Failure {
     let code = match &e {
         export::ClientError::BadName => "bad_name",
         export::ClientError::Exists => "api_client_exists",
+        export::ClientError::BadProgram => "bad_program",
         export::ClientError::Unknown => "unknown_api_client",
         export::ClientError::Random => "random",
         export::ClientError::Storage(_) => "storage",
     };
-    let on_name = !matches!(
-        e,
-        export::ClientError::Random | export::ClientError::Storage(_)
-    );
+    let field = match e {
+        export::ClientError::Random | export::ClientError::Storage(_) => None,
+        export::ClientError::BadProgram => Some("program"),
+        _ => Some("name"),
+    };
     let failure = Failure::other(code, e.to_string());
-    if on_name {
-        failure.on_field("name")
-    } else {
-        failure
+    match field {
+        Some(field) => failure.on_field(field),
+        None => failure,
     }
 }
 
 fn export_failed(e: export::ExportError) -> Failure {
     let code = match &e {
         export::ExportError::NotAllowed => "export_not_allowed",
-        export::ExportError::NotFound => "unknown_referral",
+        export::ExportError::NotFound | export::ExportError::NotItsProgram => "unknown_referral",
         export::ExportError::Erased => "erased",
         export::ExportError::Unreadable(_) => "unreadable",
         export::ExportError::OlderBundle(_) => "bundle_older_than_served",
@@ -329,15 +340,17 @@ fn staff_failed(e: staff::StaffError) -> Failure {
     let code = match &e {
         staff::StaffError::BadName => "bad_name",
         staff::StaffError::Exists => "staff_exists",
+        staff::StaffError::Reserved => "reserved_name",
         staff::StaffError::Unknown => "unknown_staff",
         staff::StaffError::Crypto(_) => "random",
         staff::StaffError::Storage(_) => "storage",
     };
     let failure = Failure::other(code, e.to_string());
     match e {
-        staff::StaffError::BadName | staff::StaffError::Exists | staff::StaffError::Unknown => {
-            failure.on_field("name")
-        }
+        staff::StaffError::BadName
+        | staff::StaffError::Exists
+        | staff::StaffError::Reserved
+        | staff::StaffError::Unknown => failure.on_field("name"),
         _ => failure,
     }
 }
@@ -554,7 +567,7 @@ pub fn run(ctx: &Ctx, cmd: ClinicCommand) -> CmdResult {
                 log_key: &log_key,
             };
             let fhir = exporter
-                .export(&handover, export::CONSOLE, now)
+                .export(&handover, &export::Reader::console(), now)
                 .map_err(export_failed)?;
             match out {
                 None => ctx.print_json(&fhir),
@@ -639,7 +652,9 @@ pub fn run(ctx: &Ctx, cmd: ClinicCommand) -> CmdResult {
                 None => None,
             };
             let staff_name = match name {
-                Some(n) => Some(staff::normalize_name(&n).map_err(staff_failed)?),
+                Some(n) => {
+                    Some(export::logged_name(&n).map_err(|e| staff_failed(e).on_field("staff"))?)
+                }
                 None => None,
             };
             let filter = lotsa_clinic::storage::AccessFilter {
@@ -913,16 +928,30 @@ fn staff_cmd(ctx: &Ctx, command: StaffCommand, now: i64) -> CmdResult {
     }
 }
 
+/// An API client's programs, for people.
+fn scope(programs: Option<&[String]>) -> String {
+    programs.map_or_else(|| "all programs".to_string(), |p| p.join(", "))
+}
+
 fn api_client_cmd(ctx: &Ctx, command: ApiClientCommand, now: DateTime<Utc>) -> CmdResult {
     match command {
-        ApiClientCommand::Add { dir, name } => {
-            let (name, token) =
-                export::add_client(&storage(&dir)?, &name, now).map_err(client_failed)?;
+        ApiClientCommand::Add {
+            dir,
+            name,
+            program,
+            all_programs,
+        } => {
+            let programs: Option<BTreeSet<String>> =
+                (!all_programs).then(|| program.into_iter().collect());
+            let (name, token) = export::add_client(&storage(&dir)?, &name, programs.as_ref(), now)
+                .map_err(client_failed)?;
             if ctx.json {
-                return ctx.print_json(&json!({"added": name, "token": token}));
+                return ctx
+                    .print_json(&json!({"added": name, "programs": programs, "token": token}));
             }
             ctx.line(format!(
-                "added {name}; its API token (shown once, sent as Authorization: Bearer …): {token}"
+                "added {name}, for {}; its API token (shown once, sent as Authorization: Bearer …): {token}",
+                scope(programs.map(Vec::from_iter).as_deref())
             ))
         }
         ApiClientCommand::List { dir } => {
@@ -933,7 +962,8 @@ fn api_client_cmd(ctx: &Ctx, command: ApiClientCommand, now: DateTime<Utc>) -> C
                 let list: Vec<_> = clients
                     .iter()
                     .map(|c| {
-                        json!({"name": c.name, "created_at": stamp(c.created_at),
+                        json!({"name": c.name, "programs": c.programs,
+                               "created_at": stamp(c.created_at),
                                "revoked_at": c.revoked_at.map(stamp),
                                "last_used_at": c.last_used_at.map(stamp)})
                     })
@@ -945,6 +975,7 @@ fn api_client_cmd(ctx: &Ctx, command: ApiClientCommand, now: DateTime<Utc>) -> C
                 .map(|c| {
                     vec![
                         c.name.clone(),
+                        scope(c.programs.as_deref()),
                         stamp(c.created_at),
                         c.last_used_at.map(stamp).unwrap_or_else(|| "never".into()),
                         if c.revoked_at.is_some() {
@@ -956,7 +987,7 @@ fn api_client_cmd(ctx: &Ctx, command: ApiClientCommand, now: DateTime<Utc>) -> C
                     ]
                 })
                 .collect();
-            ctx.table(&["NAME", "ADDED", "LAST USED", "STATE"], &rows)
+            ctx.table(&["NAME", "PROGRAMS", "ADDED", "LAST USED", "STATE"], &rows)
         }
         ApiClientCommand::Revoke { dir, name } => {
             let name = export::revoke_client(&storage(&dir)?, &name, now).map_err(client_failed)?;

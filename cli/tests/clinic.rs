@@ -1003,8 +1003,12 @@ fn staff_accounts_are_added_with_a_one_time_password_listed_without_it_and_disab
         );
     }
 
-    // A taken name and a bad one are refused, naming the field; nothing changes.
-    for (name, code) in [("anna.b", "staff_exists"), ("Anna B", "bad_name")] {
+    // A taken name, a bad one and the console's are refused, naming the field; nothing changes.
+    for (name, code) in [
+        ("anna.b", "staff_exists"),
+        ("Anna B", "bad_name"),
+        ("Console", "reserved_name"),
+    ] {
         let out = lotsa(&["--json", "clinic", "staff", "add", "--dir", site.d(), name]);
         assert_eq!(out.status.code(), Some(1));
         let error: Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -1084,6 +1088,8 @@ fn the_access_log_answers_by_referral_staff_member_or_the_number_as_people_type_
             line("anna", "r-1", "view", "+46701234567"),
             line("bertil", "r-1", "contacted", "+46701234567"),
             line("anna", "r-2", "view", "+46731112233"),
+            line("api:journal", "r-1", "fhir_export", "+46701234567"),
+            line("console", "r-2", "fhir_export", "+46731112233"),
         ])
         .unwrap();
     drop(storage);
@@ -1099,13 +1105,40 @@ fn the_access_log_answers_by_referral_staff_member_or_the_number_as_people_type_
     };
     assert_eq!(
         query(&["--phone", "070-123 45 67"]),
-        ["anna:r-1:view", "bertil:r-1:contacted"]
+        [
+            "anna:r-1:view",
+            "bertil:r-1:contacted",
+            "api:journal:r-1:fhir_export"
+        ]
     );
     assert_eq!(
         query(&["--staff", "Anna"]),
         ["anna:r-1:view", "anna:r-2:view"]
     );
-    assert_eq!(query(&["--referral", "r-2"]), ["anna:r-2:view"]);
+    assert_eq!(
+        query(&["--referral", "r-2"]),
+        ["anna:r-2:view", "console:r-2:fhir_export"]
+    );
+    // An API client by its log name, the prefix in any case; the console by its own.
+    assert_eq!(
+        query(&["--staff", "API:Journal"]),
+        ["api:journal:r-1:fhir_export"]
+    );
+    assert_eq!(query(&["--staff", "console"]), ["console:r-2:fhir_export"]);
+    let bad = lotsa(&[
+        "--json",
+        "clinic",
+        "access-log",
+        "--dir",
+        site.d(),
+        "--staff",
+        "api:",
+    ]);
+    let error: Value = serde_json::from_slice(&bad.stdout).unwrap();
+    assert_eq!(
+        (&error["error"]["code"], &error["error"]["field"]),
+        (&Value::from("bad_name"), &Value::from("staff"))
+    );
     assert!(query(&["--phone", "08-123 456 78"]).is_empty());
     // A number that is not one is refused, naming the field, without repeating it.
     let bad = lotsa(&[
@@ -1342,11 +1375,45 @@ fn a_referral_exports_as_fhir_at_the_console_and_over_https_with_a_token_until_i
         all.extend(["--dir", site.d()]);
         ok_json(&lotsa(&all))
     };
-    let token = client(&["add", "Journal"])["token"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    // It must be given its programs, or all of them, and a program id of another shape is
+    // refused on `program`.
+    let unscoped = lotsa(&[
+        "--json",
+        "clinic",
+        "api-client",
+        "add",
+        "journal",
+        "--dir",
+        site.d(),
+    ]);
+    assert_eq!(unscoped.status.code(), Some(2));
+    let bad = lotsa(&[
+        "--json",
+        "clinic",
+        "api-client",
+        "add",
+        "journal",
+        "--program",
+        "Lots för livet",
+        "--dir",
+        site.d(),
+    ]);
+    assert_eq!(bad.status.code(), Some(1));
+    let error: Value = serde_json::from_slice(&bad.stdout).unwrap();
+    assert_eq!(
+        (&error["error"]["code"], &error["error"]["field"]),
+        (&Value::from("bad_program"), &Value::from("program"))
+    );
+    assert!(
+        !bad.stdout.windows(5).any(|w| w == b"Lots "),
+        "the input is not echoed"
+    );
+    let added = client(&["add", "Journal", "--program", "lots-for-livet"]);
+    assert_eq!(added["programs"], serde_json::json!(["lots-for-livet"]));
+    let token = added["token"].as_str().unwrap().to_string();
     assert!(token.starts_with("lotsa_api_"));
+    let region = client(&["add", "region", "--all-programs"]);
+    assert_eq!(region["programs"], Value::Null);
     let get = |token: &str| {
         let url = format!("https://localhost:{}/export/v1/fhir/{id}", site.port);
         let http = site.client.as_ref().unwrap();
@@ -1362,7 +1429,12 @@ fn a_referral_exports_as_fhir_at_the_console_and_over_https_with_a_token_until_i
     assert_eq!(over_https["entry"], fhir["entry"]);
     let listed = client(&["list"]);
     assert_eq!(listed["api_clients"][0]["name"], "journal");
+    assert_eq!(
+        listed["api_clients"][0]["programs"],
+        serde_json::json!(["lots-for-livet"])
+    );
     assert!(listed["api_clients"][0]["last_used_at"].is_string());
+    assert_eq!(listed["api_clients"][1]["programs"], Value::Null);
     assert!(!listed.to_string().contains(&token));
     client(&["revoke", "journal"]);
     assert_eq!(get(&token).0, 401);

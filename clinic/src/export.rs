@@ -6,17 +6,20 @@
 //!
 //! API tokens are 256 random bits, shown once when the system is added and stored only as their
 //! SHA-256 (a token is not a password a person chooses: a fast hash of it cannot be guessed
-//! backwards). A revoked token is refused at its next use.
+//! backwards). A revoked token is refused at its next use. Each system is given the programs
+//! it may fetch (or every program that allows the export): a referral of another program is
+//! to it as one the clinic does not hold, except in the access log.
 
 use crate::fhir::{self, Held};
 use crate::intake::ClinicKeys;
-use crate::staff::normalize_name;
+use crate::staff::{normalize_name, StaffError};
 use crate::storage::{AccessEntry, Indexed, Storage, StorageError};
 use crate::worklist::phone_hmac;
 use base64::Engine;
 use chrono::{DateTime, Utc};
-use lotsa_core::program::Bundle;
+use lotsa_core::program::{is_program_id, Bundle};
 use serde_json::Value;
+use std::collections::BTreeSet;
 
 /// What every API token starts with (so that a leaked one is recognised by secret scanners).
 pub const TOKEN_PREFIX: &str = "lotsa_api_";
@@ -41,6 +44,10 @@ pub enum ExportError {
     /// No referral with that id is held or remembered.
     #[error("no referral with that id is held here")]
     NotFound,
+    /// The referral is of a program this API client was not given: it is told
+    /// [`ExportError::NotFound`], and the access log says it asked.
+    #[error("the referral's program is not one this API client may fetch")]
+    NotItsProgram,
     /// The referral was erased when its program's retention ran out: nothing is left to export.
     #[error("the referral was erased after its retention ran out; nothing is left to export")]
     Erased,
@@ -65,6 +72,9 @@ pub enum ClientError {
     /// A client of that name exists (revoked ones too: a name is never reused).
     #[error("an API client of that name exists")]
     Exists,
+    /// A program id is not 1–64 lowercase letters, digits and hyphens, or none was given.
+    #[error("name each program by its id: 1 to 64 lowercase letters, digits and hyphens")]
+    BadProgram,
     /// No unrevoked client of that name.
     #[error("no unrevoked API client has that name")]
     Unknown,
@@ -74,6 +84,45 @@ pub enum ClientError {
     /// The database.
     #[error(transparent)]
     Storage(#[from] StorageError),
+}
+
+/// Who an export is for: the administrator at the console, or an API client with the programs
+/// it was given.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reader {
+    name: String,
+    programs: Option<BTreeSet<String>>,
+}
+
+impl Reader {
+    /// The administrator at the console: every program that allows the export.
+    pub fn console() -> Reader {
+        Reader {
+            name: CONSOLE.to_string(),
+            programs: None,
+        }
+    }
+
+    /// An API client as the access log names it ([`API_PREFIX`] and its name), with its
+    /// programs (`None`: every program that allows the export).
+    pub fn client(name: &str, programs: Option<Vec<String>>) -> Reader {
+        Reader {
+            name: format!("{API_PREFIX}{name}"),
+            programs: programs.map(|p| p.into_iter().collect()),
+        }
+    }
+
+    /// Its name in the access log.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Whether it may fetch referrals of `program_id` (if the program allows the export).
+    pub fn may_fetch(&self, program_id: &str) -> bool {
+        self.programs
+            .as_ref()
+            .is_none_or(|p| p.contains(program_id))
+    }
 }
 
 /// Exports from one service: its database, its keys, the programs it serves.
@@ -89,25 +138,26 @@ pub struct Exporter<'a> {
 }
 
 impl Exporter<'_> {
-    /// One referral as a FHIR Bundle, for `who` (an access-log name: [`CONSOLE`], or
-    /// [`API_PREFIX`] and a client's name), logged before it is handed out.
+    /// One referral as a FHIR Bundle, for `who`, logged before it is handed out.
     pub fn export(
         &self,
         handover_id: &str,
-        who: &str,
+        who: &Reader,
         now: DateTime<Utc>,
     ) -> Result<Value, ExportError> {
-        let made = self.make(handover_id, now);
+        let made = self.make(handover_id, who, now);
         // A refusal of a referral the clinic knows is a use too; an id it does not know is not
         // logged (it would put whatever was sent into the log).
         let (action, phone) = match &made {
             Ok((_, phone)) => (EXPORT_ACTION, phone.clone()),
-            Err(ExportError::NotAllowed | ExportError::Erased) => (REFUSED_ACTION, None),
+            Err(ExportError::NotAllowed | ExportError::NotItsProgram | ExportError::Erased) => {
+                (REFUSED_ACTION, None)
+            }
             Err(_) => return made.map(|(bundle, _)| bundle),
         };
         self.storage.log_access(vec![AccessEntry {
             at: now.timestamp(),
-            staff: who.to_string(),
+            staff: who.name().to_string(),
             handover_id: Some(handover_id.to_string()),
             action: action.to_string(),
             phone_hmac: phone,
@@ -119,9 +169,11 @@ impl Exporter<'_> {
     fn make(
         &self,
         handover_id: &str,
+        who: &Reader,
         now: DateTime<Utc>,
     ) -> Result<(Value, Option<Vec<u8>>), ExportError> {
         if let Some(h) = self.storage.history(handover_id)? {
+            its_program(who, &h.held.program_id)?;
             let program = self.allowed(&h.held.program_id)?;
             let payload = self
                 .keys
@@ -145,6 +197,7 @@ impl Exporter<'_> {
             .gone(handover_id)?
             .ok_or(ExportError::NotFound)?;
         let program_id = gone.program_id.ok_or(ExportError::NotFound)?;
+        its_program(who, &program_id)?;
         if gone.reason.as_deref() != Some("withdrawn") {
             return Err(ExportError::Erased);
         }
@@ -167,15 +220,16 @@ impl Exporter<'_> {
     /// look is logged.
     pub fn index(
         &self,
-        who: &str,
+        who: &Reader,
         since: Option<i64>,
         now: DateTime<Utc>,
     ) -> Result<Vec<Indexed>, ExportError> {
-        let fetched = self.storage.exported_by(who)?;
+        let fetched = self.storage.exported_by(who.name())?;
         let list = self
             .storage
             .index()?
             .into_iter()
+            .filter(|r| who.may_fetch(&r.program_id))
             .filter(|r| match r.state {
                 "withdrawn" => fetched.contains(&r.handover_id),
                 _ => self.allowed(&r.program_id).is_ok(),
@@ -184,7 +238,7 @@ impl Exporter<'_> {
             .collect();
         self.storage.log_access(vec![AccessEntry {
             at: now.timestamp(),
-            staff: who.to_string(),
+            staff: who.name().to_string(),
             handover_id: None,
             action: INDEX_ACTION.to_string(),
             phone_hmac: None,
@@ -197,6 +251,14 @@ impl Exporter<'_> {
             .program(program_id)
             .filter(|p| p.fhir_export == Some(true))
             .ok_or(ExportError::NotAllowed)
+    }
+}
+
+fn its_program(who: &Reader, program_id: &str) -> Result<(), ExportError> {
+    if who.may_fetch(program_id) {
+        Ok(())
+    } else {
+        Err(ExportError::NotItsProgram)
     }
 }
 
@@ -216,13 +278,35 @@ fn at(seconds: i64) -> DateTime<Utc> {
     DateTime::from_timestamp(seconds, 0).unwrap_or_default()
 }
 
-/// Adds a system allowed to fetch exports: its normalised name and its token (shown once).
+/// A name as the access log writes it, from what an administrator types: a staff member's
+/// login name, [`CONSOLE`], or [`API_PREFIX`] and an API client's name.
+pub fn logged_name(who: &str) -> Result<String, StaffError> {
+    let who = who.trim();
+    match who.get(..API_PREFIX.len()) {
+        Some(prefix) if prefix.eq_ignore_ascii_case(API_PREFIX) => Ok(format!(
+            "{API_PREFIX}{}",
+            normalize_name(&who[API_PREFIX.len()..])?
+        )),
+        _ => normalize_name(who),
+    }
+}
+
+/// Adds a system allowed to fetch exports of `programs` (their ids; `None` for every program
+/// that allows the export): its normalised name and its token (shown once).
 pub fn add_client(
     storage: &Storage,
     name: &str,
+    programs: Option<&BTreeSet<String>>,
     now: DateTime<Utc>,
 ) -> Result<(String, String), ClientError> {
     let name = normalize_name(name).map_err(|_| ClientError::BadName)?;
+    let programs: Option<Vec<String>> = programs.map(|p| p.iter().cloned().collect());
+    if programs
+        .as_ref()
+        .is_some_and(|p| p.is_empty() || !p.iter().all(|id| is_program_id(id)))
+    {
+        return Err(ClientError::BadProgram);
+    }
     let mut secret = [0u8; 32];
     ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut secret)
         .map_err(|_| ClientError::Random)?;
@@ -230,7 +314,12 @@ pub fn add_client(
         "{TOKEN_PREFIX}{}",
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(secret)
     );
-    if !storage.add_api_client(&name, token_hash(&token), now.timestamp())? {
+    if !storage.add_api_client(
+        &name,
+        token_hash(&token),
+        programs.as_deref(),
+        now.timestamp(),
+    )? {
         return Err(ClientError::Exists);
     }
     Ok((name, token))
@@ -249,12 +338,12 @@ pub fn revoke_client(
     Ok(name)
 }
 
-/// The access-log name of the system presenting `Authorization: Bearer <token>`, if the token
-/// is one of an unrevoked client.
+/// The system presenting `Authorization: Bearer <token>`, if the token is one of an unrevoked
+/// client.
 pub fn authenticate(
     storage: &Storage,
     authorization: Option<&str>,
-) -> Result<Option<String>, StorageError> {
+) -> Result<Option<Reader>, StorageError> {
     // The scheme is case-insensitive (RFC 9110 §11.1); the token is not.
     let Some(token) = authorization
         .and_then(|h| h.split_once(' '))
@@ -266,7 +355,7 @@ pub fn authenticate(
     };
     Ok(storage
         .api_client(&token_hash(token))?
-        .map(|name| format!("{API_PREFIX}{name}")))
+        .map(|(name, programs)| Reader::client(&name, programs)))
 }
 
 fn token_hash(token: &str) -> Vec<u8> {

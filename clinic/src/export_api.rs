@@ -11,7 +11,7 @@
 //! is `urn:lotsa:export-problem:<code>`; they never repeat what was sent. The rules are in
 //! [`crate::export`]; this module translates.
 
-use crate::export::{authenticate, ExportError, Exporter};
+use crate::export::{authenticate, ExportError, Exporter, Reader};
 use crate::pages::StaffSite;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
@@ -30,9 +30,25 @@ pub const PROBLEM_PREFIX: &str = "urn:lotsa:export-problem:";
 /// The export routes.
 pub fn routes(site: Arc<StaffSite>) -> Router {
     Router::new()
-        .route("/export/v1/referrals", get(index))
-        .route("/export/v1/fhir/{handover_id}", get(export))
+        .route(
+            "/export/v1/referrals",
+            get(index).head(only_get).fallback(only_get),
+        )
+        .route(
+            "/export/v1/fhir/{handover_id}",
+            get(export).head(only_get).fallback(only_get),
+        )
         .with_state(site)
+}
+
+/// Any method but GET. HEAD above all: it would run the export (and log it) to send no body,
+/// or else answer without a line in the access log.
+async fn only_get() -> Response {
+    let mut response = answer(StatusCode::METHOD_NOT_ALLOWED, "text/plain", String::new());
+    response
+        .headers_mut()
+        .insert(header::ALLOW, HeaderValue::from_static("GET"));
+    response
 }
 
 #[derive(Deserialize)]
@@ -117,7 +133,7 @@ fn export_now(site: &StaffSite, handover_id: &str, headers: &HeaderMap) -> Respo
             "export_not_allowed",
             "The referral's program does not allow a FHIR export",
         ),
-        Err(ExportError::NotFound) => refused(
+        Err(ExportError::NotFound | ExportError::NotItsProgram) => refused(
             StatusCode::NOT_FOUND,
             "unknown_referral",
             "No referral with that id is held here",
@@ -154,8 +170,8 @@ impl IntoResponse for NoClient {
     }
 }
 
-/// The access-log name of the system whose token the request carries.
-fn client(site: &StaffSite, headers: &HeaderMap) -> Result<String, NoClient> {
+/// The system whose token the request carries.
+fn client(site: &StaffSite, headers: &HeaderMap) -> Result<Reader, NoClient> {
     let authorization = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());

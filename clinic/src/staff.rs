@@ -18,6 +18,11 @@ pub enum StaffError {
     /// An account of that name exists.
     #[error("a staff account of that name exists")]
     Exists,
+    /// `console`: the access log's name for exports made at the console.
+    #[error(
+        "'console' is the access log's name for the administrator's exports: choose another name"
+    )]
+    Reserved,
     /// No account of that name.
     #[error("no staff account has that name")]
     Unknown,
@@ -93,6 +98,9 @@ pub fn password_matches(hash: &str, password: &str) -> bool {
 /// Adds an account with a fresh initial password, which is returned (to be shown once).
 pub fn add(storage: &Storage, name: &str, now: i64) -> Result<(String, String), StaffError> {
     let name = normalize_name(name)?;
+    if name == crate::export::CONSOLE {
+        return Err(StaffError::Reserved);
+    }
     let password = initial_password()?;
     let hash = hash_password(&password)?;
     if !storage.add_staff(&name, &hash, now)? {

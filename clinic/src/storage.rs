@@ -153,12 +153,15 @@ CREATE TABLE outcomes (
 -- v6: the FHIR export. A tombstone says which program its referral was in and why it went
 -- ('withdrawn' or 'retention'; NULL for one made before v6), so that a withdrawal can still be
 -- exported to a care record system (Consent inactive, no personal data). The systems allowed
--- to fetch exports, each by the SHA-256 of its API token (the token itself is shown once).
+-- to fetch exports, each by the SHA-256 of its API token (the token itself is shown once),
+-- with the programs it may fetch (their ids, space-separated; NULL for every program that
+-- allows the export).
 ALTER TABLE tombstones ADD COLUMN program_id TEXT;
 ALTER TABLE tombstones ADD COLUMN reason TEXT;
 CREATE TABLE api_clients (
     name       TEXT PRIMARY KEY NOT NULL,
     token_hash BLOB NOT NULL UNIQUE,
+    programs   TEXT,
     created_at INTEGER NOT NULL,
     revoked_at INTEGER
 ) WITHOUT ROWID;
@@ -383,12 +386,23 @@ pub struct Indexed {
 pub struct ApiClient {
     /// Its name (as the access log names it, after `api:`).
     pub name: String,
+    /// The programs it may fetch; `None` for every program that allows the export.
+    pub programs: Option<Vec<String>>,
     /// When it was added (unix seconds).
     pub created_at: i64,
     /// When it was revoked, if it was.
     pub revoked_at: Option<i64>,
     /// When it last fetched an export (from the access log), if ever.
     pub last_used_at: Option<i64>,
+}
+
+/// An API client's name and the programs it may fetch (`None`: every program that allows the
+/// export).
+pub type ClientScope = (String, Option<Vec<String>>);
+
+/// The `programs` column read back: space-separated ids, NULL for every program.
+fn programs(column: Option<String>) -> Option<Vec<String>> {
+    column.map(|p| p.split(' ').map(str::to_string).collect())
 }
 
 /// What storing a referral did.
@@ -1364,14 +1378,17 @@ impl Storage {
         &self,
         name: &str,
         token_hash: Vec<u8>,
+        programs: Option<&[String]>,
         now: i64,
     ) -> Result<bool, StorageError> {
         let name = name.to_string();
+        let programs = programs.map(|p| p.join(" "));
         self.write(move |c| {
             Ok(c.prepare_cached(
-                "INSERT OR IGNORE INTO api_clients (name, token_hash, created_at) VALUES (?1, ?2, ?3)",
+                "INSERT OR IGNORE INTO api_clients (name, token_hash, programs, created_at)
+                 VALUES (?1, ?2, ?3, ?4)",
             )?
-            .execute(params![name, token_hash, now])?
+            .execute(params![name, token_hash, programs, now])?
                 == 1)
         })
     }
@@ -1380,13 +1397,14 @@ impl Storage {
     pub fn api_clients(&self) -> Result<Vec<ApiClient>, StorageError> {
         let conn = self.reader();
         let mut stmt = conn.prepare(
-            "SELECT name, created_at, revoked_at,
+            "SELECT name, programs, created_at, revoked_at,
                     (SELECT max(at) FROM access_log WHERE staff = 'api:' || name) AS last_used_at
              FROM api_clients ORDER BY name",
         )?;
         let rows = stmt.query_map([], |r| {
             Ok(ApiClient {
                 name: r.get("name")?,
+                programs: programs(r.get("programs")?),
                 created_at: r.get("created_at")?,
                 revoked_at: r.get("revoked_at")?,
                 last_used_at: r.get("last_used_at")?,
@@ -1407,14 +1425,18 @@ impl Storage {
         })
     }
 
-    /// The unrevoked system whose token has this hash, by name.
-    pub fn api_client(&self, token_hash: &[u8]) -> Result<Option<String>, StorageError> {
+    /// The unrevoked system whose token has this hash: its name and the programs it may fetch
+    /// (`None`: every program that allows the export).
+    pub fn api_client(&self, token_hash: &[u8]) -> Result<Option<ClientScope>, StorageError> {
         Ok(self
             .reader()
             .prepare_cached(
-                "SELECT name FROM api_clients WHERE token_hash = ?1 AND revoked_at IS NULL",
+                "SELECT name, programs FROM api_clients
+                 WHERE token_hash = ?1 AND revoked_at IS NULL",
             )?
-            .query_row([token_hash], |r| r.get("name"))
+            .query_row([token_hash], |r| {
+                Ok((r.get("name")?, programs(r.get("programs")?)))
+            })
             .optional()?)
     }
 

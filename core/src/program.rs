@@ -876,13 +876,17 @@ fn check_text(field: impl Into<String>, value: &str, multiline: bool) -> Result<
     Ok(())
 }
 
-fn validate_program(p: &Program, at: &str, issued: DateTime<Utc>) -> Result<(), BundleError> {
-    let id_ok = !p.id.is_empty()
-        && p.id.len() <= 64
-        && p.id
+/// Whether `id` has a program id's shape: 1–64 lowercase letters, digits and hyphens.
+pub fn is_program_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 64
+        && id
             .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
-    if !id_ok {
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
+fn validate_program(p: &Program, at: &str, issued: DateTime<Utc>) -> Result<(), BundleError> {
+    if !is_program_id(&p.id) {
         return Err(invalid(
             format!("{at}.id"),
             "use 1–64 lowercase letters, digits and hyphens",

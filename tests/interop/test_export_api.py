@@ -117,7 +117,9 @@ def host_url(clinic: Clinic, path: str) -> str:
     return f"{parts.scheme}://{parts.netloc}{path}"
 
 
-def fetch(clinic: Clinic, path: str, token: str | None = None, *, headers=(), under_endpoint=False) -> Answer:
+def fetch(
+    clinic: Clinic, path: str, token: str | None = None, *, headers=(), under_endpoint=False, method="GET"
+) -> Answer:
     """GET over TLS 1.3 trusting only the clinic's CA, the server's key pinned by clinic.json; one
     request per connection. Checks what every answer of the export API promises: a Date, no
     caching, no sniffing."""
@@ -125,7 +127,7 @@ def fetch(clinic: Clinic, path: str, token: str | None = None, *, headers=(), un
     sent = [("Accept", "application/fhir+json, application/json")]
     if token is not None:
         sent.append(("Authorization", f"Bearer {token}"))
-    raw = raw_request("GET", url, [*sent, *headers])
+    raw = raw_request(method, url, [*sent, *headers])
     host = urllib.parse.urlsplit(clinic.endpoint).hostname
     with socket.create_connection(("127.0.0.1", clinic.port), timeout=30) as tcp:
         with clinic.tls_context().wrap_socket(tcp, server_hostname=host) as tls:
@@ -133,7 +135,7 @@ def fetch(clinic: Clinic, path: str, token: str | None = None, *, headers=(), un
             pin = spki_pin(tls.getpeercert(binary_form=True))
             assert pin in clinic.clinic_json["tls"]["spki_sha256_pins"], pin
             tls.sendall(raw)
-            response = http.client.HTTPResponse(tls, method="GET")
+            response = http.client.HTTPResponse(tls, method=method)
             response.begin()
             answer = Answer(response.status, response.headers, response.read())
             response.close()
@@ -196,10 +198,12 @@ def resources(bundle: dict) -> dict[str, dict]:
 # --- the administrator ------------------------------------------------------------------------
 
 
-def add_api_client(clinic: Clinic, name: str) -> str:
-    added = json.loads(lotsa("--json", "clinic", "api-client", "add", name, "--dir", str(clinic.dir)))
-    assert set(added) == {"added", "token"}, added
-    assert added["added"] == name, added
+def add_api_client(clinic: Clinic, name: str, program: str = PROGRAM) -> str:
+    added = json.loads(
+        lotsa("--json", "clinic", "api-client", "add", name, "--program", program, "--dir", str(clinic.dir))
+    )
+    assert set(added) == {"added", "programs", "token"}, added
+    assert added["added"] == name and added["programs"] == [program], added
     assert re.fullmatch(r"lotsa_api_[A-Za-z0-9_-]{43}", added["token"]), "256 bits, unpadded base64url"
     return added["token"]
 
@@ -502,6 +506,27 @@ def test_the_export_is_at_the_root_of_the_host_not_under_the_endpoint_path(clini
         answer = fetch(clinic, path, client.token, under_endpoint=True)
         assert answer.status == 404, answer
         assert answer.json()["type"] == "urn:lotsa:problem:not_found", answer
+
+
+def test_only_get_is_offered_and_another_method_hands_out_and_logs_nothing(api, clinic, referral, client):
+    logged = access_log(clinic, "--staff", f"api:{client.name}")
+    for path in ["/export/v1/referrals", f"/export/v1/fhir/{referral.handover_id}"]:
+        for method in ["HEAD", "POST", "PUT", "DELETE"]:
+            answer = fetch(clinic, path, client.token, method=method)
+            assert answer.status == 405, (method, path, answer)
+            assert answer.headers.get("Allow") == "GET", answer.headers
+            assert answer.body == b"", answer
+    assert access_log(clinic, "--staff", f"api:{client.name}") == logged
+
+
+def test_a_system_given_another_program_is_told_the_referral_is_not_held(api, clinic, referral):
+    token = add_api_client(clinic, "journal-of-another-program", program="kalmar")
+    assert [r for r in index(api, clinic, token) if r["program_id"] == PROGRAM] == []
+    answer = fetch(clinic, f"/export/v1/fhir/{referral.handover_id}", token)
+    assert_refused(api, answer, 404, "unknown_referral")
+    assert answer.body == fetch(clinic, f"/export/v1/fhir/{uuid.uuid4()}", token).body, "as an id never held"
+    [line] = access_log(clinic, "--staff", "api:journal-of-another-program", "--referral", referral.handover_id)
+    assert line["action"] == "fhir_export_refused", line
 
 
 def test_a_revoked_token_is_refused_from_its_next_request(api, clinic, referral):

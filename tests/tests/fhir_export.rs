@@ -3,16 +3,18 @@
 //! withdrawn from the phone and by phone, a personnummer passed on) is validated by HAPI FHIR's
 //! validator against base R4, all in one JVM, with no error; a deliberately broken bundle in the
 //! same run shows the validator does find errors. The refusals: an anonymous program's referral,
-//! no token, a wrong token, a revoked token, a referral erased after its retention.
+//! no token, a wrong token, a revoked token, a referral erased after its retention, a referral
+//! of a program the system was not given.
 
 use chrono::{Duration, Utc};
-use lotsa_clinic::export::{self, ExportError};
+use lotsa_clinic::export::{self, ExportError, Reader};
 use lotsa_clinic::retention;
 use lotsa_clinic::storage::AccessFilter;
 use lotsa_clinic::worklist::Action;
 use lotsa_core::sync::Trigger;
 use lotsa_tests::field::{field_serving, trusting, Field, TempDir};
 use serde_json::Value;
+use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::Command;
 
@@ -119,7 +121,7 @@ fn every_exported_bundle_passes_the_hapi_validator_against_base_r4_and_a_withdra
         ("kalmar", &kalmar),
         ("kalmar-withdrawn", &kalmar_withdrawn),
     ] {
-        let bundle = exporter.export(id, export::CONSOLE, now).unwrap();
+        let bundle = exporter.export(id, &Reader::console(), now).unwrap();
         let file = format!("{:02}-{label}.json", exported.len());
         std::fs::write(dir.0.join(&file), bundle.to_string()).unwrap();
         exported.push((label, bundle));
@@ -127,7 +129,7 @@ fn every_exported_bundle_passes_the_hapi_validator_against_base_r4_and_a_withdra
     let of = |label: &str| &exported.iter().find(|(l, _)| *l == label).unwrap().1;
     // The index lists every one of them, with its state (a withdrawal only to whoever fetched
     // the referral before: here the console did).
-    let index = exporter.index(export::CONSOLE, None, now).unwrap();
+    let index = exporter.index(&Reader::console(), None, now).unwrap();
     let state = |id: &str| index.iter().find(|r| r.handover_id == id).map(|r| r.state);
     assert_eq!(index.len(), 8);
     assert_eq!(state(&waiting), Some("waiting"));
@@ -136,7 +138,9 @@ fn every_exported_bundle_passes_the_hapi_validator_against_base_r4_and_a_withdra
     assert_eq!(state(&never), Some("settled"));
     assert_eq!(state(&by_phone), Some("withdrawn"));
     assert_eq!(state(&kalmar_withdrawn), Some("withdrawn"));
-    let stranger = exporter.index("api:nobody", None, now).unwrap();
+    let stranger = exporter
+        .index(&Reader::client("nobody", None), None, now)
+        .unwrap();
     assert!(stranger.iter().all(|r| r.state != "withdrawn"));
     let status = |label: &str, kind: &str| resource(of(label), kind)["status"].clone();
 
@@ -239,10 +243,10 @@ fn an_anonymous_programs_referral_a_revoked_token_and_an_erased_referral_are_ref
 
     // Snäckan promises anonymity: no export, at the console or over HTTPS.
     assert!(matches!(
-        exporter.export(&snackan, export::CONSOLE, now),
+        exporter.export(&snackan, &Reader::console(), now),
         Err(ExportError::NotAllowed)
     ));
-    let (token_name, token) = export::add_client(&storage, "Journal", now).unwrap();
+    let (token_name, token) = export::add_client(&storage, "Journal", None, now).unwrap();
     assert_eq!(token_name, "journal");
     let (status, _, problem) = fetch(&f, &snackan, Some(&token));
     assert_eq!(status, 403);
@@ -317,7 +321,7 @@ fn an_anonymous_programs_referral_a_revoked_token_and_an_erased_referral_are_ref
     let (status, _, _) = fetch(&f, &lfl, Some(&token));
     assert_eq!(status, 401);
     assert!(matches!(
-        export::add_client(&storage, "journal", now),
+        export::add_client(&storage, "journal", None, now),
         Err(export::ClientError::Exists)
     ));
     let clients = storage.api_clients().unwrap();
@@ -332,10 +336,10 @@ fn an_anonymous_programs_referral_a_revoked_token_and_an_erased_referral_are_ref
         .unwrap();
     retention::run(&storage, &served, now + Duration::days(31)).unwrap();
     assert!(matches!(
-        exporter.export(&settled, export::CONSOLE, now),
+        exporter.export(&settled, &Reader::console(), now),
         Err(ExportError::Erased)
     ));
-    let (token2_name, token2) = export::add_client(&storage, "journal-2", now).unwrap();
+    let (token2_name, token2) = export::add_client(&storage, "journal-2", None, now).unwrap();
     let (status, _, problem) = fetch(&f, &settled, Some(&token2));
     assert_eq!((status, problem["code"].as_str()), (410, Some("erased")));
 
@@ -357,7 +361,7 @@ fn an_anonymous_programs_referral_a_revoked_token_and_an_erased_referral_are_ref
         Some(&Value::from("withdrawn")),
         "{index}"
     );
-    let console = exporter.index(export::CONSOLE, None, now).unwrap();
+    let console = exporter.index(&Reader::console(), None, now).unwrap();
     assert!(console.iter().all(|r| r.handover_id != settled));
 
     // A later call shows up for a system polling with changed_since; the scheme's case is free.
@@ -437,4 +441,103 @@ fn an_anonymous_programs_referral_a_revoked_token_and_an_erased_referral_are_ref
         ]
     );
     assert_ne!(token2_name, token_name);
+}
+
+#[test]
+fn a_system_given_one_program_is_told_another_programs_referrals_are_not_held_and_the_log_says_it_asked(
+) {
+    let mut f = field_serving("fhir-scope", &PROGRAMS);
+    f.enrol();
+    let lfl = f.referral_to("lots-for-livet", "Stockholm");
+    let kalmar = f.referral_of("kalmar", "Kalmar", "19900412-1233", true);
+    let kalmar_withdrawn = f.referral_of("kalmar", "Kalmar", "19900412-1233", true);
+    assert_eq!(f.sync(Trigger::Manual).delivered.len(), 3);
+    let storage = f.clinic.storage().unwrap();
+    let now = Utc::now();
+
+    // Kalmar's journal is given Kalmar; a regional system every program.
+    let given = BTreeSet::from(["kalmar".to_string()]);
+    let (_, kalmar_token) =
+        export::add_client(&storage, "kalmar-journal", Some(&given), now).unwrap();
+    let (_, every_token) = export::add_client(&storage, "region", None, now).unwrap();
+    for bad in [
+        BTreeSet::new(),
+        BTreeSet::from(["Kalmar".to_string()]),
+        BTreeSet::from(["kalmar".to_string(), String::new()]),
+    ] {
+        assert!(
+            matches!(
+                export::add_client(&storage, "typo", Some(&bad), now),
+                Err(export::ClientError::BadProgram)
+            ),
+            "{bad:?}"
+        );
+    }
+    let clients = storage.api_clients().unwrap();
+    let scope = |name: &str| {
+        clients
+            .iter()
+            .find(|c| c.name == name)
+            .unwrap()
+            .programs
+            .clone()
+    };
+    assert_eq!(scope("kalmar-journal"), Some(vec!["kalmar".to_string()]));
+    assert_eq!(scope("region"), None);
+    assert_eq!(clients.len(), 2, "a refused client is not added");
+
+    // Kalmar's referral: 200. Lots för livet's: 404, the same answer as an id never held.
+    let (status, _, bundle) = fetch(&f, &kalmar, Some(&kalmar_token));
+    assert_eq!(status, 200);
+    assert_eq!(
+        resource(&bundle, "Patient")["identifier"][0]["value"],
+        "199004121233"
+    );
+    let (status, _, problem) = fetch(&f, &lfl, Some(&kalmar_token));
+    let (unknown_status, _, unknown) = fetch(
+        &f,
+        "0b6c1f5e-0000-4c8e-9f10-2a3b4c5d6e7f",
+        Some(&kalmar_token),
+    );
+    assert_eq!((status, &problem), (unknown_status, &unknown));
+    assert_eq!(problem["code"], "unknown_referral");
+    let (status, _, _) = fetch(&f, &lfl, Some(&every_token));
+    assert_eq!(status, 200);
+
+    // The index: only Kalmar's, for Kalmar's system; both programs for the region's.
+    let listed = |f: &Field, token: &str| -> Vec<String> {
+        get(f, "/export/v1/referrals", Some(token)).2["referrals"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["program_id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(listed(&f, &kalmar_token), ["kalmar", "kalmar"]);
+    let mut every = listed(&f, &every_token);
+    every.sort();
+    assert_eq!(every, ["kalmar", "kalmar", "lots-for-livet"]);
+
+    // Kalmar's system fetched a referral that is then withdrawn: its withdrawal is still its
+    // own to update; the region never fetched it, so it does not see it.
+    let (status, _, _) = fetch(&f, &kalmar_withdrawn, Some(&kalmar_token));
+    assert_eq!(status, 200);
+    f.store.withdraw(&kalmar_withdrawn, None).unwrap();
+    assert_eq!(f.sync(Trigger::Manual).delivered.len(), 1);
+    let (status, _, bundle) = fetch(&f, &kalmar_withdrawn, Some(&kalmar_token));
+    assert_eq!(status, 200);
+    assert_eq!(resource(&bundle, "Consent")["status"], "inactive");
+    assert_eq!(listed(&f, &kalmar_token), ["kalmar", "kalmar"]);
+    assert_eq!(listed(&f, &every_token).len(), 2);
+
+    // The access log: the look at Lots för livet's referral is a refusal under Kalmar's name;
+    // the id never held is not in the log at all.
+    let refusals: Vec<_> = storage
+        .access_log(&AccessFilter::default())
+        .unwrap()
+        .into_iter()
+        .filter(|l| l.action == export::REFUSED_ACTION)
+        .map(|l| (l.staff, l.handover_id))
+        .collect();
+    assert_eq!(refusals, [("api:kalmar-journal".to_string(), Some(lfl))]);
 }

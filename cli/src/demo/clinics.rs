@@ -5,7 +5,7 @@
 
 use crate::out::{Ctx, Failure};
 use chrono::{DateTime, Duration, Utc};
-use lotsa_clinic::export::{ExportError, Exporter, CONSOLE};
+use lotsa_clinic::export::{ExportError, Exporter, Reader};
 use lotsa_clinic::local::LocalClinic;
 use lotsa_core::clock::to_stockholm;
 use lotsa_core::crypto::{CryptoError, PublicKey, SigningKey};
@@ -159,7 +159,7 @@ impl DemoClinic {
             bundle,
             log_key: &log_key,
         };
-        Ok(exporter.export(handover_id, CONSOLE, Utc::now()))
+        Ok(exporter.export(handover_id, &Reader::console(), Utc::now()))
     }
 
     /// Its name.
