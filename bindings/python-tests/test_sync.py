@@ -116,10 +116,17 @@ def test_a_phone_enrols_delivers_and_forgets_then_withdraws_through_the_bindings
 
     withdrawn = store.withdraw(handover_id)
     assert isinstance(withdrawn, ffi.WithdrawResult.QUEUED_FOR_CLINIC)
+    # The queue screen can say so: the referral was delivered, and its withdrawal is on its way.
+    items = {i.id: i for i in store.queue_status().items}
+    assert items[handover_id].state == ffi.ItemState.DELIVERED
+    assert items[handover_id].withdrawal == ffi.ItemState.PENDING
+    assert items[withdrawn.withdrawal_id].refers_to == handover_id
     report = store.sync(bundle, request(ffi))
     assert report.delivered == [withdrawn.withdrawal_id]
     mine = next(d for d in held(clinic) if d["device_id"] == device_id)
     assert mine["held"] == 0
+    items = {i.id: i for i in store.queue_status().items}
+    assert items[handover_id].withdrawal == ffi.ItemState.DELIVERED
 
 
 def test_a_phone_that_is_not_enrolled_is_told_to_enrol_and_a_used_code_is_refused(ffi, clinic, phone, consent):

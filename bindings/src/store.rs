@@ -307,6 +307,11 @@ pub struct QueueItem {
     pub last_error_code: Option<String>,
     /// The last error's text, if any.
     pub last_error_text: Option<String>,
+    /// For a withdrawal: the referral it withdraws.
+    pub refers_to: Option<String>,
+    /// For a referral withdrawn after it may have reached the clinic: the state of the
+    /// withdrawal message (`Delivered` once the clinic has it). Show the referral as withdrawn.
+    pub withdrawal: Option<ItemState>,
 }
 
 /// How many outbox items are in each state.
@@ -600,6 +605,8 @@ impl DeviceStore {
                     next_attempt_at: rfc3339(i.next_attempt_at),
                     last_error_code: i.last_error_code,
                     last_error_text: i.last_error_text,
+                    refers_to: i.refers_to,
+                    withdrawal: i.withdrawal.map(Into::into),
                 })
                 .collect(),
         })

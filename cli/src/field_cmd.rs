@@ -950,7 +950,25 @@ pub fn print_status(ctx: &Ctx, store: &Store) -> CmdResult {
                 }
                 .to_string(),
                 i.program_id.clone(),
-                state_label(i.state, lang).to_string(),
+                match i.withdrawal {
+                    None => state_label(i.state, lang).to_string(),
+                    Some(ItemState::Delivered) => format!(
+                        "{}, {}",
+                        state_label(i.state, lang),
+                        lang.pick(
+                            "återkallad (mottagningen vet)",
+                            "withdrawn (the clinic knows)"
+                        )
+                    ),
+                    Some(_) => format!(
+                        "{}, {}",
+                        state_label(i.state, lang),
+                        lang.pick(
+                            "återkallad (meddelas mottagningen)",
+                            "withdrawn (the clinic is told at the next sync)"
+                        )
+                    ),
+                },
                 i.attempts.to_string(),
                 if i.state == ItemState::Pending {
                     chrono::DateTime::from_timestamp(i.next_attempt_at, 0)

@@ -155,6 +155,12 @@ pub struct QueueItem {
     pub last_error_text: Option<String>,
     /// When it was queued (unix seconds, rounded down to the minute).
     pub queued_at: i64,
+    /// For a withdrawal: the referral it withdraws.
+    pub refers_to: Option<String>,
+    /// For a referral withdrawn after it may have reached the clinic (delivered, or sent at
+    /// least once): the state of the withdrawal message that tells the clinic, so that a
+    /// delivered referral does not look as if nothing had happened to it.
+    pub withdrawal: Option<ItemState>,
 }
 
 /// The whole queue at a glance.
@@ -443,9 +449,11 @@ impl Store {
     pub fn queue_status(&self) -> Result<QueueStatus, StoreError> {
         let now = self.now();
         let mut stmt = self.conn.prepare(
-            "SELECT id, kind, program_id, state, attempts, next_attempt_at, last_error_code,
-                    last_error_text, queued_at
-             FROM outbox ORDER BY queued_at, id",
+            "SELECT o.id, o.kind, o.program_id, o.state, o.attempts, o.next_attempt_at,
+                    o.last_error_code, o.last_error_text, o.queued_at, o.refers_to,
+                    (SELECT w.state FROM outbox w
+                     WHERE w.kind = 'withdrawal' AND w.refers_to = o.id) AS withdrawal
+             FROM outbox o ORDER BY o.queued_at, o.id",
         )?;
         let mut oldest: Option<i64> = None;
         let mut items = Vec::new();
@@ -469,6 +477,8 @@ impl Store {
                 last_error_code: r.get("last_error_code")?,
                 last_error_text: r.get("last_error_text")?,
                 queued_at,
+                refers_to: r.get("refers_to")?,
+                withdrawal: r.get("withdrawal")?,
             });
         }
         let counts = ItemState::ALL

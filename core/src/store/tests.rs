@@ -442,6 +442,25 @@ fn withdrawal_after_delivery_queues_a_message_for_the_clinic() {
         (w.kind, w.state),
         (ItemKind::Withdrawal, ItemState::Pending)
     );
+    // The queue ties the two together: the referral stays delivered (it was), and says where
+    // the message telling the clinic is; the message names its referral.
+    assert_eq!(w.refers_to.as_deref(), Some(id.as_str()));
+    assert_eq!(w.withdrawal, None);
+    let r = status.items.iter().find(|i| i.id == id).unwrap();
+    assert_eq!(
+        (r.state, r.withdrawal, r.refers_to.as_deref()),
+        (ItemState::Delivered, Some(ItemState::Pending), None)
+    );
+    mark_delivered(&store, &withdrawal_id);
+    let status = store.queue_status().unwrap();
+    let r = status.items.iter().find(|i| i.id == id).unwrap();
+    assert_eq!(r.withdrawal, Some(ItemState::Delivered));
+    // A referral nobody withdrew has none.
+    let other = f.ready_draft(&mut store);
+    store.finalize(&other, &f.bundle).unwrap();
+    let status = store.queue_status().unwrap();
+    let o = status.items.iter().find(|i| i.id == other).unwrap();
+    assert_eq!((o.withdrawal, o.refers_to.as_deref()), (None, None));
 }
 
 #[test]

@@ -121,8 +121,13 @@ class SyncTest {
 
             val withdrawn = store.withdraw(handover)
             assertTrue(withdrawn is WithdrawResult.QueuedForClinic)
+            // The queue screen can say so: delivered, and its withdrawal on its way.
+            val queued = store.queueStatus().items.associateBy { it.id }
+            assertEquals(ItemState.PENDING, queued.getValue(handover).withdrawal)
+            assertEquals(handover, queued.getValue(withdrawn.withdrawalId).refersTo)
             assertEquals(listOf(withdrawn.withdrawalId), store.sync(bundle, request).delivered)
             assertEquals(before, clinic.held())
+            assertEquals(ItemState.DELIVERED, store.queueStatus().items.single { it.id == handover }.withdrawal)
         }
     }
 
