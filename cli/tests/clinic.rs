@@ -1125,35 +1125,33 @@ fn the_access_log_answers_by_referral_staff_member_or_the_number_as_people_type_
         ["api:journal:r-1:fhir_export"]
     );
     assert_eq!(query(&["--staff", "console"]), ["console:r-2:fhir_export"]);
-    let bad = lotsa(&[
-        "--json",
-        "clinic",
-        "access-log",
-        "--dir",
-        site.d(),
-        "--staff",
-        "api:",
-    ]);
-    let error: Value = serde_json::from_slice(&bad.stdout).unwrap();
-    assert_eq!(
-        (&error["error"]["code"], &error["error"]["field"]),
-        (&Value::from("bad_name"), &Value::from("staff"))
-    );
     assert!(query(&["--phone", "08-123 456 78"]).is_empty());
-    // A number that is not one is refused, naming the field, without repeating it.
-    let bad = lotsa(&[
-        "--json",
-        "clinic",
-        "access-log",
-        "--dir",
-        site.d(),
-        "--phone",
-        "12ab",
-    ]);
-    assert_eq!(bad.status.code(), Some(1));
-    let error: Value = serde_json::from_slice(&bad.stdout).unwrap();
-    assert_eq!(error["error"]["field"], "phone");
-    assert!(!String::from_utf8_lossy(&bad.stdout).contains("12ab"));
+    // A name or a number that is not one is refused, naming the field, without repeating it.
+    for (field, bad, code) in [
+        ("staff", "api:", "bad_name"),
+        ("phone", "12ab", "phone_invalid_characters"),
+    ] {
+        let out = lotsa(&[
+            "--json",
+            "clinic",
+            "access-log",
+            "--dir",
+            site.d(),
+            &format!("--{field}"),
+            bad,
+        ]);
+        assert_eq!(out.status.code(), Some(1));
+        let error: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(
+            (
+                error["error"]["code"].as_str(),
+                error["error"]["field"].as_str()
+            ),
+            (Some(code), Some(field)),
+            "{error}"
+        );
+        assert!(!String::from_utf8_lossy(&out.stdout).contains(bad));
+    }
     // The database holds no number in clear.
     let db = std::fs::read(home.database()).unwrap_or_default();
     assert!(!db.windows(12).any(|w| w == b"+46701234567"));

@@ -9,7 +9,7 @@
 use chrono::{Duration, Utc};
 use lotsa_clinic::export::{self, ExportError, Reader};
 use lotsa_clinic::retention;
-use lotsa_clinic::storage::AccessFilter;
+use lotsa_clinic::storage::{AccessFilter, Storage};
 use lotsa_clinic::worklist::Action;
 use lotsa_core::sync::Trigger;
 use lotsa_tests::field::{field_serving, trusting, Field, TempDir};
@@ -51,6 +51,17 @@ fn get(f: &Field, path: &str, token: Option<&str>) -> (u16, reqwest::header::Hea
     let headers = response.headers().clone();
     let body = serde_json::from_slice(&response.bytes().unwrap()).unwrap_or(Value::Null);
     (status, headers, body)
+}
+
+/// The access log's refused exports: who asked, for which referral.
+fn refusals(storage: &Storage) -> Vec<(String, Option<String>)> {
+    storage
+        .access_log(&AccessFilter::default())
+        .unwrap()
+        .into_iter()
+        .filter(|l| l.action == export::REFUSED_ACTION)
+        .map(|l| (l.staff, l.handover_id))
+        .collect()
 }
 
 /// Runs the HAPI FHIR validator over every `*.json` in `dir`, in one JVM: its JSON report.
@@ -423,16 +434,9 @@ fn an_anonymous_programs_referral_a_revoked_token_and_an_erased_referral_are_ref
         exports[1].phone_hmac.is_none(),
         "a withdrawal has no number"
     );
-    let refusals: Vec<(String, Option<String>)> = storage
-        .access_log(&AccessFilter::default())
-        .unwrap()
-        .into_iter()
-        .filter(|l| l.action == export::REFUSED_ACTION)
-        .map(|l| (l.staff, l.handover_id))
-        .collect();
     let line = |who: &str, id: &str| (who.to_string(), Some(id.to_string()));
     assert_eq!(
-        refusals,
+        refusals(&storage),
         [
             line("console", &snackan),
             line("api:journal", &snackan),
@@ -532,12 +536,8 @@ fn a_system_given_one_program_is_told_another_programs_referrals_are_not_held_an
 
     // The access log: the look at Lots för livet's referral is a refusal under Kalmar's name;
     // the id never held is not in the log at all.
-    let refusals: Vec<_> = storage
-        .access_log(&AccessFilter::default())
-        .unwrap()
-        .into_iter()
-        .filter(|l| l.action == export::REFUSED_ACTION)
-        .map(|l| (l.staff, l.handover_id))
-        .collect();
-    assert_eq!(refusals, [("api:kalmar-journal".to_string(), Some(lfl))]);
+    assert_eq!(
+        refusals(&storage),
+        [("api:kalmar-journal".to_string(), Some(lfl))]
+    );
 }
