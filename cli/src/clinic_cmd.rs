@@ -7,7 +7,7 @@ use crate::program_cmd::read_trust;
 use crate::CmdResult;
 use chrono::{DateTime, Duration, SecondsFormat, Utc};
 use clap::{ArgGroup, Subcommand};
-use lotsa_clinic::home::{Home, InitOptions, ProvidedTls};
+use lotsa_clinic::home::{Home, HomeError, InitOptions, ProvidedTls};
 use lotsa_clinic::intake::{code_hash, new_enrolment_code, DeviceRate};
 use lotsa_clinic::serve::prepare;
 use lotsa_clinic::server::{start, Limits};
@@ -197,6 +197,17 @@ pub enum ClinicCommand {
         /// The clinic's directory.
         #[arg(long)]
         dir: PathBuf,
+        /// The certificate chain (PEM, leaf first) IT issued for the request `tls-request`
+        /// printed; without it the development CA issues one.
+        #[arg(long)]
+        cert: Option<PathBuf>,
+    },
+    /// Print a certificate signing request (PKCS#10, PEM) for the spare TLS key, naming the
+    /// endpoint's host: give it to IT, then run rotate-tls --cert with what IT issues.
+    TlsRequest {
+        /// The clinic's directory.
+        #[arg(long)]
+        dir: PathBuf,
     },
     /// Write an encrypted backup of the database and every key (passphrase from
     /// --passphrase-file or LOTSA_BACKUP_PASSPHRASE).
@@ -322,6 +333,20 @@ fn export_failed(e: export::ExportError) -> Failure {
         _ => "handover",
     };
     Failure::other(code, e.to_string()).on_field(field)
+}
+
+fn rotate_failed(e: HomeError) -> Failure {
+    let code = match &e {
+        HomeError::NotOurCa => "not_our_ca",
+        HomeError::NotForSpare => "tls_not_for_spare",
+        HomeError::Untrusted(_) => "tls_untrusted",
+        _ => "rotate_tls",
+    };
+    let failure = Failure::other(code, e.to_string());
+    match e {
+        HomeError::NotForSpare | HomeError::Untrusted(_) => failure.on_field("cert"),
+        _ => failure,
+    }
 }
 
 /// The served bundle, verified against the administrator's key.
@@ -699,9 +724,21 @@ pub fn run(ctx: &Ctx, cmd: ClinicCommand) -> CmdResult {
                 home.clinic_json().display()
             ))
         }
-        ClinicCommand::RotateTls { dir } => {
+        ClinicCommand::TlsRequest { dir } => {
             let home = Home::new(&dir);
-            let trust = home.rotate_tls(now).map_err(|e| failed("rotate_tls")(&e))?;
+            let csr = home
+                .tls_request(now)
+                .map_err(|e| failed("tls_request")(&e))?;
+            if ctx.json {
+                return ctx.print_json(&json!({ "csr": csr }));
+            }
+            ctx.line(csr.trim_end())
+        }
+        ClinicCommand::RotateTls { dir, cert } => {
+            let home = Home::new(&dir);
+            let trust = home
+                .rotate_tls(cert.as_deref(), now)
+                .map_err(rotate_failed)?;
             let pins = &trust.spki_sha256_pins;
             if ctx.json {
                 return ctx

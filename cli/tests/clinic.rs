@@ -749,6 +749,97 @@ fn init_takes_a_certificate_it_provides_and_computes_the_pins_from_it() {
     let mut device = site.enrolled_device();
     let (_, req) = site.referral(&mut device);
     assert_eq!(site.post(&req).unwrap().0, 201);
+
+    // The next certificate: IT is given a request for the spare key, naming the host.
+    site.kill();
+    let csr = ok_json(&lotsa(&[
+        "--json",
+        "clinic",
+        "tls-request",
+        "--dir",
+        site.d(),
+    ]))["csr"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        csr.starts_with("-----BEGIN CERTIFICATE REQUEST-----"),
+        "{csr}"
+    );
+    let spare = std::fs::read_to_string(own.join("tls/backup-key.pem")).unwrap();
+    assert!(!csr.contains("PRIVATE KEY"));
+    // "IT" issues certificates for it with its CA; a stranger CA issues one too.
+    let stranger = Site::new();
+    let now = chrono::Utc::now();
+    let issued_files = std::cell::Cell::new(0);
+    let issue = |ca: &Site, key: &str| {
+        let ca_key = std::fs::read_to_string(ca.dir.join("tls/ca.key")).unwrap();
+        let pem =
+            lotsa_clinic::tls::reissue(&ca_key, "Testmottagningen", "localhost", key, now).unwrap();
+        issued_files.set(issued_files.get() + 1);
+        let file = site
+            .tmp
+            .0
+            .join(format!("issued-{}.pem", issued_files.get()));
+        std::fs::write(&file, pem).unwrap();
+        file
+    };
+    let it_key = std::fs::read_to_string(tls.join("key.pem")).unwrap();
+    for (file, code) in [
+        (issue(&it, &it_key), "tls_not_for_spare"),
+        (issue(&stranger, &spare), "tls_untrusted"),
+    ] {
+        let refused = lotsa(&[
+            "--json",
+            "clinic",
+            "rotate-tls",
+            "--dir",
+            site.d(),
+            "--cert",
+            file.to_str().unwrap(),
+        ]);
+        assert_eq!(refused.status.code(), Some(1));
+        let error: Value = serde_json::from_slice(&refused.stdout).unwrap();
+        assert_eq!(
+            (
+                error["error"]["code"].as_str(),
+                error["error"]["field"].as_str()
+            ),
+            (Some(code), Some("cert")),
+            "{error}"
+        );
+        assert_eq!(std::fs::read(own.join("clinic.json")).unwrap(), before);
+    }
+    let issued = issue(&it, &spare);
+    let rotated = ok_json(&lotsa(&[
+        "--json",
+        "clinic",
+        "rotate-tls",
+        "--dir",
+        site.d(),
+        "--cert",
+        issued.to_str().unwrap(),
+    ]));
+    let pins = site.clinic().tls.spki_sha256_pins;
+    assert_eq!(pins[0], ours.tls.spki_sha256_pins[1], "the spare is in use");
+    assert_ne!(pins[1], ours.tls.spki_sha256_pins[1], "a new spare");
+    assert_eq!(rotated["spki_pins"], serde_json::json!(pins));
+    assert_eq!(
+        std::fs::read(own.join("tls/cert.pem")).unwrap(),
+        std::fs::read(&issued).unwrap()
+    );
+    assert_eq!(
+        std::fs::read_to_string(own.join("tls/key.pem")).unwrap(),
+        spare
+    );
+    // Served with IT's new certificate, to a phone with the new bundle.
+    site.sign_bundle();
+    site.client = None;
+    site.start();
+    let (_, req) = site.referral(&mut device);
+    assert_eq!(site.post(&req).unwrap().0, 201);
+    site.kill();
+
     // A certificate IT provides that is not PEM is refused, naming the file.
     let bad = site.tmp.0.join("not-a-cert.pem");
     std::fs::write(&bad, "hello").unwrap();

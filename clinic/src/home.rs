@@ -68,8 +68,14 @@ pub enum HomeError {
     #[error("the system's random number generator failed")]
     Random,
     /// `rotate-tls` on a clinic whose certificate IT provided: only IT's CA can issue the next.
-    #[error("the certificate was provided by IT, not made by init: have IT issue one for tls/backup-key.pem, then put it in tls/cert.pem and that key in tls/key.pem")]
+    #[error("the certificate was provided by IT, not made by init: give IT the request `lotsa clinic tls-request` prints, then run rotate-tls --cert with the certificate IT issues for it")]
     NotOurCa,
+    /// `rotate-tls --cert` with a certificate for another key than the spare one.
+    #[error("the certificate is not for the spare key (tls/backup-key.pem), whose pin phones already have: have IT issue it for the request `lotsa clinic tls-request` prints")]
+    NotForSpare,
+    /// `rotate-tls --cert` with a certificate phones would refuse.
+    #[error("phones would refuse the certificate (they trust only tls/ca.pem, for the endpoint's host): {0}")]
+    Untrusted(String),
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> HomeError + '_ {
@@ -327,22 +333,33 @@ impl Home {
         Ok(key)
     }
 
-    /// Moves the server to its spare key: a new certificate from the development CA for the
-    /// key in `tls/backup-key.pem` (whose pin every bundle already carries, so phones that have
-    /// not yet seen a new bundle still trust it), and a new spare key whose pin replaces the old
-    /// current one in `clinic.json`. The old server key is gone. Sign the bundle again with
-    /// `clinic.json` and restart the service. Also what renews a certificate before it expires.
-    pub fn rotate_tls(&self, now: DateTime<Utc>) -> Result<TlsTrust, HomeError> {
+    /// Moves the server to its spare key: a new certificate for the key in
+    /// `tls/backup-key.pem` (whose pin every bundle already carries, so phones that have not
+    /// yet seen a new bundle still trust it), and a new spare key whose pin replaces the old
+    /// current one in `clinic.json`. The certificate is the one IT `issued` for that key (from
+    /// [`Home::tls_request`]), checked as phones will check it, or else one from the
+    /// development CA. The old server key is gone. Sign the bundle again with `clinic.json` and
+    /// restart the service. Also what renews a certificate before it expires.
+    pub fn rotate_tls(
+        &self,
+        issued: Option<&Path>,
+        now: DateTime<Utc>,
+    ) -> Result<TlsTrust, HomeError> {
         let mut clinic = self.clinic()?;
-        let ca_key_path = self.tls("ca.key");
-        if !ca_key_path.exists() {
-            return Err(HomeError::NotOurCa);
-        }
-        let ca_key = String::from_utf8_lossy(&read(&ca_key_path)?).into_owned();
         let spare_path = self.tls("backup-key.pem");
         let spare = String::from_utf8_lossy(&read(&spare_path)?).into_owned();
         let host = endpoint_host(&clinic.endpoint).ok_or(HomeError::BadEndpoint)?;
-        let cert = crate::tls::reissue(&ca_key, &clinic.name, &host, &spare, now)?;
+        let cert = match issued {
+            Some(path) => self.check_issued(path, &spare, &host, now)?,
+            None => {
+                let ca_key_path = self.tls("ca.key");
+                if !ca_key_path.exists() {
+                    return Err(HomeError::NotOurCa);
+                }
+                let ca_key = String::from_utf8_lossy(&read(&ca_key_path)?).into_owned();
+                crate::tls::reissue(&ca_key, &clinic.name, &host, &spare, now)?
+            }
+        };
         let chain = crate::tls::certificates(cert.as_bytes(), &self.tls("cert.pem"))?;
         let pin = crate::tls::spki_pin(&chain[0])
             .ok_or_else(|| invalid(&self.tls("cert.pem"), "certificate"))?;
@@ -355,6 +372,34 @@ impl Home {
         clinic.tls.spki_sha256_pins = vec![pin, next_spare.pin];
         self.write_clinic(&clinic, false)?;
         Ok(clinic.tls)
+    }
+
+    /// A certificate IT issued (a PEM chain, leaf first) for the spare key, checked as a phone
+    /// will check it: the spare key's, chained to `tls/ca.pem`, for the endpoint's host, valid now.
+    fn check_issued(
+        &self,
+        path: &Path,
+        spare: &str,
+        host: &str,
+        now: DateTime<Utc>,
+    ) -> Result<String, HomeError> {
+        let pem = read(path)?;
+        let chain = crate::tls::certificates(&pem, path)?;
+        if crate::tls::spki_pin(&chain[0]) != Some(crate::tls::key_pin(spare)?) {
+            return Err(HomeError::NotForSpare);
+        }
+        crate::tls::check_chain(&chain, &read(&self.tls("ca.pem"))?, host, now)
+            .map_err(HomeError::Untrusted)?;
+        String::from_utf8(pem).map_err(|_| invalid(path, "PEM certificate chain"))
+    }
+
+    /// A certificate signing request for the spare key, naming the endpoint's host, for IT to
+    /// issue the next certificate from (then `rotate_tls` with it).
+    pub fn tls_request(&self, now: DateTime<Utc>) -> Result<String, HomeError> {
+        let clinic = self.clinic()?;
+        let host = endpoint_host(&clinic.endpoint).ok_or(HomeError::BadEndpoint)?;
+        let spare = read(&self.tls("backup-key.pem"))?;
+        crate::tls::request(&host, &String::from_utf8_lossy(&spare), now)
     }
 
     /// Everything `serve` needs, checked: every HPKE key in `clinic.json` has its secret, and

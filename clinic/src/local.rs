@@ -94,7 +94,7 @@ impl LocalClinic {
     /// the new `clinic.json` next (it stops serving the old one, which no longer matches).
     pub fn rotate_tls(&mut self, now: DateTime<Utc>) -> Result<(), ServeError> {
         self.stop_serving_only();
-        self.home.rotate_tls(now)?;
+        self.home.rotate_tls(None, now)?;
         self.clinic = self.home.clinic()?;
         Ok(())
     }

@@ -9,9 +9,12 @@ use rcgen::{
     date_time_ymd, BasicConstraints, CertificateParams, CertifiedIssuer, DnType,
     ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose, PublicKeyData,
 };
+use rustls::client::danger::ServerCertVerifier;
+use rustls::client::WebPkiServerVerifier;
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use std::path::Path;
+use std::sync::Arc;
 
 /// How long a development server certificate is valid; the CA lives ten times as long.
 const CERT_VALIDITY_DAYS: i64 = 397;
@@ -79,6 +82,51 @@ pub fn reissue(
     Ok(cert.pem())
 }
 
+/// A PKCS#10 certificate signing request for the key `key_pem` (the spare one), naming `host`:
+/// what IT needs to issue the next certificate. It asks for `host` alone (a development
+/// certificate also names `localhost` and `127.0.0.1`, which IT's CA has no business issuing).
+pub fn request(host: &str, key_pem: &str, now: DateTime<Utc>) -> Result<String, HomeError> {
+    let key = KeyPair::from_pem(key_pem).map_err(failed)?;
+    let csr = server_params(vec![host.to_string()], host, now)?
+        .serialize_request(&key)
+        .map_err(failed)?;
+    csr.pem().map_err(failed)
+}
+
+/// The pin of a private key's public half (the spare key's, before it has a certificate).
+pub fn key_pin(key_pem: &str) -> Result<String, HomeError> {
+    let key = KeyPair::from_pem(key_pem).map_err(failed)?;
+    Ok(b64(&sha256(&key.subject_public_key_info())))
+}
+
+/// Checks that `chain` (leaf first) is one a phone accepts for `host` at `now`, trusting only
+/// `ca_pem`, as the phone's own check (webpki, ring) does; the reason if not.
+pub fn check_chain(
+    chain: &[CertificateDer<'static>],
+    ca_pem: &[u8],
+    host: &str,
+    now: DateTime<Utc>,
+) -> Result<(), String> {
+    let mut roots = rustls::RootCertStore::empty();
+    for ca in CertificateDer::pem_slice_iter(ca_pem) {
+        let ca = ca.map_err(|_| "tls/ca.pem is not a PEM certificate".to_string())?;
+        roots.add(ca).map_err(|e| e.to_string())?;
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let verifier = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider)
+        .build()
+        .map_err(|e| e.to_string())?;
+    let name = ServerName::try_from(host.to_string()).map_err(|e| e.to_string())?;
+    let (leaf, intermediates) = chain.split_first().ok_or("no certificate")?;
+    let at = UnixTime::since_unix_epoch(std::time::Duration::from_secs(
+        u64::try_from(now.timestamp()).unwrap_or(0),
+    ));
+    verifier
+        .verify_server_cert(leaf, intermediates, &name, &[], at)
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
+
 /// Valid from the day before `now` for `days` (calendar days: rcgen takes `time`'s type,
 /// which this crate does not name).
 fn valid_for(params: &mut CertificateParams, now: DateTime<Utc>, days: i64) {
@@ -108,6 +156,15 @@ fn leaf_params(host: &str, now: DateTime<Utc>) -> Result<CertificateParams, Home
             names.push(extra.to_string());
         }
     }
+    server_params(names, host, now)
+}
+
+/// A server certificate's parameters for `names`, its common name `host`.
+fn server_params(
+    names: Vec<String>,
+    host: &str,
+    now: DateTime<Utc>,
+) -> Result<CertificateParams, HomeError> {
     let mut leaf = CertificateParams::new(names).map_err(failed)?;
     leaf.distinguished_name.push(DnType::CommonName, host);
     leaf.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
