@@ -784,12 +784,8 @@ fn init_takes_a_certificate_it_provides_and_computes_the_pins_from_it() {
         std::fs::write(&file, pem).unwrap();
         file
     };
-    let it_key = std::fs::read_to_string(tls.join("key.pem")).unwrap();
-    for (file, code) in [
-        (issue(&it, &it_key), "tls_not_for_spare"),
-        (issue(&stranger, &spare), "tls_untrusted"),
-    ] {
-        let refused = lotsa(&[
+    let rotate_to = |file: &Path| {
+        lotsa(&[
             "--json",
             "clinic",
             "rotate-tls",
@@ -797,7 +793,14 @@ fn init_takes_a_certificate_it_provides_and_computes_the_pins_from_it() {
             site.d(),
             "--cert",
             file.to_str().unwrap(),
-        ]);
+        ])
+    };
+    let it_key = std::fs::read_to_string(tls.join("key.pem")).unwrap();
+    for (file, code) in [
+        (issue(&it, &it_key), "tls_not_for_spare"),
+        (issue(&stranger, &spare), "tls_untrusted"),
+    ] {
+        let refused = rotate_to(&file);
         assert_eq!(refused.status.code(), Some(1));
         let error: Value = serde_json::from_slice(&refused.stdout).unwrap();
         assert_eq!(
@@ -811,15 +814,7 @@ fn init_takes_a_certificate_it_provides_and_computes_the_pins_from_it() {
         assert_eq!(std::fs::read(own.join("clinic.json")).unwrap(), before);
     }
     let issued = issue(&it, &spare);
-    let rotated = ok_json(&lotsa(&[
-        "--json",
-        "clinic",
-        "rotate-tls",
-        "--dir",
-        site.d(),
-        "--cert",
-        issued.to_str().unwrap(),
-    ]));
+    let rotated = ok_json(&rotate_to(&issued));
     let pins = site.clinic().tls.spki_sha256_pins;
     assert_eq!(pins[0], ours.tls.spki_sha256_pins[1], "the spare is in use");
     assert_ne!(pins[1], ours.tls.spki_sha256_pins[1], "a new spare");
