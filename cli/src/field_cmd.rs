@@ -952,21 +952,20 @@ pub fn print_status(ctx: &Ctx, store: &Store) -> CmdResult {
                 i.program_id.clone(),
                 match i.withdrawal {
                     None => state_label(i.state, lang).to_string(),
-                    Some(ItemState::Delivered) => format!(
+                    Some(told) => format!(
                         "{}, {}",
                         state_label(i.state, lang),
-                        lang.pick(
-                            "återkallad (mottagningen vet)",
-                            "withdrawn (the clinic knows)"
-                        )
-                    ),
-                    Some(_) => format!(
-                        "{}, {}",
-                        state_label(i.state, lang),
-                        lang.pick(
-                            "återkallad (meddelas mottagningen)",
-                            "withdrawn (the clinic is told at the next sync)"
-                        )
+                        if told == ItemState::Delivered {
+                            lang.pick(
+                                "återkallad (mottagningen vet)",
+                                "withdrawn (the clinic knows)",
+                            )
+                        } else {
+                            lang.pick(
+                                "återkallad (meddelas mottagningen)",
+                                "withdrawn (the clinic is told at the next sync)",
+                            )
+                        }
                     ),
                 },
                 i.attempts.to_string(),
